@@ -1,0 +1,18 @@
+"""Per-job log files: each script logs its decisions (dropped dates, sample counts) to its `log:`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+
+def log_to(path: str | None, level: int = logging.INFO) -> logging.Logger:
+    """Send the `landcover` loggers to `path` (and stderr), returning the root `landcover` logger."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path, mode="w"))
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers, force=True)
+    logging.captureWarnings(True)
+    return logging.getLogger("landcover")

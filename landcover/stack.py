@@ -1,0 +1,137 @@
+"""The per-tile on-disk format shared by every stage.
+
+Every per-tile file is a NetCDF-4 file (HDF5, written with h5netcdf) holding an xarray Dataset
+that carries its own dates, CRS and transform:
+
+- dims ``time`` (acquisitions, datetime64, sorted), ``y``/``x`` (pixel centres in the tile CRS,
+  y descending), ``band`` (band names such as ``B01``..``B12``), ``date`` (the interpolation
+  grid) and ``feature`` (feature names);
+- the CRS and affine transform through rioxarray's ``spatial_ref`` coordinate;
+- ``attrs["tile_id"]`` naming the tile.
+
+Files and their variables:
+
+- ``stack.nc`` (raw stack, from any source): ``bands`` (time, y, x, band) uint16 reflectance x 10000
+  as in L1C; ``is_data`` (time, y, x) bool.
+- ``clouds.nc``: ``cloud_probability`` (time, y, x) float32 0..1; ``cloud_mask`` (time, y, x) bool.
+- ``features.nc``: ``features`` (date, y, x, feature) float32, NaN where a pixel has no valid
+  observation all year; ``valid_count`` (y, x) uint16 valid observations used per pixel;
+  ``attrs["kept_dates"]``/``attrs["dropped_dates"]`` the scene filter's decision.
+
+Variables are chunked on disk by row blocks so that stages can stream a tile block by block.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+from affine import Affine
+from rasterio.crs import CRS
+
+from landcover.atomic import atomic_path
+
+L1C_BANDS: tuple[str, ...] = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+REFLECTANCE_SCALE = 10000.0
+ROW_CHUNK = 64
+
+
+class StackError(ValueError):
+    """A per-tile file that is missing, corrupt or not in the expected format."""
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """The pixel grid of one tile."""
+
+    tile_id: str
+    crs: CRS
+    transform: Affine
+    height: int
+    width: int
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        left, top = self.transform * (0, 0)
+        right, bottom = self.transform * (self.width, self.height)
+        return (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
+
+    def coords(self) -> dict[str, np.ndarray]:
+        """Pixel-centre coordinates, as xarray coords."""
+        cols = np.arange(self.width) + 0.5
+        rows = np.arange(self.height) + 0.5
+        x = self.transform.c + cols * self.transform.a
+        y = self.transform.f + rows * self.transform.e
+        return {"y": y, "x": x}
+
+
+def with_grid(ds: xr.Dataset, grid: TileGrid) -> xr.Dataset:
+    """Attach coordinates, CRS, transform and tile id to a dataset with y/x dims."""
+    ds = ds.assign_coords(grid.coords())
+    ds = ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
+    ds.attrs["tile_id"] = grid.tile_id
+    return ds
+
+
+def grid_of(ds: xr.Dataset) -> TileGrid:
+    crs = ds.rio.crs
+    if crs is None:
+        raise StackError(f"tile {ds.attrs.get('tile_id', '?')}: dataset has no CRS")
+    return TileGrid(
+        tile_id=str(ds.attrs.get("tile_id", "")),
+        crs=CRS.from_user_input(crs),
+        transform=ds.rio.transform(recalc=False),
+        height=ds.sizes["y"],
+        width=ds.sizes["x"],
+    )
+
+
+def new_stack(bands: np.ndarray, is_data: np.ndarray, times, band_names, grid: TileGrid) -> xr.Dataset:
+    """A raw tile stack: uint16 L1C bands (time, y, x, band) and the data mask (time, y, x)."""
+    times = np.asarray(times, dtype="datetime64[ns]")
+    bands = np.asarray(bands)
+    if bands.dtype != np.uint16:
+        raise StackError(f"tile {grid.tile_id}: bands must be uint16 reflectance x 10000, got {bands.dtype}")
+    expected = (len(times), grid.height, grid.width, len(band_names))
+    if bands.shape != expected:
+        raise StackError(f"tile {grid.tile_id}: bands have shape {bands.shape}, expected {expected}")
+    if is_data.shape != expected[:3]:
+        raise StackError(f"tile {grid.tile_id}: is_data has shape {is_data.shape}, expected {expected[:3]}")
+    ds = xr.Dataset(
+        {
+            "bands": (("time", "y", "x", "band"), bands),
+            "is_data": (("time", "y", "x"), np.asarray(is_data, dtype=bool)),
+        },
+        coords={"time": times, "band": list(band_names)},
+    )
+    return with_grid(ds, grid)
+
+
+def write(ds: xr.Dataset, path: str | os.PathLike) -> None:
+    """Write atomically, compressed, chunked by row blocks."""
+    encoding = {}
+    for name, var in ds.data_vars.items():
+        chunks = tuple(min(ROW_CHUNK, size) if dim == "y" else size for dim, size in zip(var.dims, var.shape))
+        encoding[name] = {"compression": "gzip", "compression_opts": 1, "shuffle": True, "chunksizes": chunks}
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+
+
+def open(path: str | os.PathLike, required: tuple[str, ...] = ()) -> xr.Dataset:  # noqa: A001
+    """Open lazily; a missing, corrupt or incomplete file raises StackError naming it."""
+    if not os.path.exists(path):
+        raise StackError(f"{path}: file does not exist")
+    try:
+        ds = xr.open_dataset(path, engine="h5netcdf", decode_coords="all")
+        if "spatial_ref" in ds.data_vars:
+            ds = ds.set_coords("spatial_ref")
+    except Exception as err:  # h5py raises OSError/KeyError/ValueError on damage
+        raise StackError(f"{path}: cannot be read as a tile file ({err})") from err
+    missing = [name for name in required if name not in ds]
+    if missing:
+        ds.close()
+        raise StackError(f"{path}: missing variable(s) {', '.join(missing)}")
+    return ds
