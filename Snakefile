@@ -1,0 +1,31 @@
+# landcover: a year of Sentinel-2 L1C over an area of interest -> a land-cover map.
+# Stages live in workflow/rules/, the science in the landcover package, one thin script per rule.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/grid.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/clouds.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/reference.smk"
+include: "workflow/rules/sampling.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/report.smk"
+include: "workflow/rules/predict.smk"
+include: "workflow/rules/maps.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,111 @@
+import os
+import sys
+
+from shapely.geometry import box
+
+# Scripts import the landcover package from this checkout, also inside `--sdm conda` envs.
+sys.path.insert(0, workflow.basedir)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+)
+
+from landcover import config as config_checks
+from landcover.split import split_tiles
+
+config_checks.check(config)
+
+RESULTS = config["results"]
+AREA = config["area"]
+SOURCE = AREA["source"]
+CLASSES = config["classes"]
+CLASS_IDS = [c["id"] for c in CLASSES]
+ENV = "../../envs/landcover.yaml"
+
+
+def area_bounds():
+    """The synthetic area's extent; real sources take theirs from `area.aoi`."""
+    syn = config["synthetic"]
+    size = AREA["tile_size_m"]
+    minx = syn["origin"][0] // size * size
+    miny = syn["origin"][1] // size * size
+    return [minx, miny, minx + syn["tiles_x"] * size, miny + syn["tiles_y"] * size]
+
+
+def list_tiles():
+    """Tile ids of the run, decided when the workflow is parsed (cheap: geometry only)."""
+    if SOURCE == "eopatch":
+        from landcover.ingest.eopatch import list_tiles as eopatch_tiles
+
+        tiles = eopatch_tiles(config["eopatch"]["path"], config["eopatch"].get("subtiles"))
+        wanted = AREA["tiles"]
+        unknown = sorted(set(wanted) - set(tiles))
+        if unknown:
+            raise ValueError(f"area.tiles names tiles that are not in the EOPatch folder: {', '.join(unknown)}")
+        return sorted(wanted) if wanted else sorted(tiles)
+    from landcover.grid import make_grid, read_aoi
+
+    if SOURCE == "synthetic":
+        aoi = box(*area_bounds())
+        grid = make_grid(aoi, AREA["tile_size_m"], AREA["resolution_m"], crs=AREA["crs"], tiles=AREA["tiles"] or None)
+    else:
+        aoi = read_aoi(AREA["aoi"])
+        grid = make_grid(aoi, AREA["tile_size_m"], AREA["resolution_m"], crs=AREA["crs"], tiles=AREA["tiles"] or None)
+    return list(grid.tile_id)
+
+
+TILES = list_tiles()
+TRAIN_TILES, TEST_TILES = split_tiles(
+    TILES, config["split"]["test_tiles"], config["split"]["test_fraction"], config["split"]["seed"]
+)
+PLOT_TILES = [t for t in config["report"]["plot_tiles"] if t in TILES]
+
+
+wildcard_constraints:
+    tile="|".join(TILES),
+
+
+def result(path):
+    return os.path.join(RESULTS, path)
+
+
+def tile_log(rule_name):
+    return f"logs/{rule_name}/{{tile}}.log"
+
+
+def grid_params():
+    return {
+        "tile_size_m": AREA["tile_size_m"],
+        "resolution_m": AREA["resolution_m"],
+        "crs": AREA["crs"],
+    }
+
+
+def reference_polygons(wildcards):
+    """The land-use register: per tile for the synthetic area, one file otherwise."""
+    if SOURCE == "synthetic":
+        return result(f"synthetic/reference/{wildcards.tile}.gpkg")
+    return config["reference"]["path"] or []
+
+
+def samples_of(tiles):
+    return [result(f"samples/{tile}.parquet") for tile in tiles]
+
+
+def maps_of(tiles):
+    return [result(f"maps/{tile}.tif") for tile in tiles]
+
+
+REPORT_FIGURES = ["confusion_true", "confusion_predicted", "class_frequencies", "roc", "feature_importance"]
+
+
+def final_outputs():
+    outputs = [
+        result("grid.gpkg"),
+        result("landcover.tif"),
+        result("landcover_preview.png"),
+        result("report/metrics.json"),
+    ]
+    outputs += [result(f"plots/{tile}.png") for tile in PLOT_TILES]
+    if SOURCE == "synthetic":
+        outputs.append(result("report/truth_scores.json"))
+    return outputs

@@ -1,0 +1,23 @@
+rule features:
+    input:
+        stack=result("stacks/{tile}.nc"),
+        clouds=result("clouds/{tile}.nc"),
+    output:
+        features=result("features/{tile}.nc"),
+    params:
+        bands=config["features"]["bands"],
+        indices=config["features"]["indices"],
+        dates=config["dates"],
+        valid_coverage_threshold=config["valid_coverage_threshold"],
+    log:
+        tile_log("features"),
+    benchmark:
+        result("benchmarks/features/{tile}.tsv")
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=20,
+    conda:
+        ENV
+    script:
+        "../../scripts/features.py"

@@ -1,0 +1,40 @@
+rule merge:
+    input:
+        maps=maps_of(TILES),
+    output:
+        cog=report(result("landcover.tif"), category="Map"),
+        preview=report(result("landcover_preview.png"), category="Map"),
+    params:
+        classes=CLASSES,
+    log:
+        "logs/merge/merge.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../../scripts/merge.py"
+
+
+rule plot_tile:
+    input:
+        stack=result("stacks/{tile}.nc"),
+        reference=result("reference/{tile}.tif"),
+        map=result("maps/{tile}.tif"),
+    output:
+        png=report(result("plots/{tile}.png"), category="Tiles", labels={"tile": "{tile}"}),
+    params:
+        classes=CLASSES,
+        dpi=config["report"]["dpi"],
+    log:
+        tile_log("plot_tile"),
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    conda:
+        ENV
+    script:
+        "../../scripts/plot_tile.py"

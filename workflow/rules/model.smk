@@ -1,0 +1,23 @@
+rule train:
+    input:
+        samples=samples_of(TRAIN_TILES),
+    output:
+        model=result("model/model.txt"),
+        metadata=result("model/model.json"),
+    params:
+        classes=CLASSES,
+        seed=config["model"]["seed"],
+        params=config["model"]["params"],
+        training_tiles=TRAIN_TILES,
+    log:
+        "logs/train/train.log",
+    benchmark:
+        result("benchmarks/train/train.tsv")
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        ENV
+    script:
+        "../../scripts/train.py"

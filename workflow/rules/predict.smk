@@ -1,0 +1,23 @@
+rule predict:
+    input:
+        model=result("model/model.txt"),
+        metadata=result("model/model.json"),
+        features=result("features/{tile}.nc"),
+    output:
+        map=result("maps/{tile}.tif"),
+        confidence=result("maps/{tile}_confidence.tif"),
+    params:
+        block_rows=config["predict"]["block_rows"],
+        classes=CLASSES,
+    log:
+        tile_log("predict"),
+    benchmark:
+        result("benchmarks/predict/{tile}.tsv")
+    threads: 2
+    resources:
+        mem_mb=1500,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../../scripts/predict.py"
