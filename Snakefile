@@ -26,6 +26,6 @@ include: "workflow/rules/maps.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

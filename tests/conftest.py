@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -16,3 +22,65 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "README.md").exists():
         pytest.skip(f"real data folder {SHARED_DATA} is absent")
     return SHARED_DATA
+
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+# A 2 x 2 grid of 1 km tiles (100 x 100 px) of the synthetic area: every stage, in about a minute.
+TINY_TILES = ["x0457_y5097", "x0457_y5098", "x0458_y5097", "x0458_y5098"]
+TINY_TEST_TILE = "x0458_y5098"
+
+
+def default_config() -> dict:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def tiny_config(**overrides) -> dict:
+    """The default config shrunk to a 2 x 2 grid of 1 km tiles; `overrides` are merged section-wise."""
+    config = default_config()
+    config["area"]["tile_size_m"] = 1000
+    config["synthetic"].update(origin=[457000, 5097000], tiles_x=2, tiles_y=2)
+    config["split"]["test_tiles"] = [TINY_TEST_TILE]
+    config["report"].update(plot_tiles=[TINY_TILES[0]], dpi=50)
+    config["sampling"]["max_samples"] = 4000
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            config[key] = {**config[key], **copy.deepcopy(value)}
+        else:
+            config[key] = copy.deepcopy(value)
+    return config
+
+
+def write_config(workdir: Path, config: dict) -> Path:
+    """Snakemake reads `config/config.yaml` relative to its working directory."""
+    path = Path(workdir) / "config" / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 1200) -> subprocess.CompletedProcess:
+    """Run the repository's workflow in `workdir` with the laptop profile."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    command += ["--profile", str(REPO / "profiles" / "default"), "--cores", "2", *args]
+    run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    if check and run.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
+    return run
+
+
+@pytest.fixture(scope="session")
+def completed_run(tmp_path_factory) -> Path:
+    """One complete run of the tiny synthetic workflow; tests that change it work on a copy."""
+    workdir = tmp_path_factory.mktemp("tiny-run")
+    write_config(workdir, tiny_config())
+    snakemake(workdir)
+    return workdir
+
+
+@pytest.fixture
+def run_copy(completed_run, tmp_path) -> Path:
+    """A copy of the completed run (timestamps kept) that a test may modify."""
+    copy_dir = tmp_path / "run"
+    shutil.copytree(completed_run, copy_dir, symlinks=True)
+    return copy_dir

@@ -36,26 +36,35 @@ def list_tiles():
     if SOURCE == "eopatch":
         from landcover.ingest.eopatch import list_tiles as eopatch_tiles
 
-        tiles = eopatch_tiles(config["eopatch"]["path"], config["eopatch"].get("subtiles"))
+        tiles = eopatch_tiles(
+            config["eopatch"]["path"], config["eopatch"].get("subtiles")
+        )
         wanted = AREA["tiles"]
         unknown = sorted(set(wanted) - set(tiles))
         if unknown:
-            raise ValueError(f"area.tiles names tiles that are not in the EOPatch folder: {', '.join(unknown)}")
+            raise ValueError(
+                f"area.tiles names tiles that are not in the EOPatch folder: {', '.join(unknown)}"
+            )
         return sorted(wanted) if wanted else sorted(tiles)
     from landcover.grid import make_grid, read_aoi
 
-    if SOURCE == "synthetic":
-        aoi = box(*area_bounds())
-        grid = make_grid(aoi, AREA["tile_size_m"], AREA["resolution_m"], crs=AREA["crs"], tiles=AREA["tiles"] or None)
-    else:
-        aoi = read_aoi(AREA["aoi"])
-        grid = make_grid(aoi, AREA["tile_size_m"], AREA["resolution_m"], crs=AREA["crs"], tiles=AREA["tiles"] or None)
+    aoi = box(*area_bounds()) if SOURCE == "synthetic" else read_aoi(AREA["aoi"])
+    grid = make_grid(
+        aoi,
+        AREA["tile_size_m"],
+        AREA["resolution_m"],
+        crs=AREA["crs"],
+        tiles=AREA["tiles"] or None,
+    )
     return list(grid.tile_id)
 
 
 TILES = list_tiles()
 TRAIN_TILES, TEST_TILES = split_tiles(
-    TILES, config["split"]["test_tiles"], config["split"]["test_fraction"], config["split"]["seed"]
+    TILES,
+    config["split"]["test_tiles"],
+    config["split"]["test_fraction"],
+    config["split"]["seed"],
 )
 PLOT_TILES = [t for t in config["report"]["plot_tiles"] if t in TILES]
 
@@ -95,7 +104,13 @@ def maps_of(tiles):
     return [result(f"maps/{tile}.tif") for tile in tiles]
 
 
-REPORT_FIGURES = ["confusion_true", "confusion_predicted", "class_frequencies", "roc", "feature_importance"]
+REPORT_FIGURES = [
+    "confusion_true",
+    "confusion_predicted",
+    "class_frequencies",
+    "roc",
+    "feature_importance",
+]
 
 
 def final_outputs():

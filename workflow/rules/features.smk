@@ -4,20 +4,20 @@ rule features:
         clouds=result("clouds/{tile}.nc"),
     output:
         features=result("features/{tile}.nc"),
+    log:
+        tile_log("features"),
+    benchmark:
+        result("benchmarks/features/{tile}.tsv")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=20,
     params:
         bands=config["features"]["bands"],
         indices=config["features"]["indices"],
         dates=config["dates"],
         valid_coverage_threshold=config["valid_coverage_threshold"],
-    log:
-        tile_log("features"),
-    benchmark:
-        result("benchmarks/features/{tile}.tsv")
-    threads: 1
-    resources:
-        mem_mb=1500,
-        runtime=20,
-    conda:
-        ENV
     script:
         "../../scripts/features.py"

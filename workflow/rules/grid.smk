@@ -1,15 +1,15 @@
 rule grid:
     output:
         grid=result("grid.gpkg"),
+    log:
+        "logs/grid/grid.log",
+    localrule: True
+    conda:
+        ENV
     params:
+        **grid_params(),
         aoi=AREA["aoi"],
         bounds=area_bounds() if SOURCE == "synthetic" else None,
         tiles=TILES,
-        **grid_params(),
-    log:
-        "logs/grid/grid.log",
-    conda:
-        ENV
-    localrule: True
     script:
         "../../scripts/grid.py"

@@ -7,48 +7,55 @@ if SOURCE == "synthetic":
         output:
             stack=result("stacks/{tile}.nc"),
             truth=result("truth/{tile}.nc"),
-        params:
-            seed=config["synthetic"]["seed"],
-            year=config["synthetic"]["year"],
-            acquisitions=config["synthetic"]["acquisitions"],
-            **grid_params(),
         log:
             tile_log("synthesize_tile"),
         benchmark:
             result("benchmarks/synthesize_tile/{tile}.tsv")
+        conda:
+            ENV
         threads: 1
         resources:
             mem_mb=1500,
             runtime=20,
-        conda:
-            ENV
+        params:
+            **grid_params(),
+            seed=config["synthetic"]["seed"],
+            year=config["synthetic"]["year"],
+            acquisitions=config["synthetic"]["acquisitions"],
         script:
             "../../scripts/synthesize_tile.py"
 
     rule synthesize_reference:
         output:
             reference=result("synthetic/reference/{tile}.gpkg"),
-        params:
-            tiles=lambda wildcards: [wildcards.tile],
-            seed=config["synthetic"]["seed"],
-            **grid_params(),
         log:
             tile_log("synthesize_reference"),
+        conda:
+            ENV
         threads: 1
         resources:
             mem_mb=1000,
             runtime=10,
-        conda:
-            ENV
+        params:
+            **grid_params(),
+            tiles=lambda wildcards: [wildcards.tile],
+            seed=config["synthetic"]["seed"],
         script:
             "../../scripts/synthesize_reference.py"
-
 
 elif SOURCE == "eopatch":
 
     rule ingest_eopatch:
         output:
             stack=result("stacks/{tile}.nc"),
+        log:
+            tile_log("ingest_eopatch"),
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
         params:
             path=config["eopatch"]["path"],
             band_feature=config["eopatch"].get("band_feature"),
@@ -56,63 +63,53 @@ elif SOURCE == "eopatch":
             index_features=config["eopatch"].get("index_features", []),
             subtiles=config["eopatch"].get("subtiles"),
             cloud_products=config["eopatch"].get("cloud_products", True),
-        log:
-            tile_log("ingest_eopatch"),
-        threads: 1
-        resources:
-            mem_mb=2000,
-            runtime=10,
-        conda:
-            ENV
         script:
             "../../scripts/ingest_eopatch.py"
-
 
 elif SOURCE == "local_l1c":
 
     rule ingest_local_l1c:
         output:
             stack=result("stacks/{tile}.nc"),
-        params:
-            path=config["local_l1c"]["path"],
-            bands=config["local_l1c"].get("bands"),
-            time_range=config["local_l1c"].get("time_range"),
-            **grid_params(),
         log:
             tile_log("ingest_local_l1c"),
         benchmark:
             result("benchmarks/ingest_local_l1c/{tile}.tsv")
+        conda:
+            ENV
         threads: 1
         resources:
             mem_mb=2000,
             runtime=30,
-        conda:
-            ENV
+        params:
+            **grid_params(),
+            path=config["local_l1c"]["path"],
+            bands=config["local_l1c"].get("bands"),
+            time_range=config["local_l1c"].get("time_range"),
         script:
             "../../scripts/ingest_local_l1c.py"
-
 
 elif SOURCE == "sentinelhub":
 
     rule download_sentinelhub:
         output:
             stack=result("stacks/{tile}.nc"),
-        params:
-            time_range=config["sentinelhub"]["time_range"],
-            maxcc=config["sentinelhub"]["maxcc"],
-            cache_dir=config["sentinelhub"].get("cache_dir", "cache/sentinelhub"),
-            base_url=config["sentinelhub"].get("base_url"),
-            token_url=config["sentinelhub"].get("token_url"),
-            **grid_params(),
         log:
             tile_log("download_sentinelhub"),
+        retries: 3
+        conda:
+            ENV
         threads: 1
         resources:
             mem_mb=2000,
             runtime=60,
             sentinelhub=1,
-        retries: 3
-        conda:
-            ENV
+        params:
+            **grid_params(),
+            time_range=config["sentinelhub"]["time_range"],
+            maxcc=config["sentinelhub"]["maxcc"],
+            cache_dir=config["sentinelhub"].get("cache_dir", "cache/sentinelhub"),
+            base_url=config["sentinelhub"].get("base_url"),
+            token_url=config["sentinelhub"].get("token_url"),
         script:
             "../../scripts/download_sentinelhub.py"

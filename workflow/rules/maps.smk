@@ -4,16 +4,16 @@ rule merge:
     output:
         cog=report(result("landcover.tif"), category="Map"),
         preview=report(result("landcover_preview.png"), category="Map"),
-    params:
-        classes=CLASSES,
     log:
         "logs/merge/merge.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        classes=CLASSES,
     script:
         "../../scripts/merge.py"
 
@@ -24,17 +24,19 @@ rule plot_tile:
         reference=result("reference/{tile}.tif"),
         map=result("maps/{tile}.tif"),
     output:
-        png=report(result("plots/{tile}.png"), category="Tiles", labels={"tile": "{tile}"}),
-    params:
-        classes=CLASSES,
-        dpi=config["report"]["dpi"],
+        png=report(
+            result("plots/{tile}.png"), category="Tiles", labels={"tile": "{tile}"}
+        ),
     log:
         tile_log("plot_tile"),
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1500,
         runtime=10,
-    conda:
-        ENV
+    params:
+        classes=CLASSES,
+        dpi=config["report"]["dpi"],
     script:
         "../../scripts/plot_tile.py"

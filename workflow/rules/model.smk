@@ -4,20 +4,20 @@ rule train:
     output:
         model=result("model/model.txt"),
         metadata=result("model/model.json"),
+    log:
+        "logs/train/train.log",
+    benchmark:
+        result("benchmarks/train/train.tsv")
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
     params:
         classes=CLASSES,
         seed=config["model"]["seed"],
         params=config["model"]["params"],
         training_tiles=TRAIN_TILES,
-    log:
-        "logs/train/train.log",
-    benchmark:
-        result("benchmarks/train/train.tsv")
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=120,
-    conda:
-        ENV
     script:
         "../../scripts/train.py"

@@ -6,18 +6,18 @@ rule predict:
     output:
         map=result("maps/{tile}.tif"),
         confidence=result("maps/{tile}_confidence.tif"),
-    params:
-        block_rows=config["predict"]["block_rows"],
-        classes=CLASSES,
     log:
         tile_log("predict"),
     benchmark:
         result("benchmarks/predict/{tile}.tsv")
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=1500,
         runtime=30,
-    conda:
-        ENV
+    params:
+        block_rows=config["predict"]["block_rows"],
+        classes=CLASSES,
     script:
         "../../scripts/predict.py"

@@ -5,22 +5,22 @@ rule report:
         test_samples=samples_of(TEST_TILES),
         train_samples=samples_of(TRAIN_TILES),
     output:
-        metrics=report(result("report/metrics.json"), category="Validation"),
         **{
             name: report(result(f"report/{name}.png"), category="Validation")
             for name in REPORT_FIGURES
         },
-    params:
-        classes=CLASSES,
-        dpi=config["report"]["dpi"],
+        metrics=report(result("report/metrics.json"), category="Validation"),
     log:
         "logs/report/report.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=20,
-    conda:
-        ENV
+    params:
+        classes=CLASSES,
+        dpi=config["report"]["dpi"],
     script:
         "../../scripts/report.py"
 
@@ -33,11 +33,11 @@ rule score_truth:
         scores=report(result("report/truth_scores.json"), category="Validation"),
     log:
         "logs/score_truth/score_truth.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
     script:
         "../../scripts/score_truth.py"

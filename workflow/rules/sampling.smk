@@ -4,15 +4,15 @@ rule sample:
         reference=result("reference/{tile}.tif"),
     output:
         samples=result("samples/{tile}.parquet"),
-    params:
-        **config["sampling"],
     log:
         tile_log("sample"),
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        **config["sampling"],
     script:
         "../../scripts/sample.py"

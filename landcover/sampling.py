@@ -1,0 +1,104 @@
+"""Training samples: a seeded random subset of a tile's labelled pixels with their feature vectors.
+
+The generator is derived from (seed, tile id) alone, so a tile's samples do not change when other
+tiles are added to or removed from the run. Features are gathered row block by row block, the
+way features.nc is chunked on disk, so a large tile is never loaded whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from landcover.stack import ROW_CHUNK
+
+log = logging.getLogger(__name__)
+
+ID_COLUMNS = ("tile_id", "row", "col", "label")
+
+
+def feature_columns(dates, feature_names) -> list[str]:
+    """`{feature}_{YYYY-MM-DD}`, date-major: the C-order flattening of (date, feature)."""
+    days = pd.DatetimeIndex(np.asarray(dates, dtype="datetime64[ns]")).strftime("%Y-%m-%d")
+    return [f"{feature}_{day}" for day in days for feature in feature_names]
+
+
+def tile_rng(seed: int, tile_id: str) -> np.random.Generator:
+    """A generator that depends on the seed and this tile only (crc32 is stable across runs)."""
+    return np.random.default_rng([int(seed), zlib.crc32(str(tile_id).encode("utf-8"))])
+
+
+def _choose(candidates: np.ndarray, labels: np.ndarray, rng: np.random.Generator, max_samples, fraction, per_class_cap):
+    if per_class_cap is not None:
+        kept = []
+        for value in np.unique(labels):  # ascending class order: a fixed sequence of draws
+            members = candidates[labels == value]
+            if len(members) > per_class_cap:
+                members = rng.choice(members, size=int(per_class_cap), replace=False)
+            kept.append(members)
+        candidates = np.concatenate(kept) if kept else candidates
+    if fraction is not None:
+        count = int(round(fraction * len(candidates)))
+    elif max_samples is not None:
+        count = min(int(max_samples), len(candidates))
+    else:
+        count = len(candidates)
+    if count < len(candidates):
+        candidates = rng.choice(candidates, size=count, replace=False)
+    return np.sort(candidates)
+
+
+def sample_pixels(
+    labels: np.ndarray,
+    features: xr.Dataset,
+    tile_id: str,
+    seed: int,
+    max_samples: int | None = 40000,
+    fraction: float | None = None,
+    per_class_cap: int | None = None,
+) -> pd.DataFrame:
+    """Up to `max_samples` (or `fraction`) pixels with a label and a valid observation, sorted by (row, col).
+
+    `per_class_cap` is applied first, so a dominant class (forest) cannot crowd out the others."""
+    if fraction is not None and not 0 < fraction <= 1:
+        raise ValueError(f"tile {tile_id}: sampling fraction must be in (0, 1], got {fraction}")
+    for name, value in (("max_samples", max_samples), ("per_class_cap", per_class_cap)):
+        if value is not None and value < 0:
+            raise ValueError(f"tile {tile_id}: {name} must be >= 0, got {value}")
+    missing = [name for name in ("features", "valid_count") if name not in features]
+    if missing:
+        raise ValueError(f"tile {tile_id}: features dataset lacks {', '.join(missing)}")
+    cube = features["features"].transpose("date", "y", "x", "feature")
+    labels = np.asarray(labels)
+    shape = (features.sizes["y"], features.sizes["x"])
+    if labels.shape != shape:
+        raise ValueError(f"tile {tile_id}: labels have shape {labels.shape}, features have {shape}")
+
+    usable = (labels > 0) & (np.asarray(features["valid_count"].values) > 0)
+    candidates = np.flatnonzero(usable)
+    chosen = _choose(candidates, labels.ravel()[candidates], tile_rng(seed, tile_id), max_samples, fraction, per_class_cap)
+    rows, cols = np.divmod(chosen, shape[1])
+
+    columns = feature_columns(features["date"].values, [str(f) for f in features["feature"].values])
+    values = np.empty((len(chosen), len(columns)), dtype=np.float32)
+    blocks = rows // ROW_CHUNK
+    for block in np.unique(blocks):
+        index = np.flatnonzero(blocks == block)
+        start = int(block) * ROW_CHUNK
+        data = cube.isel(y=slice(start, start + ROW_CHUNK)).values  # (date, rows, x, feature)
+        picked = data[:, rows[index] - start, cols[index], :]  # (date, n, feature)
+        values[index] = picked.transpose(1, 0, 2).reshape(len(index), -1)
+
+    table = pd.DataFrame(
+        {
+            "tile_id": pd.Series([str(tile_id)] * len(chosen), dtype=str),
+            "row": rows.astype(np.int32),
+            "col": cols.astype(np.int32),
+            "label": labels.ravel()[chosen].astype(np.uint8),
+        }
+    )
+    return pd.concat([table, pd.DataFrame(values, columns=columns)], axis=1)

@@ -1,0 +1,26 @@
+"""Snakemake script: rasterise the reference polygons onto a tile and erode them (negative buffer)."""
+
+import numpy as np
+
+from landcover import stack
+from landcover.logs import log_to
+from landcover.reference import erode, rasterize_reference, read_reference, write_labels
+
+log = log_to(snakemake.log[0])  # noqa: F821
+params = snakemake.params  # noqa: F821
+tile = snakemake.wildcards.tile  # noqa: F821
+
+with stack.open(snakemake.input.stack) as ds:  # noqa: F821
+    grid = stack.grid_of(ds)
+if grid.tile_id != tile:
+    raise ValueError(f"{snakemake.input.stack}: holds tile {grid.tile_id!r}, expected {tile!r}")  # noqa: F821
+
+polygons = read_reference(snakemake.input.polygons, params.class_attribute, grid)  # noqa: F821
+labels = rasterize_reference(polygons, grid, params.class_attribute, params.class_ids)
+eroded = erode(labels, params.erosion_radius)
+for value in sorted(set(np.unique(labels).tolist()) | set(np.unique(eroded).tolist())):
+    log.info(
+        "tile %s class %d: %d pixels, %d after erosion (radius %d)",
+        tile, value, int((labels == value).sum()), int((eroded == value).sum()), params.erosion_radius,
+    )
+write_labels(snakemake.output.reference, grid, labels, eroded)  # noqa: F821
