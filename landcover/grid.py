@@ -106,7 +106,7 @@ def make_grid(
     geoms = geoms[geoms.geom_type.isin(_POLYGONAL)]
     if geoms.empty:
         raise ValueError("make_grid: the area of interest contains no polygons")
-    target = _target_crs(shapely.union_all(geoms.to_crs("EPSG:4326").values), crs)
+    target = _target_crs(shapely.union_all(shapely.make_valid(geoms.to_crs("EPSG:4326").values)), crs)
     area = shapely.union_all(shapely.make_valid(geoms.to_crs(target).values))
 
     minx, miny, maxx, maxy = area.bounds
@@ -154,7 +154,9 @@ def tile_grid(tile_id: str, tile_size_m: float, resolution_m: float, crs) -> Til
     ix, iy = _parse_id(tile_id)
     pixels = _pixels(tile_size_m, resolution_m)
     transform = Affine(resolution_m, 0.0, ix * tile_size_m, 0.0, -resolution_m, (iy + 1) * tile_size_m)
-    return TileGrid(tile_id=str(tile_id), crs=CRS.from_user_input(crs), transform=transform, height=pixels, width=pixels)
+    return TileGrid(
+        tile_id=str(tile_id), crs=CRS.from_user_input(crs), transform=transform, height=pixels, width=pixels
+    )
 
 
 def write_grid(grid: gpd.GeoDataFrame, path: str | os.PathLike) -> None:

@@ -80,7 +80,9 @@ def sample_pixels(
 
     usable = (labels > 0) & (np.asarray(features["valid_count"].values) > 0)
     candidates = np.flatnonzero(usable)
-    chosen = _choose(candidates, labels.ravel()[candidates], tile_rng(seed, tile_id), max_samples, fraction, per_class_cap)
+    chosen = _choose(
+        candidates, labels.ravel()[candidates], tile_rng(seed, tile_id), max_samples, fraction, per_class_cap
+    )
     rows, cols = np.divmod(chosen, shape[1])
 
     columns = feature_columns(features["date"].values, [str(f) for f in features["feature"].values])

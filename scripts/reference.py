@@ -21,6 +21,10 @@ eroded = erode(labels, params.erosion_radius)
 for value in sorted(set(np.unique(labels).tolist()) | set(np.unique(eroded).tolist())):
     log.info(
         "tile %s class %d: %d pixels, %d after erosion (radius %d)",
-        tile, value, int((labels == value).sum()), int((eroded == value).sum()), params.erosion_radius,
+        tile,
+        value,
+        int((labels == value).sum()),
+        int((eroded == value).sum()),
+        params.erosion_radius,
     )
 write_labels(snakemake.output.reference, grid, labels, eroded)  # noqa: F821

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 INSTALL_SCRIPT = REPO / ".ci" / "install-slurm.sh"
 PARTITION = "debug"
 DAEMONS = ("munged", "slurmctld", "slurmd")
-CLIENTS = ("sbatch", "squeue", "sinfo", "scancel", "srun")
+CLIENTS = ("sbatch", "squeue", "sinfo", "scancel", "srun", "scontrol", "sacct")
 
 
 class ClusterUnavailable(RuntimeError):
@@ -138,6 +138,7 @@ ReturnToService=2
 # Finished jobs stay visible to `squeue --states=all` (the status command without accounting)
 # for this long; the Snakemake plugin wants at least 3 x its first status-check delay.
 MinJobAge=600
+MailProg=/bin/true
 KillWait=5
 InactiveLimit=0
 Waittime=0
@@ -156,7 +157,19 @@ NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.mem_mb
 PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 """
         self.conf.write_text(conf)
-        self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
+        # Client commands find the configuration through SLURM_CONF. Snakemake's job step
+        # (snakemake-executor-plugin-slurm-jobstep) drops every SLURM_* variable but the job ids
+        # before it calls `srun` inside the job, so that `srun` would look for
+        # /etc/slurm/slurm.conf; a shim first on PATH puts SLURM_CONF back for the client
+        # commands, without writing anything outside our folder.
+        bindir = root / "bin"
+        bindir.mkdir(exist_ok=True)
+        for name in CLIENTS:
+            shim = bindir / name
+            shim.write_text(f'#!/bin/sh\nSLURM_CONF={self.conf}\nexport SLURM_CONF\nexec {shutil.which(name)} "$@"\n')
+            shim.chmod(0o755)
+        path = os.pathsep.join(p for p in (str(bindir), os.environ.get("PATH")) if p)
+        self.env = {**os.environ, "SLURM_CONF": str(self.conf), "PATH": path}
         return self.conf
 
     def _spawn(self, name: str, argv: list[str]) -> None:

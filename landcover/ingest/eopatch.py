@@ -36,7 +36,7 @@ from landcover.stack import L1C_BANDS, REFLECTANCE_SCALE, TileGrid, new_stack
 __all__ = [
     "KNOWN_INDICES",
     "eopatch_grid",
-    "eopatch_tile_ids",
+    "list_tiles",
     "list_eopatches",
     "parse_tile_id",
     "read_eopatch",
@@ -70,7 +70,7 @@ def subtile_id(patch: str, row: int, col: int) -> str:
     return f"{patch}_r{row}_c{col}"
 
 
-def eopatch_tile_ids(root: str | os.PathLike, subtiles: Sequence[int] | None = None) -> list[str]:
+def list_tiles(root: str | os.PathLike, subtiles: Sequence[int] | None = None) -> list[str]:
     """Tile ids of the patches under `root`: folder names, or their sub-tile ids when `subtiles` is [n_rows, n_cols]."""
     patches = list_eopatches(root)
     if not subtiles:
@@ -80,7 +80,7 @@ def eopatch_tile_ids(root: str | os.PathLike, subtiles: Sequence[int] | None = N
 
 
 def parse_tile_id(tile_id: str, subtiles: Sequence[int] | None = None) -> tuple[str, Subtile | None]:
-    """The patch folder name and sub-tile of a tile id made by `eopatch_tile_ids`."""
+    """The patch folder name and sub-tile of a tile id made by `list_tiles`."""
     if not subtiles:
         return tile_id, None
     n_rows, n_cols = _check_counts(subtiles)
@@ -118,7 +118,7 @@ def eopatch_grid(path: str | os.PathLike, tile_id: str | None = None, subtile: S
     return TileGrid(
         tile_id or subtile_id(path.name, subtile[0], subtile[1]),
         crs,
-        grid.transform * Affine.translation(cols.start, rows.start),
+        grid.transform @ Affine.translation(cols.start, rows.start),
         rows.stop - rows.start,
         cols.stop - cols.start,
     )
@@ -169,6 +169,7 @@ def read_eopatch(
         band_names = []
         bands = np.zeros((*is_data.shape, 0), dtype=np.uint16)
     ds = new_stack(bands, is_data, times[order], band_names, grid)
+    ds = ds.assign_coords(band=np.asarray(band_names, dtype=str))  # an empty band list stays a string coordinate
 
     if cloud_products:
         if _feature_file(path, "mask", "CLM"):

@@ -1,0 +1,191 @@
+"""The one LightGBM land-cover model: training on the samples tables, saving, and tile prediction.
+
+LightGBM sees contiguous class indices 0..K-1; the model's metadata (model.json) maps them back to
+class ids and records the feature layout, so a tile whose features differ from the training
+samples is refused instead of silently mis-read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from landcover.atomic import atomic_path
+from landcover.classes import NO_DATA, LandCoverClass
+from landcover.sampling import ID_COLUMNS
+
+log = logging.getLogger(__name__)
+
+
+def load_samples(paths) -> pd.DataFrame:
+    """All tiles' samples in one table; empty tables (tiles without reference) add nothing."""
+    frames: list[pd.DataFrame] = []
+    first = None
+    for path in paths:
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as err:  # pyarrow raises several types on damage
+            raise ValueError(f"{path}: cannot be read as a samples table ({err})") from err
+        missing = [name for name in ID_COLUMNS if name not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: samples table lacks column(s) {', '.join(missing)}")
+        if frame.empty:
+            log.info("%s: no samples", path)
+            continue
+        if first is None:
+            first = (path, list(frame.columns))
+        elif list(frame.columns) != first[1]:
+            raise ValueError(f"{path}: feature columns differ from those of {first[0]}")
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame({name: [] for name in ID_COLUMNS})
+    return pd.concat(frames, ignore_index=True)
+
+
+def feature_layout(samples: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
+    """(flattened names, dates, features) of a samples table, checked to be the full date-major grid."""
+    names = [str(c) for c in samples.columns if c not in ID_COLUMNS]
+    dates: list[str] = []
+    features: list[str] = []
+    for name in names:
+        feature, _, date = name.rpartition("_")
+        if date not in dates:
+            dates.append(date)
+        if feature not in features:
+            features.append(feature)
+    if not names or names != [f"{feature}_{date}" for date in dates for feature in features]:
+        raise ValueError(f"samples feature columns are not a date-major {{feature}}_{{YYYY-MM-DD}} grid: {names[:4]}...")
+    return names, dates, features
+
+
+def train_model(
+    samples: pd.DataFrame,
+    classes: tuple[LandCoverClass, ...],
+    seed: int,
+    params: dict,
+    threads: int,
+    training_tiles: list[str] | None = None,
+) -> tuple[lgb.Booster, dict]:
+    """One multiclass LightGBM model (LightGBM's defaults plus `params`), reproducible for a given seed."""
+    names, dates, features = feature_layout(samples)
+    labels = samples["label"].to_numpy()
+    by_id = {c.id: c for c in classes if c.id != NO_DATA}
+    unknown = sorted(int(v) for v in set(np.unique(labels)) - set(by_id))
+    if unknown:
+        raise ValueError(f"training labels {unknown} are not configured classes")
+    class_ids = np.unique(labels)
+    if len(class_ids) < 2:
+        raise ValueError(
+            f"the training samples hold {len(class_ids)} class(es) {class_ids.tolist()}: a classifier needs at least two"
+        )
+    lgb_params = {
+        "objective": "multiclass",
+        **params,
+        "num_class": len(class_ids),
+        "seed": int(seed),
+        "deterministic": True,
+        "force_col_wise": True,  # else LightGBM picks row/col-wise by timing
+        "verbosity": -1,
+    }
+    dataset = lgb.Dataset(
+        samples[names].to_numpy(dtype=np.float32),
+        label=np.searchsorted(class_ids, labels),
+        feature_name=names,
+    )
+    counts = {int(c): int((labels == c).sum()) for c in class_ids}
+    log.info("training on %d samples, %d features, class counts %s", len(labels), len(names), counts)
+    booster = lgb.train({**lgb_params, "num_threads": int(threads)}, dataset, keep_training_booster=True)
+    # Deterministic trees do not depend on the thread count; reset it so model.txt does not either.
+    booster.reset_parameter({"num_threads": 0})
+    metadata = {
+        "feature_names": names,
+        "dates": dates,
+        "features": features,
+        "classes": [{"id": int(c), "name": by_id[c].name, "colour": by_id[c].colour} for c in class_ids],
+        "training_tiles": sorted(training_tiles if training_tiles is not None else samples["tile_id"].unique()),
+        "sample_counts": {str(c): n for c, n in counts.items()},
+        "seed": int(seed),
+        "lightgbm_params": lgb_params,
+        "lightgbm_version": lgb.__version__,
+    }
+    return booster, metadata
+
+
+def save_model(booster: lgb.Booster, metadata: dict, model_path, meta_path) -> None:
+    with atomic_path(model_path) as tmp:
+        tmp.write_text(booster.model_to_string())
+    with atomic_path(meta_path) as tmp:
+        tmp.write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def load_model(model_path, meta_path) -> tuple[lgb.Booster, dict]:
+    """The booster and its metadata, checked to belong together."""
+    if not os.path.exists(model_path):
+        raise ValueError(f"{model_path}: model file does not exist")
+    try:
+        booster = lgb.Booster(model_file=str(model_path))
+    except lgb.basic.LightGBMError as err:
+        raise ValueError(f"{model_path}: cannot be read as a LightGBM model ({err})") from err
+    try:
+        metadata = json.loads(Path(meta_path).read_text())
+        names = metadata["feature_names"]
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{meta_path}: cannot be read as model metadata ({err})") from err
+    if booster.feature_name() != names or booster.num_model_per_iteration() != len(metadata["classes"]):
+        raise ValueError(f"{meta_path}: metadata does not describe the model in {model_path}")
+    return booster, metadata
+
+
+def class_ids(metadata: dict) -> np.ndarray:
+    """Class id of each model output column."""
+    return np.array([c["id"] for c in metadata["classes"]], dtype=np.uint8)
+
+
+def predict_proba(booster: lgb.Booster, metadata: dict, samples: pd.DataFrame, threads: int = 1) -> np.ndarray:
+    """Class probabilities (n, K) of a samples table, columns in `class_ids` order."""
+    missing = [name for name in metadata["feature_names"] if name not in samples.columns]
+    if missing:
+        raise ValueError(f"samples lack the model's feature column(s) {missing[:4]}")
+    table = samples[metadata["feature_names"]].to_numpy(dtype=np.float32)
+    return booster.predict(table, num_threads=threads).reshape(len(table), -1)
+
+
+def predict_tile(
+    booster: lgb.Booster, metadata: dict, features_ds: xr.Dataset, block_rows: int = 128, threads: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, confidence) uint8 (y, x): class ids and round(100 * max probability), 0 where no observation.
+
+    Rows are read and predicted `block_rows` at a time, so a tile's float table is never whole in memory."""
+    tile = features_ds.attrs.get("tile_id", "?")
+    dates = [str(d) for d in np.datetime_as_string(features_ds["date"].values, unit="D")]
+    features = [str(f) for f in features_ds["feature"].values]
+    if dates != metadata["dates"] or features != metadata["features"]:
+        raise ValueError(
+            f"tile {tile}: features (dates {dates[:1]}..{dates[-1:]} x{len(dates)}, {features}) do not match "
+            f"the model's (dates {metadata['dates'][:1]}..{metadata['dates'][-1:]} x{len(metadata['dates'])}, "
+            f"{metadata['features']})"
+        )
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+    ids = class_ids(metadata)
+    height, width = features_ds.sizes["y"], features_ds.sizes["x"]
+    labels = np.zeros((height, width), dtype=np.uint8)
+    confidence = np.zeros((height, width), dtype=np.uint8)
+    for start in range(0, height, block_rows):
+        rows = slice(start, start + block_rows)
+        valid = features_ds["valid_count"].isel(y=rows).values.ravel() > 0
+        if not valid.any():
+            continue
+        block = features_ds["features"].isel(y=rows).transpose("y", "x", "date", "feature").values
+        proba = booster.predict(block.reshape(valid.size, -1)[valid], num_threads=threads).reshape(valid.sum(), -1)
+        labels[rows].reshape(-1)[valid] = ids[proba.argmax(axis=1)]  # views: the rows are contiguous
+        confidence[rows].reshape(-1)[valid] = np.rint(100 * proba.max(axis=1))
+    log.info("tile %s: predicted %d of %d pixels", tile, int((labels > 0).sum()), labels.size)
+    return labels, confidence
