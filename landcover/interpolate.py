@@ -1,24 +1,24 @@
 """Per-pixel linear interpolation in time through valid observations, onto a regular date grid.
 
-The vectorised replacement for eo-learn's LinearInterpolationTask: for every pixel and target date, the previous and
-next valid observation are found once (a running max/min of observation indices where valid), and all features are
-gathered with that index, so the cost is independent of how many features there are and no Python loop runs per
-pixel. Rules:
+The vectorised replacement for eo-learn's LinearInterpolationTask. For every pixel and target date the previous and
+next valid observation are found once (a running max/min of observation indices over the valid frames), and each
+pixel's whole feature vector is gathered with that index, so no Python loop runs per pixel or per feature. Rules:
 
 - between two valid observations: linear in time; exactly on one: its value;
 - before a pixel's first or after its last valid observation: that observation's value (held);
 - no valid observation at all: NaN for every date and feature;
 - observations outside the grid's range (say December of the year before) take part like any other;
-- times need not be sorted; observations sharing a timestamp are averaged over the valid ones first.
+- times need not be sorted; observations sharing a timestamp are averaged over the valid ones first (this costs a
+  merged copy of the input, so callers with many duplicates should merge them themselves).
 
-Values at valid observations must be finite; callers mark undefined values invalid (see landcover.features).
+Values at valid observations must be finite: callers mark undefined values invalid (see landcover.features).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-BLOCK_PIXELS = 1 << 14
+BLOCK_PIXELS = 1 << 13  # keeps the per-block index and weight arrays within a few MB
 
 
 def date_grid(start, end, step_days: int) -> np.ndarray:
@@ -31,63 +31,90 @@ def date_grid(start, end, step_days: int) -> np.ndarray:
     return np.arange(first, last + np.timedelta64(1, "D"), np.timedelta64(int(step_days), "D"))
 
 
-def _days(times, origin: np.datetime64) -> np.ndarray:
-    return (np.asarray(times, dtype="datetime64[s]") - origin) / np.timedelta64(1, "D")
-
-
-def _merge_duplicates(values: np.ndarray, valid: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Average the valid observations of each run of equal (sorted) times."""
-    counts = np.add.reduceat(valid, starts, axis=0, dtype=np.int32)
-    sums = np.add.reduceat(np.where(valid[..., None], values, 0.0), starts, axis=0, dtype=np.float64)
+def _merge_duplicates(values: np.ndarray, valid: np.ndarray, order: np.ndarray, starts: np.ndarray):
+    """Average the valid observations of each run of equal sorted times; returns sorted, unique-time arrays."""
+    counts = np.add.reduceat(valid[order], starts, axis=0, dtype=np.int32)
+    sums = np.add.reduceat(np.where(valid[order][..., None], values[order], 0.0), starts, axis=0, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         merged = (sums / counts[..., None]).astype(np.float32)
     return merged, counts > 0
 
 
-def _interpolate_block(values: np.ndarray, valid: np.ndarray, days: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """values (t, p, f) float32, each frame contiguous; valid (t, p); days sorted, unique -> (d, p, f) float32."""
-    n_times, n_pixels, n_features = values.shape
-    steps = np.arange(n_times, dtype=np.int32)[:, None]
-    # last valid observation at or before each observation index, first valid at or after it
-    last_valid = np.maximum.accumulate(np.where(valid, steps, -1), axis=0)
-    first_valid = np.minimum.accumulate(np.where(valid, steps, n_times)[::-1], axis=0)[::-1]
-    before = np.searchsorted(days, targets, side="right") - 1
-    after = np.searchsorted(days, targets, side="left")
-    prev = np.where(before[:, None] >= 0, last_valid[np.maximum(before, 0)], -1)
-    nxt = np.where(after[:, None] < n_times, first_valid[np.minimum(after, n_times - 1)], n_times)
-    # hold the nearest valid value outside a pixel's observed range
-    prev = np.where(prev < 0, nxt, prev)
-    nxt = np.where(nxt >= n_times, prev, nxt)
-    empty = ~valid.any(axis=0)
-    prev[:, empty] = 0
-    nxt[:, empty] = 0
+def _nearest_valid(valid: np.ndarray, before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per date and pixel: the last valid observation index <= before[d] (-1: none) and the first one >= after[d]
+    (n: none). valid (n, p) in time order."""
+    n_times, n_pixels = valid.shape
+    index = np.int8 if n_times < 127 else np.int16 if n_times < 32767 else np.int32
+    prev = np.empty((len(before), n_pixels), dtype=index)
+    nxt = np.empty((len(after), n_pixels), dtype=index)
+    # marks: t where valid, else -1 (forward) or n (backward); arithmetic, as np.where with scalars is slow
+    marks = np.multiply(valid, np.arange(1, n_times + 1, dtype=index)[:, None], dtype=index)
+    marks -= 1
+    state, t = np.full(n_pixels, -1, dtype=index), 0
+    for d in np.argsort(before, kind="stable"):
+        while t <= before[d]:
+            np.maximum(state, marks[t], out=state)
+            t += 1
+        prev[d] = state
+    np.multiply(~valid, np.arange(n_times, 0, -1, dtype=index)[:, None], out=marks)
+    marks += np.arange(n_times, dtype=index)[:, None]
+    state, t = np.full(n_pixels, n_times, dtype=index), n_times - 1
+    for d in np.argsort(after, kind="stable")[::-1]:
+        while t >= after[d]:
+            np.minimum(state, marks[t], out=state)
+            t -= 1
+        nxt[d] = state
+    return prev, nxt
 
-    t_prev, t_next = days[prev], days[nxt]
-    span = t_next - t_prev
-    with np.errstate(invalid="ignore", divide="ignore"):
-        weight = np.where(span > 0, (targets[:, None] - t_prev) / span, 0.0).astype(np.float32)
 
-    # gather whole feature vectors at once: one (f * 4)-byte record per pixel and time
-    records = values.view(np.dtype((np.void, 4 * n_features)))[..., 0]
-    pixel = np.arange(n_pixels)
-    v_prev = records[prev, pixel].view(np.float32).reshape(len(targets), n_pixels, n_features)
-    v_next = records[nxt, pixel].view(np.float32).reshape(len(targets), n_pixels, n_features)
-    v_next -= v_prev
-    v_next *= weight[..., None]
-    v_next += v_prev
-    v_next[:, empty] = np.nan
-    return v_next
+def _interpolate_block(records, frame_of, offset, valid, days, targets, before, after, out) -> None:
+    """Fill out (d, p, f) for the pixels offset .. offset + p of `records` (frames x pixels, one void record of f
+    float32 per pixel); frame_of maps sorted observation index -> frame of `records`; valid (t, p) sorted."""
+    n_times, n_pixels = valid.shape
+    prev, nxt = _nearest_valid(valid, before, after)
+    np.copyto(prev, nxt, where=prev < 0)  # hold the first valid value before it
+    np.copyto(nxt, prev, where=nxt >= n_times)  # and the last one after it
+    empty = prev[0] >= n_times
+    np.minimum(prev, n_times - 1, out=prev)
+    np.minimum(nxt, n_times - 1, out=nxt)
+
+    flat = records.reshape(-1)
+    pixel = np.arange(offset, offset + n_pixels)
+    frames = frame_of.astype(np.intp) * records.shape[1]
+    index = np.empty(n_pixels, dtype=np.intp)
+    t_prev, span = np.empty(n_pixels), np.empty(n_pixels)
+    weight = np.empty(n_pixels, dtype=np.float32)
+    upper = np.empty_like(out[0])
+    upper_records = upper.view(records.dtype).reshape(-1)
+    for d in range(len(targets)):
+        days.take(prev[d], out=t_prev)
+        days.take(nxt[d], out=span)
+        span -= t_prev
+        np.subtract(targets[d], t_prev, out=t_prev)
+        weight.fill(0.0)
+        np.divide(t_prev, span, out=weight, where=span > 0, casting="same_kind")
+        lower = out[d]
+        np.add(frames.take(prev[d]), pixel, out=index)
+        np.take(flat, index, out=lower.view(records.dtype).reshape(-1))
+        np.add(frames.take(nxt[d]), pixel, out=index)
+        np.take(flat, index, out=upper_records)
+        np.subtract(upper, lower, out=upper)
+        np.multiply(upper, weight[:, None], out=upper)
+        np.add(lower, upper, out=lower)
+    if empty.any():
+        out[:, empty] = np.nan
 
 
 def interpolate(values: np.ndarray, valid: np.ndarray, times, dates) -> np.ndarray:
     """Features (t, y, x, f) observed at `times`, valid where `valid` (t, y, x), on `dates` -> (d, y, x, f) float32.
 
-    Works in blocks of about BLOCK_PIXELS pixels, so temporaries stay small beside the input and output."""
-    values = np.asarray(values)
+    Beside the input and the output, memory holds only a block of BLOCK_PIXELS pixels' indices and weights (and a
+    float32 copy of the input when it is not C-ordered float32 or has duplicate times)."""
     valid = np.asarray(valid, dtype=bool)
+    values = np.asarray(values)
+    if values.ndim != 4 or valid.shape != values.shape[:3]:
+        raise ValueError(f"values must be (time, y, x, feature) and valid (time, y, x); got {values.shape}, {valid.shape}")
     n_times, height, width, n_features = values.shape
-    if valid.shape != values.shape[:3]:
-        raise ValueError(f"valid mask has shape {valid.shape}, values have {values.shape[:3]}")
     times = np.asarray(times, dtype="datetime64[s]")
     if times.shape != (n_times,):
         raise ValueError(f"{times.size} times given for {n_times} observations")
@@ -96,25 +123,22 @@ def interpolate(values: np.ndarray, valid: np.ndarray, times, dates) -> np.ndarr
     if n_times == 0 or out.size == 0:
         return out
 
-    origin = dates[0].astype("datetime64[s]")
+    origin = dates.min().astype("datetime64[s]")
     order = np.argsort(times, kind="stable")
-    sorted_days = _days(times[order], origin)
-    days, starts = np.unique(sorted_days, return_index=True)
-    reorder = not np.array_equal(order, np.arange(n_times))
-    merge = len(days) < n_times
-    targets = _days(dates, origin)
+    days, starts = np.unique((times[order] - origin) / np.timedelta64(1, "D"), return_index=True)
+    if len(days) < n_times:
+        values, valid = _merge_duplicates(values, valid, order, starts)
+        order = np.arange(len(days))
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    records = values.reshape(len(days), height * width, n_features).view(np.dtype((np.void, 4 * n_features)))[..., 0]
+    targets = (dates.astype("datetime64[s]") - origin) / np.timedelta64(1, "D")
+    before = np.searchsorted(days, targets, side="right") - 1
+    after = np.searchsorted(days, targets, side="left")
 
-    rows = max(1, BLOCK_PIXELS // max(width, 1))
+    rows = max(1, BLOCK_PIXELS // width)
     for start in range(0, height, rows):
-        block = slice(start, min(start + rows, height))
-        v, ok = values[:, block], valid[:, block]
-        if reorder:
-            v, ok = v[order], ok[order]
-        if v.dtype != np.float32 or not v[0].flags.c_contiguous:
-            v = np.ascontiguousarray(v, dtype=np.float32)
-        if merge:
-            v, ok = _merge_duplicates(v, ok, starts)
-        n_rows = v.shape[1]
-        result = _interpolate_block(v.reshape(len(days), -1, n_features), ok.reshape(len(days), -1), days, targets)
-        out[:, block] = result.reshape(len(dates), n_rows, width, n_features)
+        stop = min(start + rows, height)
+        block_valid = valid[order, start:stop].reshape(len(days), -1)
+        block_out = out[:, start:stop].reshape(len(dates), -1, n_features)
+        _interpolate_block(records, order, start * width, block_valid, days, targets, before, after, block_out)
     return out

@@ -24,13 +24,13 @@ from landcover.sampling import ID_COLUMNS
 log = logging.getLogger(__name__)
 
 
-def load_samples(paths) -> pd.DataFrame:
-    """All tiles' samples in one table; empty tables (tiles without reference) add nothing."""
+def load_samples(paths, columns: list[str] | None = None) -> pd.DataFrame:
+    """All tiles' samples (or their `columns`) in one table; empty tables (tiles without reference) add nothing."""
     frames: list[pd.DataFrame] = []
     first = None
     for path in paths:
         try:
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(path, columns=columns)
         except Exception as err:  # pyarrow raises several types on damage
             raise ValueError(f"{path}: cannot be read as a samples table ({err})") from err
         missing = [name for name in ID_COLUMNS if name not in frame.columns]
@@ -74,7 +74,6 @@ def train_model(
     training_tiles: list[str] | None = None,
 ) -> tuple[lgb.Booster, dict]:
     """One multiclass LightGBM model (LightGBM's defaults plus `params`), reproducible for a given seed."""
-    names, dates, features = feature_layout(samples)
     labels = samples["label"].to_numpy()
     by_id = {c.id: c for c in classes if c.id != NO_DATA}
     unknown = sorted(int(v) for v in set(np.unique(labels)) - set(by_id))
@@ -85,6 +84,7 @@ def train_model(
         raise ValueError(
             f"the training samples hold {len(class_ids)} class(es) {class_ids.tolist()}: a classifier needs at least two"
         )
+    names, dates, features = feature_layout(samples)
     lgb_params = {
         "objective": "multiclass",
         **params,
@@ -150,6 +150,8 @@ def class_ids(metadata: dict) -> np.ndarray:
 
 def predict_proba(booster: lgb.Booster, metadata: dict, samples: pd.DataFrame, threads: int = 1) -> np.ndarray:
     """Class probabilities (n, K) of a samples table, columns in `class_ids` order."""
+    if samples.empty:
+        return np.zeros((0, len(metadata["classes"])))
     missing = [name for name in metadata["feature_names"] if name not in samples.columns]
     if missing:
         raise ValueError(f"samples lack the model's feature column(s) {missing[:4]}")

@@ -12,7 +12,11 @@ that carries its own dates, CRS and transform:
 Files and their variables:
 
 - ``stack.nc`` (raw stack, from any source): ``bands`` (time, y, x, band) uint16 reflectance x 10000
-  as in L1C; ``is_data`` (time, y, x) bool.
+  as in L1C; ``is_data`` (time, y, x) bool. ``time`` is sorted, not necessarily one per day.
+  Optional, when the source has them: ``cloud_probability`` (time, y, x) float32 0..1 and
+  ``cloud_mask`` (time, y, x) bool, precomputed cloud products used instead of s2cloudless;
+  ``indices`` (time, y, x, index) float32 with coord ``index`` (e.g. NDVI), precomputed indices;
+  ``bands`` may then have zero bands (time, y, x, 0).
 - ``clouds.nc``: ``cloud_probability`` (time, y, x) float32 0..1; ``cloud_mask`` (time, y, x) bool.
 - ``features.nc``: ``features`` (date, y, x, feature) float32, NaN where a pixel has no valid
   observation all year; ``valid_count`` (y, x) uint16 valid observations used per pixel;
@@ -105,7 +109,7 @@ def new_stack(bands: np.ndarray, is_data: np.ndarray, times, band_names, grid: T
             "bands": (("time", "y", "x", "band"), bands),
             "is_data": (("time", "y", "x"), np.asarray(is_data, dtype=bool)),
         },
-        coords={"time": times, "band": list(band_names)},
+        coords={"time": times, "band": np.asarray(band_names, dtype=str)},
     )
     return with_grid(ds, grid)
 
@@ -114,6 +118,8 @@ def write(ds: xr.Dataset, path: str | os.PathLike) -> None:
     """Write atomically, compressed, chunked by row blocks."""
     encoding = {}
     for name, var in ds.data_vars.items():
+        if var.size == 0:  # HDF5 cannot chunk an empty variable (e.g. an index-only source)
+            continue
         chunks = tuple(min(ROW_CHUNK, size) if dim == "y" else size for dim, size in zip(var.dims, var.shape))
         encoding[name] = {"compression": "gzip", "compression_opts": 1, "shuffle": True, "chunksizes": chunks}
     with atomic_path(path) as tmp:

@@ -13,10 +13,10 @@ import json
 import re
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
 import numpy as np
 from rasterio.io import MemoryFile
@@ -70,23 +70,30 @@ class StandIn:
 
 
 def _fake_jwt() -> str:
-    part = lambda obj: base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")  # noqa: E731
+    part = lambda obj: base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
     return f"{part({'alg': 'none'})}.{part({'azp': 'standin-client', 'sub': 'standin'})}.signature"
 
 
 def _parse_time(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+    return dt.datetime.fromisoformat(value).astimezone(dt.UTC)
+
+
+def _stac_time(when: dt.datetime) -> str:
+    """As the real catalog writes it: milliseconds only when there are some."""
+    return when.isoformat(timespec="milliseconds" if when.microsecond else "seconds").replace("+00:00", "Z")
 
 
 def _catalog(standin: StandIn, payload: dict) -> dict:
     start, end = (_parse_time(v) for v in payload["datetime"].split("/"))
     limit = re.search(r"eo:cloud_cover\s*(<=|<)\s*([\d.]+)", payload.get("filter") or "")
+
     def keep(scene: Scene) -> bool:
         if not start <= scene.datetime <= end:
             return False
         if limit is None:
             return True
         return scene.cloud_cover <= float(limit[2]) if limit[1] == "<=" else scene.cloud_cover < float(limit[2])
+
     found = [s for s in standin.scenes if keep(s)]
     offset = int(payload.get("next") or 0)
     page = found[offset : offset + standin.page_size]
@@ -95,7 +102,7 @@ def _catalog(standin: StandIn, payload: dict) -> dict:
         {
             "type": "Feature",
             "id": f"S2A_MSIL1C_{s.datetime:%Y%m%dT%H%M%S}",
-            "properties": {"datetime": s.datetime.strftime("%Y-%m-%dT%H:%M:%SZ"), "eo:cloud_cover": s.cloud_cover},
+            "properties": {"datetime": _stac_time(s.datetime), "eo:cloud_cover": s.cloud_cover},
         }
         for s in page
     ]
@@ -122,8 +129,16 @@ def _process(standin: StandIn, payload: dict) -> bytes:
         for band in range(n_bands - 1):
             data[band] = np.where(covered, served_value(scene.datetime, band, rows, cols), 0)
         data[n_bands - 1] = covered  # dataMask, the last output band
-    profile = dict(driver="GTiff", width=width, height=height, count=n_bands, dtype="uint16", interleave="pixel",
-                   crs=f"EPSG:{epsg}", transform=from_bounds(*bounds["bbox"], width, height))  # fmt: skip
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": n_bands,
+        "dtype": "uint16",
+        "interleave": "pixel",
+        "crs": f"EPSG:{epsg}",
+        "transform": from_bounds(*bounds["bbox"], width, height),
+    }
     with MemoryFile() as memfile:
         with memfile.open(**profile) as dst:
             dst.write(data)
@@ -144,7 +159,7 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             endpoint = ENDPOINTS.get(self.path)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if endpoint is None:
@@ -152,7 +167,9 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             status = standin.take_failure(endpoint)
             if status is not None:
                 # Retry-After is in milliseconds at Sentinel Hub.
-                return self._reply(status, b'{"error": {"message": "stand-in failure"}}', "application/json", {"Retry-After": "10"})
+                return self._reply(
+                    status, b'{"error": {"message": "stand-in failure"}}', "application/json", {"Retry-After": "10"}
+                )
             if endpoint == "token":
                 token = {"access_token": _fake_jwt(), "token_type": "Bearer", "expires_in": 3600}
                 return self._reply(200, json.dumps(token).encode(), "application/json")
@@ -174,7 +191,7 @@ def serve(scenes: list[Scene], page_size: int = 2) -> Iterator[StandIn]:
     standin = StandIn(scenes=sorted(scenes, key=lambda s: s.datetime), page_size=page_size)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(standin))
     standin.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield standin

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import runpy
 import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,6 +25,7 @@ from landcover.ingest.eopatch import (
 from landcover.stack import L1C_BANDS
 
 pytestmark = pytest.mark.realdata
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +51,9 @@ def test_grid_is_the_bbox_divided_into_the_array_shape(patch):
     assert grid.crs.to_epsg() == 32633
     assert grid.transform.a == pytest.approx(9.99479, abs=1e-5)
     assert -grid.transform.e == pytest.approx(9.99745, abs=1e-5)
-    np.testing.assert_allclose(grid.bounds, (465181.0522318204, 5079244.8912012065, 466180.53145382757, 5080254.63349641))
+    np.testing.assert_allclose(
+        grid.bounds, (465181.0522318204, 5079244.8912012065, 466180.53145382757, 5080254.63349641)
+    )
 
 
 def test_index_only_patch_round_trips_through_the_tile_format(patch, raw, tmp_path):
@@ -147,7 +153,9 @@ def test_corrupt_or_missing_files_are_named(band_patch):
     with pytest.raises(IngestError, match=r"feature data/BANDS is missing"):
         read_eopatch(path, band_feature="BANDS")
     (path / "timestamps.json").write_text(json.dumps(["2017-01-01"]))
-    with pytest.raises(IngestError, match=r"IS_DATA\.npy: shape \(5, 101, 100, 1\) does not match the patch's 1 timestamps"):
+    with pytest.raises(
+        IngestError, match=r"IS_DATA\.npy: shape \(5, 101, 100, 1\) does not match the patch's 1 timestamps"
+    ):
         read_eopatch(path)
     (path / "timestamps.json").unlink()
     with pytest.raises(IngestError, match=r"timestamps\.json is missing"):
@@ -159,3 +167,24 @@ def test_bad_subtile_ids_are_rejected(patch):
         parse_tile_id("TestEOPatch_r2_c0", [2, 2])
     with pytest.raises(IngestError, match="not a sub-tile id"):
         parse_tile_id("TestEOPatch", [2, 2])
+
+
+def test_script_writes_a_subtile_stack(patch, raw, tmp_path):
+    out = tmp_path / "stacks" / "TestEOPatch_r1_c0.nc"
+    snakemake = SimpleNamespace(
+        wildcards=SimpleNamespace(tile="TestEOPatch_r1_c0"),
+        output=SimpleNamespace(stack=str(out)),
+        params=SimpleNamespace(
+            path=str(patch.parent),
+            band_feature=None,
+            band_names=[],
+            index_features=[],
+            subtiles=[2, 2],
+            cloud_products=True,
+        ),
+        log=[str(tmp_path / "log.txt")],
+    )
+    runpy.run_path(str(REPO / "scripts" / "ingest_eopatch.py"), init_globals={"snakemake": snakemake})
+    with stack.open(out, required=("bands", "is_data", "indices", "cloud_mask", "cloud_probability")) as ds:
+        assert ds.attrs["tile_id"] == "TestEOPatch_r1_c0"
+        np.testing.assert_array_equal(ds["indices"].values[..., 0], raw["NDVI"][:, 50:, :50, 0])

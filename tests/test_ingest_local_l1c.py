@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import runpy
 import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -14,20 +17,29 @@ from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 from rasterio.warp import reproject
 
+from landcover import stack
 from landcover.grid import tile_grid
 from landcover.ingest import IngestError
 from landcover.ingest.local_l1c import INDEX_COLUMNS, index_products, read_l1c_tile
 from landcover.stack import L1C_BANDS
 
-RESOLUTION = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10,
-              "B8A": 20, "B09": 60, "B10": 60, "B11": 20, "B12": 20}  # fmt: skip
+RESOLUTION = {
+    **dict.fromkeys(["B02", "B03", "B04", "B08"], 10),
+    **dict.fromkeys(["B05", "B06", "B07", "B8A", "B11", "B12"], 20),
+    **dict.fromkeys(["B01", "B09", "B10"], 60),
+}
+REPO = Path(__file__).resolve().parents[1]
 TILE_M = 300
 # A tile of the EPSG:32633 grid close to 12 E, where zone 32 products also reach.
 _X, _Y = Transformer.from_crs("EPSG:4326", "EPSG:32633", always_xy=True).transform(12.05, 46.0)
 IX, IY = math.floor(_X / TILE_M), math.floor(_Y / TILE_M)
 X0, Y0 = IX * TILE_M, IY * TILE_M
 GRID = tile_grid(f"x{IX:04d}_y{IY:04d}", TILE_M, 10, "EPSG:32633")
-MAY, JUNE, AUGUST = pd.Timestamp("2017-05-01T10:00:31"), pd.Timestamp("2017-06-10T10:10:21"), pd.Timestamp("2017-08-01T10:00:21")
+MAY, JUNE, AUGUST = (
+    pd.Timestamp("2017-05-01T10:00:31"),
+    pd.Timestamp("2017-06-10T10:10:21"),
+    pd.Timestamp("2017-08-01T10:00:21"),
+)
 OFFSET = -1000  # processing baseline 04.00
 
 
@@ -38,7 +50,9 @@ def dn_ramp(band: str, x, y, x_ref: float, y_ref: float):
     return base + 0.8 * (x - x_ref) - 0.5 * (y - y_ref)
 
 
-def write_granule(folder, utm_tile, when, crs, left, top, width_m, height_m, x_ref, y_ref, valid_from_x=None, ext="jp2"):
+def write_granule(
+    folder, utm_tile, when, crs, left, top, width_m, height_m, x_ref, y_ref, valid_from_x=None, ext="jp2"
+):
     folder.mkdir(parents=True, exist_ok=True)
     for band, res in RESOLUTION.items():
         width, height = width_m // res, height_m // res
@@ -47,7 +61,14 @@ def write_granule(folder, utm_tile, when, crs, left, top, width_m, height_m, x_r
         dn = np.rint(dn_ramp(band, x[None, :], y[:, None], x_ref, y_ref)).astype(np.uint16)
         if valid_from_x is not None:  # a partial granule: the swath ends here
             dn[:, x < valid_from_x] = 0
-        profile = dict(width=width, height=height, count=1, dtype="uint16", crs=crs, transform=from_origin(left, top, res, res))
+        profile = {
+            "width": width,
+            "height": height,
+            "count": 1,
+            "dtype": "uint16",
+            "crs": crs,
+            "transform": from_origin(left, top, res, res),
+        }
         if ext == "jp2":
             profile.update(driver="JP2OpenJPEG", QUALITY=100, REVERSIBLE="YES")
         else:
@@ -58,7 +79,13 @@ def write_granule(folder, utm_tile, when, crs, left, top, width_m, height_m, x_r
 
 def write_safe(root, utm_tile, when, **granule):
     safe = root / f"S2A_MSIL1C_{when:%Y%m%dT%H%M%S}_N0500_R022_T{utm_tile}_20230101T000000.SAFE"
-    write_granule(safe / "GRANULE" / f"L1C_T{utm_tile}_A000001_{when:%Y%m%dT%H%M%S}" / "IMG_DATA", utm_tile, when, "EPSG:32633", **granule)
+    write_granule(
+        safe / "GRANULE" / f"L1C_T{utm_tile}_A000001_{when:%Y%m%dT%H%M%S}" / "IMG_DATA",
+        utm_tile,
+        when,
+        "EPSG:32633",
+        **granule,
+    )
     offsets = "".join(f'<RADIO_ADD_OFFSET band_id="{i}">{OFFSET}</RADIO_ADD_OFFSET>' for i in range(13))
     (safe / "MTD_MSIL1C.xml").write_text(
         '<?xml version="1.0" encoding="UTF-8"?>'
@@ -82,11 +109,15 @@ def products(tmp_path_factory):
     """May: two zone-33 SAFE granules (JP2, offset -1000), one ending mid-tile, one partial; June: loose
     zone-32 GeoTIFFs (no metadata, no offset) covering the tile; August: outside the time range."""
     root = tmp_path_factory.mktemp("l1c")
-    ramp33 = dict(x_ref=X0, y_ref=Y0)
+    ramp33 = {"x_ref": X0, "y_ref": Y0}
     write_safe(root, "33TUL", MAY, left=X0 - 600, top=Y0 + 900, width_m=720, height_m=1500, **ramp33)
-    write_safe(root, "33TUM", MAY, left=X0 + 60, top=Y0 + 900, width_m=900, height_m=1500, valid_from_x=X0 + 180, **ramp33)
+    write_safe(
+        root, "33TUM", MAY, left=X0 + 60, top=Y0 + 900, width_m=900, height_m=1500, valid_from_x=X0 + 180, **ramp33
+    )
     left, top, width_m, height_m = zone32_extent()
-    write_granule(root / "loose", "32TQR", JUNE, "EPSG:32632", left, top, width_m, height_m, x_ref=left, y_ref=top, ext="tif")
+    write_granule(
+        root / "loose", "32TQR", JUNE, "EPSG:32632", left, top, width_m, height_m, x_ref=left, y_ref=top, ext="tif"
+    )
     write_granule(root / "loose", "33TUL", AUGUST, "EPSG:32633", X0 - 600, Y0 + 900, 1500, 1500, ext="tif", **ramp33)
     (root / "loose" / f"T33TUL_{MAY:%Y%m%dT%H%M%S}_TCI.jp2").write_bytes(b"not a band")  # ignored: not a band file
     return root
@@ -108,8 +139,17 @@ def expected_by_direct_reproject(index, when, band):
     for _, row in index[(index["datetime"] == when) & (index["band"] == band)].sort_values("utm_tile").iterrows():
         warped = np.full_like(out, np.nan)
         with rasterio.open(row["path"]) as src:
-            reproject(src.read(1), warped, src_transform=src.transform, src_crs=src.crs, src_nodata=0,
-                      dst_transform=GRID.transform, dst_crs=GRID.crs, dst_nodata=np.nan, resampling=Resampling.bilinear)  # fmt: skip
+            reproject(
+                src.read(1),
+                warped,
+                src_transform=src.transform,
+                src_crs=src.crs,
+                src_nodata=0,
+                dst_transform=GRID.transform,
+                dst_crs=GRID.crs,
+                dst_nodata=np.nan,
+                resampling=Resampling.bilinear,
+            )
         fill = np.isnan(out)
         out[fill] = warped[fill] + row["offset"]
     return out
@@ -179,3 +219,25 @@ def test_corrupt_band_file_is_named(products, tmp_path):
     broken.write_bytes(broken.read_bytes()[:300])
     with pytest.raises(IngestError, match=str(broken.name)):
         read_l1c_tile(root, GRID, time_range=("2017-06-01", "2017-06-30"))
+
+
+def test_script_writes_the_tile_stack(products, tmp_path):
+    out = tmp_path / "stacks" / f"{GRID.tile_id}.nc"
+    snakemake = SimpleNamespace(
+        wildcards=SimpleNamespace(tile=GRID.tile_id),
+        output=SimpleNamespace(stack=str(out)),
+        params=SimpleNamespace(
+            path=str(products),
+            tile_size_m=TILE_M,
+            resolution_m=10,
+            crs="EPSG:32633",
+            bands=["B02", "B8A", "B10"],
+            time_range=["2017-06-01", "2017-06-30"],
+        ),
+        log=[str(tmp_path / "log.txt")],
+    )
+    runpy.run_path(str(REPO / "scripts" / "ingest_local_l1c.py"), init_globals={"snakemake": snakemake})
+    with stack.open(out, required=("bands", "is_data")) as ds:
+        assert list(ds["band"].values) == ["B02", "B8A", "B10"]
+        assert list(ds["time"].values) == [JUNE.to_datetime64()]
+        assert stack.grid_of(ds) == GRID

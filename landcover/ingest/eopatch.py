@@ -20,8 +20,8 @@ import json
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,8 +36,8 @@ from landcover.stack import L1C_BANDS, REFLECTANCE_SCALE, TileGrid, new_stack
 __all__ = [
     "KNOWN_INDICES",
     "eopatch_grid",
-    "list_tiles",
     "list_eopatches",
+    "list_tiles",
     "parse_tile_id",
     "read_eopatch",
     "read_eopatch_reference",
@@ -60,7 +60,9 @@ def list_eopatches(root: str | os.PathLike) -> list[str]:
     root = Path(root)
     if not root.is_dir():
         raise IngestError(f"EOPatch folder {root}: does not exist")
-    names = sorted(p.name for p in root.iterdir() if p.is_dir() and _first_existing(p, "bbox", (".geojson", ".geojson.gz")))
+    names = sorted(
+        p.name for p in root.iterdir() if p.is_dir() and _first_existing(p, "bbox", (".geojson", ".geojson.gz"))
+    )
     if not names:
         raise IngestError(f"EOPatch folder {root}: contains no EOPatch (no sub-folder with bbox.geojson)")
     return names
@@ -179,20 +181,29 @@ def read_eopatch(
             scale = 255.0 if np.issubdtype(clp.dtype, np.integer) else 1.0  # Sentinel Hub serves CLP as 0..255
             ds["cloud_probability"] = (("time", "y", "x"), (clp / scale).astype(np.float32))
 
-    names = [n for n in KNOWN_INDICES if _feature_file(path, "data", n)] if index_features is None else list(index_features)
+    names = (
+        [n for n in KNOWN_INDICES if _feature_file(path, "data", n)] if index_features is None else list(index_features)
+    )
     if names:
         indices = []
         for name in names:
             values = temporal("data", name)
             if values.shape[-1] != 1:
-                raise IngestError(f"{_feature_file(path, 'data', name)}: an index needs 1 channel, got {values.shape[-1]}")
+                raise IngestError(
+                    f"{_feature_file(path, 'data', name)}: an index needs 1 channel, got {values.shape[-1]}"
+                )
             indices.append(values[..., 0].astype(np.float32))
         ds["indices"] = (("time", "y", "x", "index"), np.stack(indices, axis=-1))
         ds = ds.assign_coords(index=names)
 
     LOGGER.info(
         "tile %s: %d frames, %d x %d px from %s (bands %s, extras %s)",
-        grid.tile_id, ds.sizes["time"], grid.height, grid.width, path, list(band_names),
+        grid.tile_id,
+        ds.sizes["time"],
+        grid.height,
+        grid.width,
+        path,
+        list(band_names),
         [v for v in ds.data_vars if v not in ("bands", "is_data")],
     )
     return ds
@@ -246,7 +257,7 @@ def _first_existing(folder: Path, stem: str, suffixes: Sequence[str]) -> Path | 
 
 def _read_json(file: Path):
     try:
-        with (gzip.open(file, "rt") if file.suffix == ".gz" else open(file)) as handle:
+        with gzip.open(file, "rt") if file.suffix == ".gz" else open(file) as handle:
             return json.load(handle)
     except (OSError, ValueError, EOFError) as err:
         raise IngestError(f"{file}: cannot be read as JSON ({err})") from err
@@ -271,12 +282,14 @@ def _read_bbox(path: Path) -> tuple[CRS, tuple[float, float, float, float]]:
 
 def _read_timestamps(path: Path) -> np.ndarray:
     # eo-learn 1.0-1.3 called the file `timestamp`, later versions `timestamps`.
-    file = _first_existing(path, "timestamps", (".json", ".json.gz")) or _first_existing(path, "timestamp", (".json", ".json.gz"))
+    file = _first_existing(path, "timestamps", (".json", ".json.gz")) or _first_existing(
+        path, "timestamp", (".json", ".json.gz")
+    )
     if file is None:
         raise IngestError(f"EOPatch {path}: timestamps.json is missing")
     raw = _read_json(file)
     try:
-        times = pd.to_datetime(raw, utc=True).tz_convert(None)
+        times = pd.to_datetime(raw, utc=True, format="ISO8601").tz_convert(None)
     except (TypeError, ValueError) as err:
         raise IngestError(f"{file}: not a list of ISO timestamps ({err})") from err
     if len(times) == 0:
@@ -287,7 +300,9 @@ def _read_timestamps(path: Path) -> np.ndarray:
 def _feature_file(path: Path, ftype: str, name: str) -> Path | None:
     folder = path / ftype
     if (folder / f"{name}.zarr").exists():
-        raise IngestError(f"{folder / name}.zarr: zarr features are not supported; re-save the patch with use_zarr=False")
+        raise IngestError(
+            f"{folder / name}.zarr: zarr features are not supported; re-save the patch with use_zarr=False"
+        )
     return _first_existing(folder, name, (".npy", ".npy.gz"))
 
 
@@ -298,7 +313,7 @@ def _data_mask_shape(path: Path) -> tuple[int, ...]:
         raise IngestError(f"EOPatch {path}: no data mask (mask/IS_DATA.npy or mask/dataMask.npy)")
     file = _feature_file(path, "mask", name)
     try:
-        with (gzip.open(file, "rb") if file.suffix == ".gz" else open(file, "rb")) as handle:
+        with gzip.open(file, "rb") if file.suffix == ".gz" else open(file, "rb") as handle:
             major, _ = np.lib.format.read_magic(handle)
             read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
             shape = read_header(handle)[0]

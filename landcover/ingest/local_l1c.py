@@ -23,10 +23,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -107,6 +107,9 @@ def read_l1c_tile(
     `time_range` is (start, end), both days included, or None for every date found."""
     index = source if isinstance(source, pd.DataFrame) else index_products(source)
     where = "the index" if isinstance(source, pd.DataFrame) else str(source)
+    missing = [c for c in INDEX_COLUMNS if c not in index.columns]
+    if missing:
+        raise IngestError(f"tile {grid.tile_id}: the product index lacks column(s) {missing} (see index_products)")
     unknown = [b for b in bands if b not in L1C_BANDS]
     if unknown or not bands:
         raise IngestError(f"tile {grid.tile_id}: unknown band(s) {unknown} (expected some of {', '.join(L1C_BANDS)})")
@@ -121,10 +124,16 @@ def read_l1c_tile(
         if _overlaps(files["path"].iloc[0], grid)
     ]
     if not granules:
-        raise IngestError(f"tile {grid.tile_id}: no L1C granule in {where} covers the tile {_describe_range(time_range)}")
+        raise IngestError(
+            f"tile {grid.tile_id}: no L1C granule in {where} covers the tile {_describe_range(time_range)}"
+        )
 
-    times, frames, masks = [], [], []
-    for day, day_granules in _by_day(granules):
+    days = _by_day(granules)
+    # Filled in place, kept frames first, so that the year's stack exists once in memory.
+    bands_out = np.zeros((len(days), grid.height, grid.width, len(bands)), dtype=np.uint16)
+    is_data_out = np.zeros((len(days), grid.height, grid.width), dtype=bool)
+    times = []
+    for day, day_granules in days:
         stack = np.full((grid.height, grid.width, len(bands)), np.nan, dtype=np.float32)
         for (when, utm_tile), files in day_granules:
             by_band = files.set_index("band")
@@ -143,13 +152,14 @@ def read_l1c_tile(
             LOGGER.info("tile %s: %s dropped, no valid pixel on the tile", grid.tile_id, day.date())
             continue
         stack[~is_data] = 0.0
+        bands_out[len(times)] = np.clip(np.rint(stack), 0, np.iinfo(np.uint16).max)
+        is_data_out[len(times)] = is_data
         times.append(min(when for (when, _), _ in day_granules))
-        frames.append(np.clip(np.rint(stack), 0, np.iinfo(np.uint16).max).astype(np.uint16))
-        masks.append(is_data)
-    if not frames:
+    if not times:
         raise IngestError(f"tile {grid.tile_id}: every L1C granule in {where} is no data over the tile")
-    LOGGER.info("tile %s: %d frames from %d granules in %s", grid.tile_id, len(frames), len(granules), where)
-    return new_stack(np.stack(frames), np.stack(masks), times, list(bands), grid)
+    LOGGER.info("tile %s: %d frames from %d granules in %s", grid.tile_id, len(times), len(granules), where)
+    n = len(times)
+    return new_stack(bands_out[:n], is_data_out[:n], times, list(bands), grid)
 
 
 def _radiometry(folder: Path, root: Path, cache: dict) -> tuple[dict[str, float], float]:

@@ -1,0 +1,303 @@
+"""Our side of every row: the landcover package's functions, on the same seeded inputs as run_peer.py.
+
+Run by bench.py as `python run_ours.py CASE --repeats N` under `/usr/bin/time -v`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import numpy as np
+
+import inputs
+from harness import WORK, Case, main
+
+warnings.filterwarnings("ignore")
+
+
+def _interpolate():
+    try:
+        from landcover.features import interpolate
+    except ImportError:  # the function lives in landcover.interpolate; features may re-export it
+        from landcover.interpolate import interpolate
+    return interpolate
+
+
+def _date_grid():
+    try:
+        from landcover.features import date_grid
+    except ImportError:
+        from landcover.interpolate import date_grid
+    return date_grid
+
+
+# ---------------------------------------------------------------- row 1
+
+
+def interpolation() -> Case:
+    interpolate = _interpolate()
+    values, valid, times, _ = inputs.interpolation_inputs()
+    dates = _date_grid()(inputs.DATE_START, inputs.DATE_END, inputs.STEP_DAYS)
+    checksum = inputs.checksum(values, valid)
+
+    def run():
+        return interpolate(values, valid, times, dates)
+
+    def save(result, out):
+        np.save(os.path.join(out, "interp_ours.npy"), result)
+        return {
+            "dtype": str(result.dtype),
+            "shape": list(result.shape),
+            "dates": [str(d) for d in np.asarray(dates, dtype="datetime64[D]")],
+            "input": checksum,
+        }
+
+    return Case(run, save)
+
+
+# ---------------------------------------------------------------- row 2
+
+
+def erosion() -> Case:
+    from landcover.reference import erode
+
+    labels = inputs.labels(500)
+
+    def run():
+        return erode(labels, 1)
+
+    def save(result, out):
+        np.save(os.path.join(out, "erosion_ours.npy"), result)
+        return {"input": inputs.checksum(labels)}
+
+    return Case(run, save)
+
+
+def sampling() -> Case:
+    from landcover.reference import erode
+    from landcover.sampling import sample_pixels
+
+    labels = inputs.labels(500)
+    cube = inputs.features_cube(500)
+    eroded = erode(labels, 1)
+    features = inputs.features_dataset(cube, 500)
+
+    def run():
+        return sample_pixels(eroded, features, "x0000_y0000", 42, max_samples=None, fraction=0.2)
+
+    def save(result, out):
+        return {"samples": int(len(result)), "input": inputs.checksum(labels, cube)}
+
+    return Case(run, save)
+
+
+# ---------------------------------------------------------------- row 3
+
+
+def clouds() -> Case:
+    from landcover.clouds import cloud_masks
+
+    bands, is_data, times = inputs.raw_stack(500, 500, 60)
+    checksum = inputs.checksum(bands, is_data)
+    stack = inputs.stack_dataset(bands, is_data, times, 500)
+    del bands, is_data
+
+    def run():
+        return cloud_masks(stack, resolution_m=80, threshold=0.4, average_over=2, dilation_size=1)
+
+    def save(result, out):
+        mask = result["cloud_mask"].values
+        np.save(os.path.join(out, "clouds_ours_mask.npy"), mask)
+        np.save(os.path.join(out, "clouds_ours_proba80.npy"), result["cloud_probability"].values[:, 4::8, 4::8])
+        return {"input": checksum}
+
+    return Case(run, save)
+
+
+# ---------------------------------------------------------------- row 4
+
+
+def chain_stack_path() -> str:
+    from run_peer import CHAIN_SIZE, CHAIN_TIMES
+
+    return os.path.join(WORK, f"chain_stack_{CHAIN_SIZE}_{CHAIN_TIMES}.nc")
+
+
+def save_chain_stack() -> str:
+    from run_peer import CHAIN_SIZE, CHAIN_TIMES
+
+    path = chain_stack_path()
+    if not os.path.exists(path):
+        bands, is_data, times = inputs.raw_stack(CHAIN_SIZE, CHAIN_SIZE, CHAIN_TIMES, swath_edges=True)
+        inputs.write_stack_file(path, bands, is_data, times, CHAIN_SIZE)
+    return path
+
+
+def _tile_features(stack, clouds, block_rows=None):
+    from landcover.features import tile_features
+
+    kwargs = {} if block_rows is None else {"block_rows": block_rows}
+    return tile_features(
+        stack,
+        clouds,
+        bands=list(inputs.FEATURE_BANDS),
+        indices=list(inputs.INDICES),
+        dates={"start": inputs.DATE_START, "end": inputs.DATE_END, "step_days": inputs.STEP_DAYS},
+        valid_coverage_threshold=0.8,
+        **kwargs,
+    )
+
+
+def chain() -> Case:
+    from landcover import stack as tiles
+    from landcover.clouds import cloud_masks
+
+    path = save_chain_stack()
+
+    def run():
+        with tiles.open(path, required=("bands", "is_data")) as stack:
+            clouds = cloud_masks(stack, resolution_m=80, threshold=0.4, average_over=2, dilation_size=1)
+            features = _tile_features(stack, clouds)
+            features.load()
+        return features
+
+    def save(result, out):
+        data = result["features"].transpose("date", "y", "x", "feature").values
+        np.save(os.path.join(out, "chain_ours.npy"), data)
+        return {
+            "dtype": str(data.dtype),
+            "shape": list(data.shape),
+            "kept_dates": [str(x) for x in np.atleast_1d(result.attrs.get("kept_dates", []))],
+        }
+
+    return Case(run, save)
+
+
+# ---------------------------------------------------------------- rows 5-6: model
+
+PREDICT_SIZE = 1000
+TRAIN_FOR_PREDICT = 40000
+
+
+def model_paths() -> tuple[str, str]:
+    return os.path.join(WORK, "model_40k.txt"), os.path.join(WORK, "model_40k.json")
+
+
+def prediction_table() -> np.ndarray:
+    """The 1000 x 1000 tile's feature table (1e6, 207) float32, rows in C order of (y, x)."""
+    x, _ = inputs.class_table(PREDICT_SIZE * PREDICT_SIZE, 207, seed=inputs.SEED + 1)
+    return x
+
+
+def _classes():
+    from landcover.classes import EOLEARN_CLASSES
+
+    return EOLEARN_CLASSES
+
+
+def train_model_for_prediction() -> None:
+    """Train (once, cached under work/) the model rows 5 uses: 40 000 samples, 23 dates x 9 features, 8 classes."""
+    from landcover.model import save_model, train_model
+
+    model_txt, model_json = model_paths()
+    if os.path.exists(model_txt) and os.path.exists(model_json):
+        return
+    samples = inputs.samples_frame(TRAIN_FOR_PREDICT)
+    booster, metadata = train_model(samples, _classes(), seed=42, params={}, threads=2)
+    save_model(booster, metadata, model_txt, model_json)
+
+
+def train(n="200000") -> Case:
+    from landcover.model import train_model
+
+    samples = inputs.samples_frame(int(n))
+
+    def run():
+        return train_model(samples, _classes(), seed=42, params={}, threads=2)
+
+    def save(result, out):
+        booster, _ = result
+        return {"trees": booster.num_trees(), "n": int(n)}
+
+    return Case(run, save)
+
+
+def predict_ours() -> Case:
+    """landcover.model.predict_tile over the 1000 x 1000 tile (in-memory features dataset)."""
+    from landcover.model import load_model, predict_tile
+
+    booster, metadata = load_model(*model_paths())
+    table = prediction_table()
+    cube = table.reshape(PREDICT_SIZE, PREDICT_SIZE, 23, 9).transpose(2, 0, 1, 3)  # (date, y, x, feature) view
+    features = inputs.features_dataset(cube, PREDICT_SIZE)
+    del table
+
+    def run():
+        return predict_tile(booster, metadata, features, block_rows=128, threads=2)
+
+    def save(result, out):
+        np.save(os.path.join(out, "predict_ours.npy"), result[0].ravel())
+        return {}
+
+    return Case(run, save)
+
+
+def compiled_model_path() -> str:
+    return os.path.join(WORK, "model_40k_tl2cgen.so")
+
+
+def compile_model() -> dict:
+    """tl2cgen: the LightGBM model as C, compiled with gcc (cached under work/)."""
+    import time
+
+    import tl2cgen
+    import treelite
+
+    path = compiled_model_path()
+    info = os.path.join(WORK, "model_40k_tl2cgen.json")
+    if os.path.exists(path) and os.path.exists(info):
+        with open(info) as f:
+            return json.load(f)
+    t = time.perf_counter()
+    model = treelite.frontend.load_lightgbm_model(model_paths()[0])
+    tl2cgen.export_lib(model, toolchain="gcc", libpath=path, params={"parallel_comp": 2}, nthread=2)
+    record = {"compile_s": time.perf_counter() - t, "size_mb": os.path.getsize(path) / 1e6}
+    with open(info, "w") as f:
+        json.dump(record, f)
+    return record
+
+
+def predict_compiled() -> Case:
+    import tl2cgen
+
+    record = compile_model()
+    predictor = tl2cgen.Predictor(compiled_model_path(), nthread=2)
+    table = prediction_table()
+    classes = inputs.CLASSES_8
+
+    def run():
+        proba = predictor.predict(tl2cgen.DMatrix(table, dtype="float32"))
+        return classes[proba.reshape(len(table), -1).argmax(axis=1)]
+
+    def save(result, out):
+        np.save(os.path.join(out, "predict_compiled.npy"), result)
+        return record
+
+    return Case(run, save, info=record)
+
+
+if __name__ == "__main__":
+    main(
+        {
+            "interpolation": interpolation,
+            "erosion": erosion,
+            "sampling": sampling,
+            "clouds": clouds,
+            "chain": chain,
+            "train": train,
+            "predict_ours": predict_ours,
+            "predict_compiled": predict_compiled,
+        }
+    )

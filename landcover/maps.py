@@ -1,0 +1,214 @@
+"""Land-cover GeoTIFFs (per tile and the merged Cloud-Optimised GeoTIFF) and their pictures.
+
+Class names travel inside the GeoTIFF as band metadata ``CLASS_<id>=<name>`` (the GDAL_METADATA
+TIFF tag), next to the colour table. GDAL's own category names and raster attribute tables cannot
+be stored in a GeoTIFF: the GTiff driver keeps them only in a ``.aux.xml`` sidecar, which a workflow
+output would lose or leave stale.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.merge
+import xarray as xr
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from rasterio.enums import Resampling
+from rio_cogeo.cogeo import cog_translate
+from rio_cogeo.profiles import cog_profiles
+
+from landcover.atomic import atomic_path
+from landcover.classes import NO_DATA, LandCoverClass
+from landcover.stack import REFLECTANCE_SCALE, ROW_CHUNK, TileGrid
+
+log = logging.getLogger(__name__)
+
+BLOCK_SIZE = 256
+OVERVIEW_MIN_SIZE = 64  # halve while the overview's longer side stays at least this
+TRUE_COLOUR = ("B04", "B03", "B02")
+TRUE_COLOUR_GAIN = 2.5  # L1C reflectance is dark; the eo-learn example brightens the same way
+CLOUD_BLUE = 0.2  # B02 reflectance above which a pixel counts as (probably) cloud in picture selection
+MIDSUMMER_DAY = 195  # 15 July, days after 1 January
+
+
+def class_tags(classes: tuple[LandCoverClass, ...]) -> dict[str, str]:
+    return {f"CLASS_{c.id}": c.name for c in classes}
+
+
+def colormap(classes: tuple[LandCoverClass, ...]) -> dict[int, tuple[int, int, int, int]]:
+    return {c.id: (*c.rgb, 0 if c.id == NO_DATA else 255) for c in classes}
+
+
+def overview_factors(height: int, width: int) -> list[int]:
+    factors = []
+    while max(height, width) / (2 ** (len(factors) + 1)) >= OVERVIEW_MIN_SIZE:
+        factors.append(2 ** (len(factors) + 1))
+    return factors
+
+
+def _write_band(path, array: np.ndarray, grid: TileGrid, resampling: Resampling, description: str, classes=None):
+    if array.shape != (grid.height, grid.width):
+        raise ValueError(f"tile {grid.tile_id}: raster has shape {array.shape}, the tile grid {(grid.height, grid.width)}")
+    profile = dict(
+        driver="GTiff", width=grid.width, height=grid.height, count=1, dtype="uint8", crs=grid.crs,
+        transform=grid.transform, nodata=0, tiled=True, blockxsize=BLOCK_SIZE, blockysize=BLOCK_SIZE,
+        compress="deflate",
+    )  # fmt: skip
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        if classes is not None:  # the colour table first: it sets the TIFF's photometric interpretation
+            dst.write_colormap(1, colormap(classes))
+            dst.update_tags(1, **class_tags(classes))
+        dst.set_band_description(1, description)
+        dst.write(array.astype(np.uint8, copy=False), 1)
+        dst.build_overviews(overview_factors(grid.height, grid.width), resampling)
+
+
+def write_class_geotiff(path, labels: np.ndarray, grid: TileGrid, classes: tuple[LandCoverClass, ...]) -> None:
+    """Class ids (0 = no data) with the classes' colour table and names; nearest-neighbour overviews."""
+    unknown = sorted(set(np.unique(labels).tolist()) - {c.id for c in classes})
+    if unknown:
+        raise ValueError(f"tile {grid.tile_id}: labels {unknown} are not configured classes")
+    _write_band(path, labels, grid, Resampling.nearest, "land cover class", classes)
+
+
+def write_confidence_geotiff(path, confidence: np.ndarray, grid: TileGrid) -> None:
+    """Percent probability of the predicted class (1..100, 0 = no data); averaged overviews."""
+    if confidence.size and confidence.max() > 100:
+        raise ValueError(f"tile {grid.tile_id}: confidence exceeds 100 %")
+    _write_band(path, confidence, grid, Resampling.average, "confidence of the predicted class (%)")
+
+
+def merge_tiles(paths, out_path, classes: tuple[LandCoverClass, ...]) -> None:
+    """One Cloud-Optimised GeoTIFF of all tile maps, colour table and class names kept."""
+    if not paths:
+        raise ValueError("no tile maps to merge")
+    first = None
+    for path in paths:
+        try:
+            with rasterio.open(path) as src:
+                key = (src.crs, src.res, src.count, src.dtypes[0])
+        except rasterio.errors.RasterioIOError as err:
+            raise ValueError(f"{path}: cannot be read as a GeoTIFF ({err})") from err
+        if first is None:
+            first = (path, key)
+        elif key != first[1]:
+            raise ValueError(f"{path}: CRS/resolution/bands {key} differ from {first[0]}'s {first[1]}")
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.stem}-") as tmpdir:
+        mosaic = Path(tmpdir) / "mosaic.tif"
+        rasterio.merge.merge(
+            [str(p) for p in paths], nodata=0, dst_path=mosaic,
+            dst_kwds={"tiled": True, "blockxsize": 512, "blockysize": 512, "compress": "deflate", "photometric": "palette"},
+        )  # fmt: skip
+        with rasterio.open(mosaic, "r+") as dst:
+            dst.update_tags(1, **class_tags(classes))
+            dst.set_band_description(1, "land cover class")
+        with atomic_path(out_path) as tmp, rasterio.open(mosaic) as src:
+            cog_translate(
+                src, tmp, cog_profiles.get("deflate"), nodata=0, colormap=colormap(classes),
+                overview_resampling="nearest", forward_band_tags=True, in_memory=False, quiet=True,
+            )  # fmt: skip
+    log.info("merged %d tile maps into %s", len(paths), out_path)
+
+
+def class_rgb(labels: np.ndarray, classes: tuple[LandCoverClass, ...]) -> np.ndarray:
+    """(…, 3) uint8 picture of class ids in the class colours (unknown ids white)."""
+    lut = np.full((256, 3), 255, dtype=np.uint8)
+    for c in classes:
+        lut[c.id] = c.rgb
+    return lut[labels]
+
+
+def legend_handles(classes: tuple[LandCoverClass, ...], present) -> list[Patch]:
+    present = set(np.asarray(present).tolist())
+    return [Patch(facecolor=c.colour, edgecolor="black", label=c.name) for c in classes if c.id in present and c.id != NO_DATA]
+
+
+def save_png(fig: Figure, path, dpi: int) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+
+
+def preview_png(cog_path, png_path, classes: tuple[LandCoverClass, ...], max_pixels: int = 1500, dpi: int = 110) -> None:
+    """The merged map at most `max_pixels` across (read from the COG's overviews), with a legend."""
+    with rasterio.open(cog_path) as src:
+        step = max(1, math.ceil(max(src.height, src.width) / max_pixels))
+        labels = src.read(1, out_shape=(math.ceil(src.height / step), math.ceil(src.width / step)))
+        left, bottom, right, top = src.bounds
+        crs = src.crs
+    fig = Figure(figsize=(8, 8 * labels.shape[0] / labels.shape[1] + 0.5))
+    ax = fig.add_subplot()
+    ax.imshow(class_rgb(labels, classes), extent=(left, right, bottom, top), interpolation="nearest")
+    ax.set_title(f"Land cover ({crs})")
+    ax.ticklabel_format(style="plain", useOffset=False)
+    ax.legend(handles=legend_handles(classes, np.unique(labels)), loc="upper left", bbox_to_anchor=(1.02, 1))
+    save_png(fig, png_path, dpi)
+
+
+def clearest_frame(stack_ds: xr.Dataset) -> int:
+    """Index of the acquisition to show: full coverage, least bright-blue (cloud) share, closest to midsummer.
+
+    Frames within 2 % of the best coverage and then within 2 % of the least cloud share compete on date.
+    Read row block by row block, as the stack is chunked on disk."""
+    n_time = stack_ds.sizes["time"]
+    if n_time == 0:
+        raise ValueError(f"tile {stack_ds.attrs.get('tile_id', '?')}: stack has no acquisitions")
+    data = np.zeros(n_time)
+    bright = np.zeros(n_time)
+    for start in range(0, stack_ds.sizes["y"], ROW_CHUNK):
+        rows = slice(start, start + ROW_CHUNK)
+        is_data = stack_ds["is_data"].isel(y=rows).transpose("time", "y", "x").values
+        blue = stack_ds["bands"].isel(y=rows).sel(band="B02").transpose("time", "y", "x").values
+        data += is_data.sum(axis=(1, 2))
+        bright += (is_data & (blue > CLOUD_BLUE * REFLECTANCE_SCALE)).sum(axis=(1, 2))
+    cloud = bright / np.maximum(data, 1)
+    candidates = np.flatnonzero(data >= 0.98 * data.max())
+    candidates = candidates[cloud[candidates] <= cloud[candidates].min() + 0.02]
+    days = stack_ds["time"].values.astype("datetime64[D]")
+    day_of_year = (days - days.astype("datetime64[Y]")).astype(int)
+    return int(candidates[np.argmin(np.abs(day_of_year[candidates] - MIDSUMMER_DAY))])
+
+
+def _read_labels(path, shape: tuple[int, int], what: str) -> np.ndarray:
+    try:
+        with rasterio.open(path) as src:
+            labels = src.read(1)
+    except rasterio.errors.RasterioIOError as err:
+        raise ValueError(f"{path}: cannot be read as a {what} GeoTIFF ({err})") from err
+    if labels.shape != shape:
+        raise ValueError(f"{path}: {what} has shape {labels.shape}, the tile's stack {shape}")
+    return labels
+
+
+def plot_tile(stack_ds: xr.Dataset, reference_path, map_path, classes: tuple[LandCoverClass, ...], png_path, dpi: int) -> None:
+    """True colour of the clearest summer acquisition, reference and prediction side by side."""
+    tile = stack_ds.attrs.get("tile_id", "?")
+    missing = [b for b in TRUE_COLOUR if b not in stack_ds["band"].values]
+    if missing:
+        raise ValueError(f"tile {tile}: stack lacks band(s) {', '.join(missing)} for a true-colour picture")
+    frame = clearest_frame(stack_ds)
+    rgb = stack_ds["bands"].isel(time=frame).sel(band=list(TRUE_COLOUR)).transpose("y", "x", "band").values
+    rgb = np.clip(rgb / REFLECTANCE_SCALE * TRUE_COLOUR_GAIN, 0, 1)
+    shape = rgb.shape[:2]
+    reference = _read_labels(reference_path, shape, "reference")
+    prediction = _read_labels(map_path, shape, "land-cover map")
+    date = str(stack_ds["time"].values[frame].astype("datetime64[D]"))
+    fig = Figure(figsize=(13, 5))
+    panels = ((rgb, f"true colour {date}"), (class_rgb(reference, classes), "reference"), (class_rgb(prediction, classes), "prediction"))
+    for index, (image, title) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, index + 1)
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"tile {tile}")
+    handles = legend_handles(classes, np.union1d(np.unique(reference), np.unique(prediction)))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5) or 1, frameon=False)
+    save_png(fig, png_path, dpi)

@@ -1,0 +1,1 @@
+def synthesize_reference(): pass

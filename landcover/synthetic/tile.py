@@ -1,0 +1,139 @@
+"""One synthetic tile: a year of L1C-like scenes over the synthetic landscape, and the truth behind them."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import xarray as xr
+from scipy.special import ndtri
+
+from landcover import stack
+from landcover.stack import TileGrid
+from landcover.synthetic import sky as skies
+from landcover.synthetic.landscape import ARTIFICIAL, FOREST, SHRUBLAND, WATER, WETLANDS, Landscape, landscape, pixel_centres
+from landcover.synthetic.noise import rng, uniform
+from landcover.synthetic.surface import BAND_GROUP, N_UNIFORMS, SNOW, Surface
+
+log = logging.getLogger(__name__)
+
+# The 10 m point-spread function, 3 x 3 (Gaussian, sigma 0.55 px): neighbouring classes mix at borders.
+_PSF = np.array([0.138, 0.724, 0.138], dtype=np.float32)
+_PAD = 1
+# Truth thresholds: a pixel is cloud (shadow) where the cloud (shade) opacity exceeds these.
+CLOUD_TRUTH, CIRRUS_TRUTH, SHADOW_TRUTH, SNOW_TRUTH = 0.2, 0.3, 0.25, 0.3
+# Sensor and scene noise: relative and absolute (reflectance) standard deviations.
+_NOISE_REL, _NOISE_ABS = 0.012, 0.002
+
+
+def _texture(land: Landscape, units: np.ndarray, seed: int, resolution: float) -> np.ndarray:
+    """Fixed per-pixel gain (ny, nx, band): parcel brightness (+-8% per band group) times pixel texture.
+
+    Hashed from the global pixel index, so the texture continues across tile borders."""
+    col = np.floor(land.x / resolution).astype(np.int64)[None, :]
+    row = np.floor(land.y / resolution).astype(np.int64)[:, None]
+    common = ndtri(0.001 + 0.998 * uniform(seed, "texture", col, row))
+    gain = np.empty(land.land_cover.shape + (len(stack.L1C_BANDS),), dtype=np.float32)
+    for group in range(3):
+        own = ndtri(0.001 + 0.998 * uniform(seed, "texture", group, col, row))
+        g = (1 + 0.16 * (units[9 + group] - 0.5)) * (1 + 0.03 * common + 0.015 * own)
+        gain[..., BAND_GROUP == group] = g[..., None]
+    return gain
+
+
+def _visible_snow(land: Landscape) -> np.ndarray:
+    """Share of ground snow seen from above: canopies hide it, water does not hold it."""
+    share = np.ones(land.land_cover.shape, dtype=np.float32)
+    cover = land.land_cover
+    share[cover == FOREST] = (0.25 + 0.25 * (1 - land.conifer))[cover == FOREST]
+    share[cover == SHRUBLAND] = 0.6
+    share[cover == ARTIFICIAL] = 0.5
+    share[cover == WETLANDS] = 0.7
+    share[cover == WATER] = 0.0
+    return share
+
+
+def _blur(a: np.ndarray) -> np.ndarray:
+    """Apply the separable PSF and drop the padding."""
+    a = _PSF[0] * a[:-2] + _PSF[1] * a[1:-1] + _PSF[2] * a[2:]
+    return _PSF[0] * a[:, :-2] + _PSF[1] * a[:, 1:-1] + _PSF[2] * a[:, 2:]
+
+
+def synthesize_tile(grid: TileGrid, seed: int, year: int = 2017, acquisitions: int = 70) -> tuple[xr.Dataset, xr.Dataset]:
+    """A year of synthetic Sentinel-2 L1C acquisitions over a tile, and the truth behind them.
+
+    Returns (stack, truth): the raw stack of `landcover.stack` (13 bands, uint16 reflectance x 10000,
+    `is_data`) and `land_cover` (y, x) plus the true `cloud`, `shadow` and `snow` (time, y, x).
+    Cloud and shadow are False outside the swath. Same arguments, identical arrays."""
+    dates = skies.acquisition_dates(seed, year, acquisitions)
+    land = landscape(grid, seed, pad=_PAD)
+    units = land.unit_uniforms(seed, N_UNIFORMS)
+    model = Surface(land, units, _texture(land, units, seed, grid.transform.a))
+    snow_share = _visible_snow(land)
+    x, y = pixel_centres(grid)
+    noise = rng(seed, "sensor", int(round(grid.bounds[0])), int(round(grid.bounds[1])))
+
+    shape = (len(dates), grid.height, grid.width)
+    bands = np.zeros(shape + (len(stack.L1C_BANDS),), dtype=np.uint16)
+    is_data = np.zeros(shape, dtype=bool)
+    cloud, shadow, snow = (np.zeros(shape, dtype=bool) for _ in range(3))
+    for k, date in enumerate(dates):
+        s = skies.sky(seed, date)
+        surface = model.reflectance(s.doy, s.turbidity)
+        if s.snow > 0:
+            ground = skies.snow_cover(land.x, land.y, land.relief, seed, s) * snow_share
+            surface += ground[..., None] * (SNOW - surface)
+            snow[k] = ground[_PAD:-_PAD, _PAD:-_PAD] > SNOW_TRUTH
+        toa = _blur(surface)
+        toa[..., 9] *= s.vapour
+        if s.cloud_cover > 0:
+            shade = skies.cloud_opacity(x, y, seed, s, s.shadow_shift)
+            if shade.any():
+                toa *= 1 - shade[..., None] * skies.SHADOW_DEPTH
+                shadow[k] = shade > SHADOW_TRUTH
+            alpha = skies.cloud_opacity(x, y, seed, s)
+            if alpha.any():
+                # The cloud replaces the ground by its opacity; thicker cores are brighter.
+                spectrum = skies.CLOUD * s.cloud_brightness
+                spectrum[10] = s.cloud_b10
+                toa *= (1 - alpha)[..., None]
+                toa += (alpha * (alpha * 0.3 + 0.8))[..., None] * spectrum
+                cloud[k] = alpha > CLOUD_TRUTH
+        if s.cirrus > 0:
+            veil = skies.cirrus_opacity(x, y, seed, s)
+            toa += veil[..., None] * skies.CIRRUS
+            cloud[k] |= veil > CIRRUS_TRUTH
+        toa += s.haze * skies.HAZE
+        toa *= s.gain
+        # Uniform noise with the spread of a normal one (a third of the cost), std rel * toa + abs.
+        jitter = noise.random(toa.shape, dtype=np.float32)
+        jitter -= 0.5
+        jitter *= np.float32(np.sqrt(12.0))
+        spread = toa * np.float32(_NOISE_REL)
+        spread += np.float32(_NOISE_ABS)
+        spread *= jitter
+        toa += spread
+        toa *= stack.REFLECTANCE_SCALE
+        bands[k] = np.clip(np.rint(toa, out=toa), 1, 65535, out=toa)
+
+        shadow[k] &= ~cloud[k]
+        seen = skies.in_swath(x, y, s)
+        is_data[k] = seen
+        if not seen.all():
+            bands[k][~seen] = 0
+            cloud[k] &= seen
+            shadow[k] &= seen
+
+    log.info("tile %s: %d acquisitions %s..%s, %.0f%% of pixel-dates cloudy, %.1f%% outside the swath",
+             grid.tile_id, len(dates), dates[0], dates[-1], 100 * cloud.mean(), 100 * (1 - is_data.mean()))
+    raw = stack.new_stack(bands, is_data, dates, stack.L1C_BANDS, grid)
+    truth = xr.Dataset(
+        {
+            "land_cover": (("y", "x"), land.land_cover[_PAD:-_PAD, _PAD:-_PAD]),
+            "cloud": (("time", "y", "x"), cloud),
+            "shadow": (("time", "y", "x"), shadow),
+            "snow": (("time", "y", "x"), snow),
+        },
+        coords={"time": dates.astype("datetime64[ns]")},
+    )
+    return raw, stack.with_grid(truth, grid)

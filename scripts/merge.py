@@ -1,0 +1,12 @@
+"""Snakemake script: all tile maps as one Cloud-Optimised GeoTIFF, and its preview picture."""
+
+from landcover.classes import classes_from_config
+from landcover.logs import log_to
+from landcover.maps import merge_tiles, preview_png
+
+sm = snakemake  # noqa: F821
+log_to(sm.log[0])
+classes = classes_from_config(sm.params.classes)
+
+merge_tiles(list(sm.input.maps), sm.output.cog, classes)
+preview_png(sm.output.cog, sm.output.preview, classes)

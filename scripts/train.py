@@ -1,0 +1,20 @@
+"""Snakemake script: train the one LightGBM model on the training tiles' samples."""
+
+from landcover.classes import classes_from_config
+from landcover.logs import log_to
+from landcover.model import load_samples, save_model, train_model
+
+sm = snakemake  # noqa: F821
+log = log_to(sm.log[0])
+
+samples = load_samples(list(sm.input.samples))
+log.info("%d samples from %d tables", len(samples), len(sm.input.samples))
+booster, metadata = train_model(
+    samples,
+    classes_from_config(sm.params.classes),
+    seed=sm.params.seed,
+    params=dict(sm.params.params or {}),
+    threads=sm.threads,
+    training_tiles=list(sm.params.training_tiles),
+)
+save_model(booster, metadata, sm.output.model, sm.output.metadata)

@@ -1,0 +1,160 @@
+"""Training, saving and tile prediction with the LightGBM model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from affine import Affine
+from rasterio.crs import CRS
+
+from landcover import stack
+from landcover.classes import EOLEARN_CLASSES
+from landcover.model import feature_layout, load_model, load_samples, predict_proba, predict_tile, save_model, train_model
+from landcover.sampling import feature_columns
+from landcover.stack import TileGrid
+
+DATES = np.array(["2017-01-01", "2017-01-17", "2017-02-02", "2017-02-18"], dtype="datetime64[D]")
+FEATURES = ["B02", "B08", "NDVI"]
+CLASS_IDS = [1, 2, 5, 8]
+
+
+def synthetic_samples(n: int, class_ids, seed: int, tile: str = "x0001_y0001") -> pd.DataFrame:
+    """Labelled pixels whose features drift with the class, plus noise and a few missing values."""
+    rng = np.random.default_rng(seed)
+    labels = rng.choice(np.asarray(class_ids, dtype=np.uint8), size=n)
+    values = (labels[:, None] * 0.1 + rng.normal(0, 0.15, (n, len(DATES) * len(FEATURES)))).astype(np.float32)
+    values[rng.random(values.shape) < 0.05] = np.nan
+    ids = pd.DataFrame({"tile_id": [tile] * n, "row": np.arange(n, dtype=np.int32), "col": 0, "label": labels})
+    return pd.concat([ids, pd.DataFrame(values, columns=feature_columns(DATES, FEATURES))], axis=1)
+
+
+def train(samples, threads=1, params=None):
+    return train_model(samples, EOLEARN_CLASSES, seed=42, params=params or {"num_iterations": 20}, threads=threads)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    samples = synthetic_samples(600, CLASS_IDS, seed=1)
+    booster, metadata = train(samples)
+    return booster, metadata, samples
+
+
+def test_training_is_byte_reproducible_whatever_the_thread_count(tmp_path):
+    samples = synthetic_samples(800, CLASS_IDS, seed=2)
+    outputs = []
+    for run, threads in enumerate((1, 2, 2)):
+        booster, metadata = train(samples, threads=threads)
+        save_model(booster, metadata, tmp_path / f"{run}.txt", tmp_path / f"{run}.json")
+        outputs.append(((tmp_path / f"{run}.txt").read_bytes(), (tmp_path / f"{run}.json").read_bytes()))
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_model_metadata_describes_classes_features_and_training(trained, tmp_path):
+    booster, metadata, samples = trained
+    save_model(booster, metadata, tmp_path / "model.txt", tmp_path / "model.json")
+    loaded, meta = load_model(tmp_path / "model.txt", tmp_path / "model.json")
+    assert meta == json.loads(json.dumps(metadata))
+    assert [c["id"] for c in meta["classes"]] == CLASS_IDS
+    assert [c["name"] for c in meta["classes"]] == ["cultivated land", "forest", "water", "artificial surface"]
+    assert meta["classes"][1]["colour"] == "#054907"
+    assert meta["dates"] == [str(d) for d in DATES] and meta["features"] == FEATURES
+    assert meta["feature_names"][:4] == ["B02_2017-01-01", "B08_2017-01-01", "NDVI_2017-01-01", "B02_2017-01-17"]
+    assert meta["sample_counts"] == {str(c): int((samples["label"] == c).sum()) for c in CLASS_IDS}
+    assert meta["training_tiles"] == ["x0001_y0001"] and meta["seed"] == 42
+    assert meta["lightgbm_params"]["objective"] == "multiclass" and meta["lightgbm_params"]["num_class"] == 4
+    np.testing.assert_array_equal(predict_proba(loaded, meta, samples), predict_proba(booster, metadata, samples))
+
+
+def test_fewer_than_two_classes_is_refused():
+    with pytest.raises(ValueError, match="at least two"):
+        train(synthetic_samples(50, [3], seed=3))
+    with pytest.raises(ValueError, match="at least two"):
+        train(load_samples([]))
+
+
+def test_labels_outside_the_configured_classes_are_refused():
+    samples = synthetic_samples(50, [1, 2], seed=3)
+    samples.loc[0, "label"] = 42
+    with pytest.raises(ValueError, match=r"\[42\] are not configured"):
+        train(samples)
+
+
+def test_feature_columns_must_be_the_date_major_grid():
+    samples = synthetic_samples(20, [1, 2], seed=3)
+    assert feature_layout(samples)[1:] == ([str(d) for d in DATES], FEATURES)
+    with pytest.raises(ValueError, match="date-major"):
+        feature_layout(samples.drop(columns=["NDVI_2017-01-17"]))
+
+
+def test_load_samples_concatenates_skips_empty_tables_and_names_bad_files(tmp_path):
+    first, second = synthetic_samples(30, [1, 2], 4, "a"), synthetic_samples(20, [2, 5], 5, "b")
+    for name, frame in (("a", first), ("b", second), ("empty", first.iloc[:0])):
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    table = load_samples([tmp_path / "a.parquet", tmp_path / "empty.parquet", tmp_path / "b.parquet"])
+    pd.testing.assert_frame_equal(table, pd.concat([first, second], ignore_index=True))
+
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ValueError, match="bad.parquet"):
+        load_samples([tmp_path / "a.parquet", tmp_path / "bad.parquet"])
+    second.drop(columns=["B02_2017-01-01"]).to_parquet(tmp_path / "other.parquet", index=False)
+    with pytest.raises(ValueError, match="other.parquet.*differ"):
+        load_samples([tmp_path / "a.parquet", tmp_path / "other.parquet"])
+
+
+def test_load_model_names_a_corrupt_file(trained, tmp_path):
+    booster, metadata, _ = trained
+    save_model(booster, metadata, tmp_path / "model.txt", tmp_path / "model.json")
+    (tmp_path / "broken.txt").write_text("tree\nnot a model")
+    with pytest.raises(ValueError, match="broken.txt"):
+        load_model(tmp_path / "broken.txt", tmp_path / "model.json")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ValueError, match="broken.json"):
+        load_model(tmp_path / "model.txt", tmp_path / "broken.json")
+
+
+def features_file(path, rng, dates=DATES) -> np.ndarray:
+    """A features.nc of 23 x 17 pixels; returns the cube, NaN where valid_count is 0."""
+    grid = TileGrid("x0050_y0500", CRS.from_epsg(32633), Affine(10, 0, 500000, 0, -10, 5000000), 23, 17)
+    labels = rng.choice(CLASS_IDS, size=(grid.height, grid.width))
+    cube = (labels[None, :, :, None] * 0.1 + rng.normal(0, 0.15, (len(dates), 23, 17, len(FEATURES)))).astype(np.float32)
+    no_data = rng.random((23, 17)) < 0.2
+    no_data[:5] = True  # a whole block without observations
+    cube[:, no_data, :] = np.nan
+    ds = xr.Dataset(
+        {
+            "features": (("date", "y", "x", "feature"), cube),
+            "valid_count": (("y", "x"), np.where(no_data, 0, 7).astype(np.uint16)),
+        },
+        coords={"date": dates.astype("datetime64[ns]"), "feature": FEATURES},
+    )
+    stack.write(stack.with_grid(ds, grid), path)
+    return cube
+
+
+def test_predict_tile_equals_lightgbm_on_the_flattened_table(trained, tmp_path):
+    booster, metadata, _ = trained
+    cube = features_file(tmp_path / "features.nc", np.random.default_rng(6))
+    with stack.open(tmp_path / "features.nc") as ds:
+        labels, confidence = predict_tile(booster, metadata, ds, block_rows=5, threads=2)
+
+    table = cube.transpose(1, 2, 0, 3).reshape(23 * 17, -1)  # date-major, as the samples' columns
+    proba = booster.predict(table)
+    no_data = np.isnan(table).all(axis=1)
+    expected_labels = np.where(no_data, 0, np.array(CLASS_IDS)[proba.argmax(axis=1)]).reshape(23, 17)
+    expected_confidence = np.where(no_data, 0, np.rint(100 * proba.max(axis=1))).reshape(23, 17)
+    assert labels.dtype == confidence.dtype == np.uint8
+    np.testing.assert_array_equal(labels, expected_labels)
+    np.testing.assert_array_equal(confidence, expected_confidence)
+    assert (labels[:5] == 0).all() and (confidence[~no_data.reshape(23, 17)] >= 25).all()
+    assert set(np.unique(labels)) <= {0, *CLASS_IDS}
+
+
+def test_predict_tile_refuses_features_unlike_the_training_samples(trained, tmp_path):
+    booster, metadata, _ = trained
+    features_file(tmp_path / "features.nc", np.random.default_rng(7), dates=DATES + 1)
+    with stack.open(tmp_path / "features.nc") as ds, pytest.raises(ValueError, match="x0050_y0500.*do not match"):
+        predict_tile(booster, metadata, ds)

@@ -1,0 +1,146 @@
+"""Validation metrics (checked against scikit-learn), report figures and scoring against the synthetic truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from affine import Affine
+from rasterio.crs import CRS
+from sklearn import metrics as skm
+
+from landcover import stack
+from landcover.classes import EOLEARN_CLASSES
+from landcover.maps import write_class_geotiff
+from landcover.model import predict_proba, train_model
+from landcover.report import evaluate, report_figures, roc_curve, score_against_truth, write_report
+from landcover.sampling import feature_columns
+from landcover.stack import TileGrid
+
+MODEL_CLASSES = [1, 2, 3, 4]  # 4 is never a true test label; 9 is a test label the model does not know
+TEST_LABELS = [1, 2, 3, 9]
+
+
+def metadata_for(ids):
+    by_id = {c.id: c for c in EOLEARN_CLASSES}
+    return {"classes": [{"id": i, "name": by_id[i].name, "colour": by_id[i].colour} for i in ids]}
+
+
+def random_predictions(n: int, seed: int):
+    """Test samples and class probabilities that agree with the labels more often than not, with tied scores."""
+    rng = np.random.default_rng(seed)
+    y_true = rng.choice(TEST_LABELS, size=n, p=[0.4, 0.3, 0.2, 0.1])
+    scores = rng.random((n, len(MODEL_CLASSES)))
+    for column, class_id in enumerate(MODEL_CLASSES):
+        scores[y_true == class_id, column] += 0.7
+    proba = np.round(scores / scores.sum(axis=1, keepdims=True), 2)  # rounding makes ties
+    samples = pd.DataFrame({"tile_id": rng.choice(["a", "b"], size=n), "label": y_true.astype(np.uint8)})
+    return samples, proba
+
+
+def test_metrics_equal_scikit_learns_and_no_test_pixel_is_dropped():
+    samples, proba = random_predictions(2000, seed=0)
+    y_true = samples["label"].to_numpy()
+    y_pred = np.array(MODEL_CLASSES)[proba.argmax(axis=1)]
+    assert (y_pred == 4).any() and (y_true == 9).any()  # the cases the eo-learn notebook drops
+    metrics = evaluate(samples, proba, metadata_for(MODEL_CLASSES), EOLEARN_CLASSES)
+
+    labels = [1, 2, 3, 4, 9]
+    assert metrics["test_pixels"] == 2000 and sum(metrics["test_tiles"].values()) == 2000
+    assert metrics["confusion_matrix"]["labels"] == labels
+    assert metrics["overall_accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred), abs=1e-12)
+    assert metrics["f1_weighted"] == pytest.approx(skm.f1_score(y_true, y_pred, average="weighted"), abs=1e-12)
+    assert metrics["f1_macro"] == pytest.approx(skm.f1_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12)
+    assert metrics["kappa"] == pytest.approx(skm.cohen_kappa_score(y_true, y_pred), abs=1e-12)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    per_class = metrics["classes"]
+    np.testing.assert_allclose([c["precision"] for c in per_class], precision, atol=1e-12)
+    np.testing.assert_allclose([c["recall"] for c in per_class], recall, atol=1e-12)
+    np.testing.assert_allclose([c["f1"] for c in per_class], f1, atol=1e-12)
+    assert [c["support"] for c in per_class] == support.tolist()
+    assert [c["name"] for c in per_class] == ["cultivated land", "forest", "grassland", "shrubland", "bareland"]
+    cm = metrics["confusion_matrix"]
+    np.testing.assert_array_equal(cm["counts"], skm.confusion_matrix(y_true, y_pred, labels=labels))
+    np.testing.assert_allclose(cm["normalised_by_true"], skm.confusion_matrix(y_true, y_pred, labels=labels, normalize="true"))
+    np.testing.assert_allclose(cm["normalised_by_predicted"], skm.confusion_matrix(y_true, y_pred, labels=labels, normalize="pred"))
+    for column, class_id in enumerate(MODEL_CLASSES[:3]):
+        expected = skm.roc_auc_score(y_true == class_id, proba[:, column])
+        assert per_class[column]["roc_auc"] == pytest.approx(expected, abs=1e-12)
+    assert per_class[3]["roc_auc"] is None and per_class[4]["roc_auc"] is None  # no positives / not a model class
+    json.dumps(metrics, allow_nan=False)
+
+
+def test_roc_curve_matches_scikit_learns_with_ties():
+    rng = np.random.default_rng(1)
+    positive = rng.random(500) < 0.3
+    score = np.round(rng.random(500) + 0.3 * positive, 1)
+    fpr, tpr = roc_curve(positive, score)
+    sk_fpr, sk_tpr, _ = skm.roc_curve(positive, score, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sk_fpr)
+    np.testing.assert_allclose(tpr, sk_tpr)
+
+
+def test_an_empty_test_set_is_refused():
+    samples = pd.DataFrame({"tile_id": [], "label": np.array([], dtype=np.uint8)})
+    with pytest.raises(ValueError, match="no samples"):
+        evaluate(samples, np.zeros((0, 4)), metadata_for(MODEL_CLASSES), EOLEARN_CLASSES)
+
+
+def test_report_writes_metrics_and_every_figure(tmp_path):
+    rng = np.random.default_rng(2)
+    dates = np.array(["2017-01-01", "2017-01-17", "2017-02-02"], dtype="datetime64[D]")
+    features = ["B02", "NDVI"]
+    labels = rng.choice([1, 2, 5], size=300).astype(np.uint8)
+    values = (labels[:, None] * 0.1 + rng.normal(0, 0.1, (300, 6))).astype(np.float32)
+    samples = pd.concat(
+        [
+            pd.DataFrame({"tile_id": "t", "row": np.arange(300), "col": 0, "label": labels}),
+            pd.DataFrame(values, columns=feature_columns(dates, features)),
+        ],
+        axis=1,
+    )
+    booster, metadata = train_model(samples[:200], EOLEARN_CLASSES, 1, {"num_iterations": 10}, threads=1)
+    test = samples[200:].reset_index(drop=True)
+    proba = predict_proba(booster, metadata, test)
+    metrics = evaluate(test, proba, metadata, EOLEARN_CLASSES)
+    figures = report_figures(booster, metadata, metrics, test, proba, samples["label"][:200], EOLEARN_CLASSES)
+    write_report(metrics, figures, tmp_path / "report", dpi=40)
+
+    names = {"confusion_true", "confusion_predicted", "class_frequencies", "roc", "feature_importance"}
+    assert set(figures) == names
+    for name in names:
+        assert (tmp_path / "report" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((tmp_path / "report" / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted([f"{n}.png" for n in names] + ["metrics.json"])
+
+
+def test_score_against_truth_equals_scikit_learn_on_the_mapped_pixels(tmp_path):
+    rng = np.random.default_rng(3)
+    map_paths, truth_paths, truths, predictions = [], [], [], []
+    for index in range(2):
+        grid = TileGrid(f"x000{index}_y0000", CRS.from_epsg(32633), Affine(10, 0, 1000 * index, 0, -10, 0), 12, 9)
+        truth = rng.choice([1, 2, 3], size=(12, 9)).astype(np.uint8)
+        prediction = np.where(rng.random((12, 9)) < 0.7, truth, rng.choice([1, 2, 3, 4], size=(12, 9))).astype(np.uint8)
+        prediction[:2] = 0  # no data
+        truth_ds = stack.with_grid(xr.Dataset({"land_cover": (("y", "x"), truth)}), grid)
+        stack.write(truth_ds, tmp_path / f"{grid.tile_id}.nc")
+        write_class_geotiff(tmp_path / f"{grid.tile_id}.tif", prediction, grid, EOLEARN_CLASSES)
+        map_paths.append(tmp_path / f"{grid.tile_id}.tif")
+        truth_paths.append(tmp_path / f"{grid.tile_id}.nc")
+        truths.append(truth.ravel())
+        predictions.append(prediction.ravel())
+    scores = score_against_truth(map_paths, truth_paths)
+
+    y_true, y_pred = np.concatenate(truths), np.concatenate(predictions)
+    mapped = y_pred > 0
+    assert scores["overall_accuracy"] == pytest.approx(skm.accuracy_score(y_true[mapped], y_pred[mapped]))
+    assert scores["f1_weighted"] == pytest.approx(skm.f1_score(y_true[mapped], y_pred[mapped], average="weighted"))
+    assert scores["no_data_share"] == pytest.approx(2 / 12)
+    assert scores["scored_pixels"] == mapped.sum()
+    assert set(scores["tiles"]) == {"x0000_y0000", "x0001_y0000"}
+
+    with pytest.raises(ValueError, match="x0000_y0000.tif.*differs"):
+        score_against_truth(map_paths, truth_paths[::-1])
