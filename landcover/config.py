@@ -19,6 +19,8 @@ def check(config: dict) -> None:
         raise ConfigError(f"area.aoi is required for area.source={source}")
     if source not in ("synthetic", "eopatch") and not config["reference"].get("path"):
         raise ConfigError(f"reference.path is required for area.source={source}")
+    if source == "eopatch" and not (config["reference"].get("path") or config.get("eopatch", {}).get("reference")):
+        raise ConfigError("eopatch.reference (a feature inside each patch) or reference.path is required")
     ids = [c["id"] for c in config["classes"]]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"classes: duplicate class ids {sorted(i for i in set(ids) if ids.count(i) > 1)}")

@@ -16,6 +16,9 @@ Values at valid observations must be finite: callers mark undefined values inval
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 BLOCK_PIXELS = 1 << 13  # keeps the per-block index and weight arrays within a few MB
@@ -105,11 +108,12 @@ def _interpolate_block(records, frame_of, offset, valid, days, targets, before, 
         out[:, empty] = np.nan
 
 
-def interpolate(values: np.ndarray, valid: np.ndarray, times, dates) -> np.ndarray:
+def interpolate(values: np.ndarray, valid: np.ndarray, times, dates, workers: int | None = None) -> np.ndarray:
     """Features (t, y, x, f) observed at `times`, valid where `valid` (t, y, x), on `dates` -> (d, y, x, f) float32.
 
-    Beside the input and the output, memory holds only a block of BLOCK_PIXELS pixels' indices and weights (and a
-    float32 copy of the input when it is not C-ordered float32 or has duplicate times)."""
+    Blocks of BLOCK_PIXELS pixels run on `workers` threads (numpy releases the GIL; default: the CPUs this process
+    may use). Beside the input and the output, memory holds only each block's indices and weights (and a float32
+    copy of the input when it is not C-ordered float32 or has duplicate times)."""
     valid = np.asarray(valid, dtype=bool)
     values = np.asarray(values)
     if values.ndim != 4 or valid.shape != values.shape[:3]:
@@ -119,9 +123,9 @@ def interpolate(values: np.ndarray, valid: np.ndarray, times, dates) -> np.ndarr
     if times.shape != (n_times,):
         raise ValueError(f"{times.size} times given for {n_times} observations")
     dates = np.asarray(dates, dtype="datetime64[D]")
-    out = np.full((len(dates), height, width, n_features), np.nan, dtype=np.float32)
-    if n_times == 0 or out.size == 0:
-        return out
+    if n_times == 0:
+        return np.full((len(dates), height, width, n_features), np.nan, dtype=np.float32)
+    out = np.empty((len(dates), height, width, n_features), dtype=np.float32)
 
     origin = dates.min().astype("datetime64[s]")
     order = np.argsort(times, kind="stable")
@@ -136,9 +140,13 @@ def interpolate(values: np.ndarray, valid: np.ndarray, times, dates) -> np.ndarr
     after = np.searchsorted(days, targets, side="left")
 
     rows = max(1, BLOCK_PIXELS // width)
-    for start in range(0, height, rows):
+
+    def run(start: int) -> None:
         stop = min(start + rows, height)
         block_valid = valid[order, start:stop].reshape(len(days), -1)
         block_out = out[:, start:stop].reshape(len(dates), -1, n_features)
         _interpolate_block(records, order, start * width, block_valid, days, targets, before, after, block_out)
+
+    with ThreadPoolExecutor(workers or len(os.sched_getaffinity(0))) as pool:
+        list(pool.map(run, range(0, height, rows)))
     return out

@@ -89,11 +89,26 @@ def grid_params():
     }
 
 
+def eopatch_reference_raster():
+    """`mask_timeless/<name>` when the reference is a raster inside each EOPatch, else None."""
+    if SOURCE != "eopatch" or config["reference"]["path"]:
+        return None
+    feature = config["eopatch"].get("reference")
+    return feature if feature and not feature.endswith(".gpkg") else None
+
+
 def reference_polygons(wildcards):
-    """The land-use register: per tile for the synthetic area, one file otherwise."""
+    """The land-use register: per tile for the synthetic area, per patch or one file otherwise."""
     if SOURCE == "synthetic":
         return result(f"synthetic/reference/{wildcards.tile}.gpkg")
-    return config["reference"]["path"] or []
+    if SOURCE == "eopatch" and not config["reference"]["path"]:
+        from landcover.ingest.eopatch import parse_tile_id
+
+        patch, _ = parse_tile_id(wildcards.tile, config["eopatch"].get("subtiles"))
+        return os.path.join(
+            config["eopatch"]["path"], patch, config["eopatch"]["reference"]
+        )
+    return config["reference"]["path"]
 
 
 def samples_of(tiles):
@@ -115,12 +130,13 @@ REPORT_FIGURES = [
 
 def final_outputs():
     outputs = [
-        result("grid.gpkg"),
         result("landcover.tif"),
         result("landcover_preview.png"),
         result("report/metrics.json"),
     ]
     outputs += [result(f"plots/{tile}.png") for tile in PLOT_TILES]
+    if SOURCE != "eopatch":  # EOPatches bring their own grid
+        outputs.append(result("grid.gpkg"))
     if SOURCE == "synthetic":
         outputs.append(result("report/truth_scores.json"))
     return outputs
