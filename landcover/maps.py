@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-import rasterio.merge
 import xarray as xr
+from affine import Affine
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from rasterio.enums import Resampling
+from rasterio.windows import from_bounds
 from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
@@ -52,14 +53,29 @@ def overview_factors(height: int, width: int) -> list[int]:
     return factors
 
 
+def _profile(width: int, height: int, crs, transform, block: int) -> dict:
+    return {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 1,
+        "dtype": "uint8",
+        "crs": crs,
+        "transform": transform,
+        "nodata": 0,
+        "tiled": True,
+        "blockxsize": block,
+        "blockysize": block,
+        "compress": "deflate",
+    }
+
+
 def _write_band(path, array: np.ndarray, grid: TileGrid, resampling: Resampling, description: str, classes=None):
     if array.shape != (grid.height, grid.width):
-        raise ValueError(f"tile {grid.tile_id}: raster has shape {array.shape}, the tile grid {(grid.height, grid.width)}")
-    profile = dict(
-        driver="GTiff", width=grid.width, height=grid.height, count=1, dtype="uint8", crs=grid.crs,
-        transform=grid.transform, nodata=0, tiled=True, blockxsize=BLOCK_SIZE, blockysize=BLOCK_SIZE,
-        compress="deflate",
-    )  # fmt: skip
+        raise ValueError(
+            f"tile {grid.tile_id}: raster has shape {array.shape}, the tile grid {(grid.height, grid.width)}"
+        )
+    profile = _profile(grid.width, grid.height, grid.crs, grid.transform, BLOCK_SIZE)
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         if classes is not None:  # the colour table first: it sets the TIFF's photometric interpretation
             dst.write_colormap(1, colormap(classes))
@@ -85,37 +101,53 @@ def write_confidence_geotiff(path, confidence: np.ndarray, grid: TileGrid) -> No
 
 
 def merge_tiles(paths, out_path, classes: tuple[LandCoverClass, ...]) -> None:
-    """One Cloud-Optimised GeoTIFF of all tile maps, colour table and class names kept."""
+    """One Cloud-Optimised GeoTIFF of all tile maps, colour table and class names kept.
+
+    The tiles are pasted one at a time into a mosaic on their common pixel grid (tiles of one grid
+    do not overlap), which is then rewritten as a COG with nearest-neighbour overviews."""
     if not paths:
         raise ValueError("no tile maps to merge")
-    first = None
+    tiles = []
     for path in paths:
         try:
             with rasterio.open(path) as src:
-                key = (src.crs, src.res, src.count, src.dtypes[0])
+                tiles.append((path, src.bounds, (src.crs, src.res, src.count, src.dtypes[0])))
         except rasterio.errors.RasterioIOError as err:
             raise ValueError(f"{path}: cannot be read as a GeoTIFF ({err})") from err
-        if first is None:
-            first = (path, key)
-        elif key != first[1]:
-            raise ValueError(f"{path}: CRS/resolution/bands {key} differ from {first[0]}'s {first[1]}")
+        if tiles[-1][2] != tiles[0][2]:
+            raise ValueError(f"{path}: CRS/resolution/bands {tiles[-1][2]} differ from {tiles[0][0]}'s {tiles[0][2]}")
+    crs, (res_x, res_y), _, _ = tiles[0][2]
+    left, top = min(b.left for _, b, _ in tiles), max(b.top for _, b, _ in tiles)
+    transform = Affine(res_x, 0, left, 0, -res_y, top)
+    width = round((max(b.right for _, b, _ in tiles) - left) / res_x)
+    height = round((top - min(b.bottom for _, b, _ in tiles)) / res_y)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.stem}-") as tmpdir:
         mosaic = Path(tmpdir) / "mosaic.tif"
-        rasterio.merge.merge(
-            [str(p) for p in paths], nodata=0, dst_path=mosaic,
-            dst_kwds={"tiled": True, "blockxsize": 512, "blockysize": 512, "compress": "deflate", "photometric": "palette"},
-        )  # fmt: skip
-        with rasterio.open(mosaic, "r+") as dst:
+        profile = _profile(width, height, crs, transform, block=512)
+        with rasterio.open(mosaic, "w", **profile) as dst:
+            dst.write_colormap(1, colormap(classes))
             dst.update_tags(1, **class_tags(classes))
             dst.set_band_description(1, "land cover class")
-        with atomic_path(out_path) as tmp, rasterio.open(mosaic) as src:
+            for path, bounds, _ in tiles:
+                window = from_bounds(*bounds, transform)
+                if not np.allclose([window.col_off, window.row_off], np.round([window.col_off, window.row_off])):
+                    raise ValueError(f"{path}: tile is not on the pixel grid of {tiles[0][0]}")
+                with rasterio.open(path) as src:
+                    dst.write(src.read(1), 1, window=window.round_offsets().round_lengths())
+        with atomic_path(out_path) as tmp:
             cog_translate(
-                src, tmp, cog_profiles.get("deflate"), nodata=0, colormap=colormap(classes),
-                overview_resampling="nearest", forward_band_tags=True, in_memory=False, quiet=True,
-            )  # fmt: skip
-    log.info("merged %d tile maps into %s", len(paths), out_path)
+                mosaic,
+                tmp,
+                cog_profiles.get("deflate"),
+                nodata=0,
+                overview_resampling="nearest",
+                forward_band_tags=True,
+                in_memory=False,
+                quiet=True,
+            )
+    log.info("merged %d tile maps (%d x %d pixels) into %s", len(paths), width, height, out_path)
 
 
 def class_rgb(labels: np.ndarray, classes: tuple[LandCoverClass, ...]) -> np.ndarray:
@@ -128,7 +160,11 @@ def class_rgb(labels: np.ndarray, classes: tuple[LandCoverClass, ...]) -> np.nda
 
 def legend_handles(classes: tuple[LandCoverClass, ...], present) -> list[Patch]:
     present = set(np.asarray(present).tolist())
-    return [Patch(facecolor=c.colour, edgecolor="black", label=c.name) for c in classes if c.id in present and c.id != NO_DATA]
+    return [
+        Patch(facecolor=c.colour, edgecolor="black", label=c.name)
+        for c in classes
+        if c.id in present and c.id != NO_DATA
+    ]
 
 
 def save_png(fig: Figure, path, dpi: int) -> None:
@@ -136,7 +172,9 @@ def save_png(fig: Figure, path, dpi: int) -> None:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
 
 
-def preview_png(cog_path, png_path, classes: tuple[LandCoverClass, ...], max_pixels: int = 1500, dpi: int = 110) -> None:
+def preview_png(
+    cog_path, png_path, classes: tuple[LandCoverClass, ...], max_pixels: int = 1500, dpi: int = 110
+) -> None:
     """The merged map at most `max_pixels` across (read from the COG's overviews), with a legend."""
     with rasterio.open(cog_path) as src:
         step = max(1, math.ceil(max(src.height, src.width) / max_pixels))
@@ -187,7 +225,9 @@ def _read_labels(path, shape: tuple[int, int], what: str) -> np.ndarray:
     return labels
 
 
-def plot_tile(stack_ds: xr.Dataset, reference_path, map_path, classes: tuple[LandCoverClass, ...], png_path, dpi: int) -> None:
+def plot_tile(
+    stack_ds: xr.Dataset, reference_path, map_path, classes: tuple[LandCoverClass, ...], png_path, dpi: int
+) -> None:
     """True colour of the clearest summer acquisition, reference and prediction side by side."""
     tile = stack_ds.attrs.get("tile_id", "?")
     missing = [b for b in TRUE_COLOUR if b not in stack_ds["band"].values]
@@ -201,7 +241,11 @@ def plot_tile(stack_ds: xr.Dataset, reference_path, map_path, classes: tuple[Lan
     prediction = _read_labels(map_path, shape, "land-cover map")
     date = str(stack_ds["time"].values[frame].astype("datetime64[D]"))
     fig = Figure(figsize=(13, 5))
-    panels = ((rgb, f"true colour {date}"), (class_rgb(reference, classes), "reference"), (class_rgb(prediction, classes), "prediction"))
+    panels = (
+        (rgb, f"true colour {date}"),
+        (class_rgb(reference, classes), "reference"),
+        (class_rgb(prediction, classes), "prediction"),
+    )
     for index, (image, title) in enumerate(panels):
         ax = fig.add_subplot(1, 3, index + 1)
         ax.imshow(image, interpolation="nearest")

@@ -61,7 +61,9 @@ def feature_layout(samples: pd.DataFrame) -> tuple[list[str], list[str], list[st
         if feature not in features:
             features.append(feature)
     if not names or names != [f"{feature}_{date}" for date in dates for feature in features]:
-        raise ValueError(f"samples feature columns are not a date-major {{feature}}_{{YYYY-MM-DD}} grid: {names[:4]}...")
+        raise ValueError(
+            f"samples feature columns are not a date-major {{feature}}_{{YYYY-MM-DD}} grid: {names[:4]}..."
+        )
     return names, dates, features
 
 
@@ -79,16 +81,16 @@ def train_model(
     unknown = sorted(int(v) for v in set(np.unique(labels)) - set(by_id))
     if unknown:
         raise ValueError(f"training labels {unknown} are not configured classes")
-    class_ids = np.unique(labels)
-    if len(class_ids) < 2:
+    ids = np.unique(labels)
+    if len(ids) < 2:
         raise ValueError(
-            f"the training samples hold {len(class_ids)} class(es) {class_ids.tolist()}: a classifier needs at least two"
+            f"the training samples hold {len(ids)} class(es) {ids.tolist()}: a classifier needs at least two"
         )
     names, dates, features = feature_layout(samples)
     lgb_params = {
         "objective": "multiclass",
         **params,
-        "num_class": len(class_ids),
+        "num_class": len(ids),
         "seed": int(seed),
         "deterministic": True,
         "force_col_wise": True,  # else LightGBM picks row/col-wise by timing
@@ -96,10 +98,10 @@ def train_model(
     }
     dataset = lgb.Dataset(
         samples[names].to_numpy(dtype=np.float32),
-        label=np.searchsorted(class_ids, labels),
+        label=np.searchsorted(ids, labels),
         feature_name=names,
     )
-    counts = {int(c): int((labels == c).sum()) for c in class_ids}
+    counts = {int(c): int((labels == c).sum()) for c in ids}
     log.info("training on %d samples, %d features, class counts %s", len(labels), len(names), counts)
     booster = lgb.train({**lgb_params, "num_threads": int(threads)}, dataset, keep_training_booster=True)
     # Deterministic trees do not depend on the thread count; reset it so model.txt does not either.
@@ -108,7 +110,7 @@ def train_model(
         "feature_names": names,
         "dates": dates,
         "features": features,
-        "classes": [{"id": int(c), "name": by_id[c].name, "colour": by_id[c].colour} for c in class_ids],
+        "classes": [{"id": int(c), "name": by_id[c].name, "colour": by_id[c].colour} for c in ids],
         "training_tiles": sorted(training_tiles if training_tiles is not None else samples["tile_id"].unique()),
         "sample_counts": {str(c): n for c, n in counts.items()},
         "seed": int(seed),
@@ -135,10 +137,10 @@ def load_model(model_path, meta_path) -> tuple[lgb.Booster, dict]:
         raise ValueError(f"{model_path}: cannot be read as a LightGBM model ({err})") from err
     try:
         metadata = json.loads(Path(meta_path).read_text())
-        names = metadata["feature_names"]
-    except (OSError, ValueError, KeyError) as err:
+        names, n_classes = metadata["feature_names"], len(metadata["classes"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{meta_path}: cannot be read as model metadata ({err})") from err
-    if booster.feature_name() != names or booster.num_model_per_iteration() != len(metadata["classes"]):
+    if booster.feature_name() != names or booster.num_model_per_iteration() != n_classes:
         raise ValueError(f"{meta_path}: metadata does not describe the model in {model_path}")
     return booster, metadata
 

@@ -25,6 +25,7 @@ from landcover.model import class_ids
 
 log = logging.getLogger(__name__)
 
+
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Counts, rows = true class, columns = predicted class, both in `labels` (sorted) order."""
     k = len(labels)
@@ -49,7 +50,7 @@ def scores(cm: np.ndarray) -> dict:
     expected = (true_counts * pred_counts).sum() / total**2
     return {
         "overall_accuracy": float(accuracy),
-        "kappa": float((accuracy - expected) / (1 - expected)) if expected < 1 else 0.0,
+        "kappa": float((accuracy - expected) / (1 - expected)) if expected < 1 else None,  # one class only
         "f1_macro": float(f1.mean()),
         "f1_weighted": float((f1 * true_counts).sum() / true_counts.sum()),
         "precision": precision,
@@ -96,10 +97,12 @@ def evaluate(samples: pd.DataFrame, proba: np.ndarray, metadata: dict, classes: 
     labels = np.union1d(y_true, y_pred)
     cm = confusion_matrix(y_true, y_pred, labels)
     result = scores(cm)
-    auc = {class_id: float(np.trapezoid(tpr, fpr)) for class_id, (fpr, tpr) in _roc_curves(y_true, proba, metadata).items()}
+    auc = {
+        class_id: float(np.trapezoid(tpr, fpr)) for class_id, (fpr, tpr) in _roc_curves(y_true, proba, metadata).items()
+    }
     names = _names(classes, labels)
     return {
-        "test_pixels": int(len(y_true)),
+        "test_pixels": len(y_true),
         "test_tiles": {str(k): int(v) for k, v in samples["tile_id"].value_counts().sort_index().items()},
         "overall_accuracy": result["overall_accuracy"],
         "kappa": result["kappa"],
@@ -136,7 +139,9 @@ def confusion_figure(metrics: dict, normalised_by: str) -> Figure:
     ax = fig.add_subplot()
     image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
     for (row, col), value in np.ndenumerate(matrix):
-        ax.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if value > 0.5 else "black")
+        ax.text(
+            col, row, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if value > 0.5 else "black"
+        )
     ticks = np.arange(len(names))
     ax.set_xticks(ticks, names, rotation=45, ha="right")
     ax.set_yticks(ticks, names)
@@ -237,8 +242,10 @@ def score_against_truth(map_paths, truth_paths) -> dict:
             prediction = src.read(1)
             transform = src.transform
         if prediction.shape != truth.shape or not transform.almost_equals(grid.transform):
-            raise ValueError(f"{map_path}: map grid {prediction.shape} {tuple(transform)[:6]} differs from "
-                             f"truth {truth_path} {truth.shape} {tuple(grid.transform)[:6]}")
+            raise ValueError(
+                f"{map_path}: map grid {prediction.shape} {tuple(transform)[:6]} differs from "
+                f"truth {truth_path} {truth.shape} {tuple(grid.transform)[:6]}"
+            )
         scored = (prediction != NO_DATA) & (truth != NO_DATA)
         tile_cm = np.bincount(truth[scored].astype(np.int64) * 256 + prediction[scored], minlength=256 * 256)
         cm += tile_cm.reshape(256, 256)

@@ -9,4 +9,6 @@ sm = snakemake  # noqa: F821
 log_to(sm.log[0])
 
 with stack.open(sm.input.stack, required=("bands", "is_data")) as ds:
-    plot_tile(ds, sm.input.reference, sm.input.map, classes_from_config(sm.params.classes), sm.output.png, sm.params.dpi)
+    plot_tile(
+        ds, sm.input.reference, sm.input.map, classes_from_config(sm.params.classes), sm.output.png, sm.params.dpi
+    )

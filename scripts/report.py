@@ -15,7 +15,12 @@ booster, metadata = load_model(sm.input.model, sm.input.metadata)
 test = load_samples(list(sm.input.test_samples))
 proba = predict_proba(booster, metadata, test, threads=sm.threads)
 metrics = report.evaluate(test, proba, metadata, classes)
-log.info("%d test pixels: accuracy %.4f, weighted F1 %.4f", metrics["test_pixels"], metrics["overall_accuracy"], metrics["f1_weighted"])
+log.info(
+    "%d test pixels: accuracy %.4f, weighted F1 %.4f",
+    metrics["test_pixels"],
+    metrics["overall_accuracy"],
+    metrics["f1_weighted"],
+)
 train_labels = load_samples(list(sm.input.train_samples), columns=["tile_id", "row", "col", "label"])["label"]
 figures = report.report_figures(booster, metadata, metrics, test, proba, train_labels, classes)
 report.write_report(metrics, figures, Path(sm.output.metrics).parent, dpi=sm.params.dpi)

@@ -26,7 +26,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def tile_grid(ix: int, iy: int, size: int = 150, crs=UTM33) -> TileGrid:
-    return TileGrid(f"x{ix:04d}_y{iy:04d}", crs, Affine(10, 0, ix * 10 * size, 0, -10, (iy + 1) * 10 * size), size, size)
+    return TileGrid(
+        f"x{ix:04d}_y{iy:04d}", crs, Affine(10, 0, ix * 10 * size, 0, -10, (iy + 1) * 10 * size), size, size
+    )
 
 
 def random_labels(grid: TileGrid, seed: int) -> np.ndarray:
@@ -77,7 +79,11 @@ def test_confidence_geotiff(tmp_path):
 
 
 def test_merged_cog_validates_and_covers_the_union_of_the_tiles(tmp_path):
-    grids = [tile_grid(10, 20, 300), tile_grid(11, 20, 300), tile_grid(10, 21, 300)]  # an L: the union has an empty corner
+    grids = [
+        tile_grid(10, 20, 300),
+        tile_grid(11, 20, 300),
+        tile_grid(10, 21, 300),
+    ]  # an L: the union has an empty corner
     paths = []
     for index, grid in enumerate(grids):
         paths.append(tmp_path / f"{grid.tile_id}.tif")
@@ -106,12 +112,16 @@ def test_merged_cog_validates_and_covers_the_union_of_the_tiles(tmp_path):
     assert (tmp_path / "preview.png").read_bytes()[:8] == PNG
 
 
-def test_merge_refuses_tiles_in_another_crs(tmp_path):
-    a, b = tile_grid(0, 0, 20), tile_grid(1, 0, 20, crs=CRS.from_epsg(32632))
-    for grid in (a, b):
-        write_class_geotiff(tmp_path / f"{grid.crs.to_epsg()}.tif", random_labels(grid, 0), grid, EOLEARN_CLASSES)
-    with pytest.raises(ValueError, match="32632.tif: CRS"):
-        merge_tiles([tmp_path / "32633.tif", tmp_path / "32632.tif"], tmp_path / "m.tif", EOLEARN_CLASSES)
+def test_merge_refuses_tiles_in_another_crs_or_off_the_pixel_grid(tmp_path):
+    shifted = TileGrid("shifted", UTM33, Affine(10, 0, 205, 0, -10, 200), 20, 20)
+    grids = {"a": tile_grid(0, 0, 20), "other_crs": tile_grid(1, 0, 20, crs=CRS.from_epsg(32632)), "shifted": shifted}
+    for name, grid in grids.items():
+        write_class_geotiff(tmp_path / f"{name}.tif", random_labels(grid, 0), grid, EOLEARN_CLASSES)
+    with pytest.raises(ValueError, match="other_crs.tif: CRS"):
+        merge_tiles([tmp_path / "a.tif", tmp_path / "other_crs.tif"], tmp_path / "m.tif", EOLEARN_CLASSES)
+    with pytest.raises(ValueError, match="shifted.tif: tile is not on the pixel grid"):
+        merge_tiles([tmp_path / "a.tif", tmp_path / "shifted.tif"], tmp_path / "m.tif", EOLEARN_CLASSES)
+    assert not (tmp_path / "m.tif").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def stack_file(path, grid: TileGrid) -> None:
@@ -137,8 +147,8 @@ def test_plot_tile_writes_a_png_and_checks_grids(tmp_path):
     grid = tile_grid(7, 8, size=70)
     stack_file(tmp_path / "stack.nc", grid)
     reference = random_labels(grid, 3)
-    profile = dict(driver="GTiff", width=70, height=70, count=2, dtype="uint8", crs=grid.crs, transform=grid.transform)
-    with rasterio.open(tmp_path / "reference.tif", "w", **profile) as dst:
+    profile = {"driver": "GTiff", "width": 70, "height": 70, "count": 2, "dtype": "uint8"}
+    with rasterio.open(tmp_path / "reference.tif", "w", crs=grid.crs, transform=grid.transform, **profile) as dst:
         dst.write(np.stack([reference, reference]))
     write_class_geotiff(tmp_path / "map.tif", random_labels(grid, 4), grid, EOLEARN_CLASSES)
     with stack.open(tmp_path / "stack.nc") as ds:
@@ -149,4 +159,11 @@ def test_plot_tile_writes_a_png_and_checks_grids(tmp_path):
         with pytest.raises(ValueError, match="small.tif: land-cover map has shape"):
             plot_tile(ds, tmp_path / "reference.tif", tmp_path / "small.tif", EOLEARN_CLASSES, tmp_path / "p.png", 40)
         with pytest.raises(ValueError, match="x0007_y0008: stack lacks band"):
-            plot_tile(ds.sel(band=["B02", "B08"]), tmp_path / "reference.tif", tmp_path / "map.tif", EOLEARN_CLASSES, tmp_path / "p.png", 40)
+            plot_tile(
+                ds.sel(band=["B02", "B08"]),
+                tmp_path / "reference.tif",
+                tmp_path / "map.tif",
+                EOLEARN_CLASSES,
+                tmp_path / "p.png",
+                40,
+            )

@@ -13,7 +13,15 @@ from rasterio.crs import CRS
 
 from landcover import stack
 from landcover.classes import EOLEARN_CLASSES
-from landcover.model import feature_layout, load_model, load_samples, predict_proba, predict_tile, save_model, train_model
+from landcover.model import (
+    feature_layout,
+    load_model,
+    load_samples,
+    predict_proba,
+    predict_tile,
+    save_model,
+    train_model,
+)
 from landcover.sampling import feature_columns
 from landcover.stack import TileGrid
 
@@ -120,7 +128,9 @@ def features_file(path, rng, dates=DATES) -> np.ndarray:
     """A features.nc of 23 x 17 pixels; returns the cube, NaN where valid_count is 0."""
     grid = TileGrid("x0050_y0500", CRS.from_epsg(32633), Affine(10, 0, 500000, 0, -10, 5000000), 23, 17)
     labels = rng.choice(CLASS_IDS, size=(grid.height, grid.width))
-    cube = (labels[None, :, :, None] * 0.1 + rng.normal(0, 0.15, (len(dates), 23, 17, len(FEATURES)))).astype(np.float32)
+    cube = (labels[None, :, :, None] * 0.1 + rng.normal(0, 0.15, (len(dates), 23, 17, len(FEATURES)))).astype(
+        np.float32
+    )
     no_data = rng.random((23, 17)) < 0.2
     no_data[:5] = True  # a whole block without observations
     cube[:, no_data, :] = np.nan

@@ -53,7 +53,9 @@ def test_metrics_equal_scikit_learns_and_no_test_pixel_is_dropped():
     assert metrics["confusion_matrix"]["labels"] == labels
     assert metrics["overall_accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred), abs=1e-12)
     assert metrics["f1_weighted"] == pytest.approx(skm.f1_score(y_true, y_pred, average="weighted"), abs=1e-12)
-    assert metrics["f1_macro"] == pytest.approx(skm.f1_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12)
+    assert metrics["f1_macro"] == pytest.approx(
+        skm.f1_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12
+    )
     assert metrics["kappa"] == pytest.approx(skm.cohen_kappa_score(y_true, y_pred), abs=1e-12)
     precision, recall, f1, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     per_class = metrics["classes"]
@@ -64,8 +66,12 @@ def test_metrics_equal_scikit_learns_and_no_test_pixel_is_dropped():
     assert [c["name"] for c in per_class] == ["cultivated land", "forest", "grassland", "shrubland", "bareland"]
     cm = metrics["confusion_matrix"]
     np.testing.assert_array_equal(cm["counts"], skm.confusion_matrix(y_true, y_pred, labels=labels))
-    np.testing.assert_allclose(cm["normalised_by_true"], skm.confusion_matrix(y_true, y_pred, labels=labels, normalize="true"))
-    np.testing.assert_allclose(cm["normalised_by_predicted"], skm.confusion_matrix(y_true, y_pred, labels=labels, normalize="pred"))
+    np.testing.assert_allclose(
+        cm["normalised_by_true"], skm.confusion_matrix(y_true, y_pred, labels=labels, normalize="true")
+    )
+    np.testing.assert_allclose(
+        cm["normalised_by_predicted"], skm.confusion_matrix(y_true, y_pred, labels=labels, normalize="pred")
+    )
     for column, class_id in enumerate(MODEL_CLASSES[:3]):
         expected = skm.roc_auc_score(y_true == class_id, proba[:, column])
         assert per_class[column]["roc_auc"] == pytest.approx(expected, abs=1e-12)
@@ -114,7 +120,9 @@ def test_report_writes_metrics_and_every_figure(tmp_path):
     for name in names:
         assert (tmp_path / "report" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((tmp_path / "report" / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
-    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted([f"{n}.png" for n in names] + ["metrics.json"])
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted(
+        [f"{n}.png" for n in names] + ["metrics.json"]
+    )
 
 
 def test_score_against_truth_equals_scikit_learn_on_the_mapped_pixels(tmp_path):

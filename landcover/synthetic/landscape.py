@@ -36,6 +36,7 @@ class Landscape:
     conifer: np.ndarray  # (ny, nx) 0..1 conifer share of the canopy
     builtup: np.ndarray  # (ny, nx) 0..1 sealed share of artificial pixels
     young: np.ndarray  # (ny, nx) bool: young forest (clearing regrowth)
+    garden: np.ndarray  # (ny, nx) bool: grassland inside a village
 
     def unit_uniforms(self, seed: int, count: int) -> np.ndarray:
         """`count` uniforms per pixel, shared by all pixels of a unit: (count, ny, nx)."""
@@ -150,7 +151,9 @@ def landscape(grid: TileGrid, seed: int, pad: int = 0) -> Landscape:
     conifer = np.clip(0.45 + 0.35 * fbm_grid(x, y, (1200.0, 300.0), (1.0, 0.5), seed, "conifer") + 0.25 * relief, 0.0, 1.0)
     houses = value_noise_grid(x, y, 20.0, seed, "houses")
     builtup = np.where(road, 0.95, np.clip(0.72 + 0.35 * houses, 0.3, 1.0))
-    return Landscape(x=x, y=y, land_cover=cover, unit=unit, relief=relief, conifer=conifer, builtup=builtup, young=young)
+    return Landscape(x=x, y=y, land_cover=cover, unit=unit, relief=relief, conifer=conifer, builtup=builtup,
+                     young=young & (cover == FOREST),
+                     garden=village & (cover == GRASSLAND))
 
 
 def land_cover_truth(grid: TileGrid, seed: int) -> np.ndarray:

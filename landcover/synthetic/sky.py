@@ -111,7 +111,7 @@ def sky(seed: int, date: np.datetime64) -> Sky:
         cover = 0.0
     else:
         cover = 0.03 + 0.62 * u("cover")
-    thin = u("thin") < 0.2
+    thin = u("thin") < 0.12
     zen, az = solar_geometry(date)
     height = 800.0 + 2500.0 * u("height")
     reach = height * np.tan(np.radians(zen))
@@ -119,7 +119,7 @@ def sky(seed: int, date: np.datetime64) -> Sky:
         day=day,
         doy=doy,
         cloud_cover=cover,
-        cloud_opacity=0.3 + 0.3 * u("opacity") if thin else 1.0,
+        cloud_opacity=0.35 + 0.35 * u("opacity") if thin else 1.0,
         cloud_ramp=0.25 + 0.5 * u("ramp"),
         cloud_brightness=0.85 + 0.45 * u("brightness"),
         cloud_b10=0.004 + 0.03 * u("top") ** 2 + 0.0001 * height / 100.0,

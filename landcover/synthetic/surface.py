@@ -43,7 +43,9 @@ NAMES = tuple(ENDMEMBERS)
 SPECTRA = np.array([ENDMEMBERS[n] for n in NAMES], dtype=np.float32)  # (endmember, band)
 _INDEX = {n: i for i, n in enumerate(NAMES)}
 
-SNOW = np.array([0.780, 0.760, 0.740, 0.720, 0.710, 0.690, 0.670, 0.640, 0.620, 0.280, 0.0025, 0.070, 0.055], dtype=np.float32)
+# Fresh snow: bright in the visible, dark in SWIR; at 1375 nm (B10) lowland snow is as dark as land,
+# the water vapour above it absorbs (which is how cloud detectors tell snow from cloud).
+SNOW = np.array([0.780, 0.760, 0.740, 0.720, 0.710, 0.690, 0.670, 0.640, 0.620, 0.280, 0.0010, 0.050, 0.040], dtype=np.float32)
 
 # Bands that share a per-parcel brightness factor: visible+red edge, NIR, SWIR (B10 is left alone).
 BAND_GROUP = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2])

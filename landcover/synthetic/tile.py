@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 _PSF = np.array([0.138, 0.724, 0.138], dtype=np.float32)
 _PAD = 1
 # Truth thresholds: a pixel is cloud (shadow) where the cloud (shade) opacity exceeds these.
-CLOUD_TRUTH, CIRRUS_TRUTH, SHADOW_TRUTH, SNOW_TRUTH = 0.2, 0.3, 0.25, 0.3
+CLOUD_TRUTH, CIRRUS_TRUTH, SHADOW_TRUTH, SNOW_TRUTH = 0.25, 0.4, 0.25, 0.3
 # Sensor and scene noise: relative and absolute (reflectance) standard deviations.
 _NOISE_REL, _NOISE_ABS = 0.012, 0.002
 

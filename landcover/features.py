@@ -1,0 +1,194 @@
+"""Valid data, the scene filter and the interpolated per-pixel features of one tile.
+
+Follows eo-learn's land-cover example: valid = IS_DATA & ~CLM; frames whose valid fraction is not above the
+threshold are dropped (eo-learn's ValidDataFractionPredicate keeps ``coverage > threshold``); features are the
+configured bands as reflectance, NDVI, NDWI and the Euclidean norm of the bands, linearly interpolated in time
+(landcover.interpolate) onto a regular date grid.
+
+An index that is 0/0 (both bands zero) is NaN in compute_features, and tile_features treats an observation with any
+NaN feature as invalid for that pixel, so undefined values never reach the interpolation.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import xarray as xr
+
+from landcover.interpolate import date_grid, interpolate
+from landcover.stack import REFLECTANCE_SCALE, ROW_CHUNK, StackError, grid_of, with_grid
+
+log = logging.getLogger(__name__)
+
+# normalised differences (a - b) / (a + b)
+INDICES: dict[str, tuple[str, str]] = {"NDVI": ("B08", "B04"), "NDWI": ("B03", "B08")}
+NORM = "NORM"
+
+
+def valid_mask(is_data: np.ndarray, cloud_mask: np.ndarray) -> np.ndarray:
+    return np.asarray(is_data, dtype=bool) & ~np.asarray(cloud_mask, dtype=bool)
+
+
+def valid_coverage(valid: np.ndarray) -> np.ndarray:
+    """Fraction of each frame's pixels (t, y, x) that are valid."""
+    return valid.reshape(valid.shape[0], -1).mean(axis=1)
+
+
+def filter_scenes(valid: np.ndarray, threshold: float) -> np.ndarray:
+    """Frames to keep: those with valid coverage above `threshold`, as eo-learn's ValidDataFractionPredicate."""
+    return _keep(valid_coverage(valid), threshold)
+
+
+def _keep(coverage: np.ndarray, threshold: float) -> np.ndarray:
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"valid_coverage_threshold must be within 0..1, got {threshold}")
+    return coverage > threshold
+
+
+def _check_features(band_names, bands, indices) -> None:
+    unknown = [name for name in indices if name not in INDICES and name != NORM]
+    if unknown:
+        raise ValueError(f"unknown index(es) {', '.join(unknown)}; supported: {', '.join([*INDICES, NORM])}")
+    needed = set(bands) | {band for name in indices if name in INDICES for band in INDICES[name]}
+    missing = sorted(needed - set(band_names))
+    if missing:
+        raise ValueError(
+            f"bands {', '.join(missing)} are needed for the features but missing (have {list(band_names)})"
+        )
+    if NORM in indices and not bands:
+        raise ValueError("NORM is the norm of the configured bands, but no bands are configured")
+
+
+def compute_features(bands_uint16: np.ndarray, band_names, bands, indices) -> tuple[np.ndarray, list[str]]:
+    """Reflectance (float32, 0..1) of `bands` then `indices` from raw bands (t, y, x, b) uint16 x 10000.
+
+    Returns values (t, y, x, f) float32 and the feature names; an undefined index (0/0) is NaN."""
+    band_names = [str(name) for name in band_names]
+    bands, indices = list(bands), list(indices)
+    _check_features(band_names, bands, indices)
+
+    def reflectance(name: str) -> np.ndarray:
+        return bands_uint16[..., band_names.index(name)].astype(np.float32) / np.float32(REFLECTANCE_SCALE)
+
+    values = np.empty((*bands_uint16.shape[:-1], len(bands) + len(indices)), dtype=np.float32)
+    for i, name in enumerate(bands):
+        values[..., i] = reflectance(name)
+    for i, name in enumerate(indices, start=len(bands)):
+        if name == NORM:
+            np.sqrt(np.sum(values[..., : len(bands)] ** 2, axis=-1), out=values[..., i])
+            continue
+        a, b = (reflectance(band) for band in INDICES[name])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values[..., i] = (a - b) / (a + b)
+    return values, bands + indices
+
+
+def dates_attr(ds: xr.Dataset, name: str) -> list[str]:
+    """The ISO timestamps stored comma-joined in attrs `kept_dates` / `dropped_dates`."""
+    value = str(ds.attrs.get(name, ""))
+    return value.split(",") if value else []
+
+
+def _iso(times: np.ndarray) -> list[str]:
+    return [str(t) for t in np.datetime_as_string(np.asarray(times, dtype="datetime64[s]"), unit="s")]
+
+
+def tile_features(
+    stack: xr.Dataset,
+    clouds: xr.Dataset,
+    bands=("B02", "B03", "B04", "B08", "B11", "B12"),
+    indices=("NDVI", "NDWI", "NORM"),
+    dates: Mapping | np.ndarray | None = None,
+    valid_coverage_threshold: float = 0.8,
+    block_rows: int = ROW_CHUNK,
+    workers: int | None = None,
+) -> xr.Dataset:
+    """Interpolated features (date, y, x, feature) float32 and valid_count (y, x) uint16 of one tile.
+
+    `dates`: the target dates, or {start, end, step_days} (config `dates:`); default 2017 every 16 days. Reads the
+    stack and clouds in row blocks (their on-disk chunks), so beside the output only one block of raw bands and
+    features is in memory; `workers` threads interpolate each block."""
+    grid = grid_of(stack)
+    tile = grid.tile_id or "?"
+    if dates is None:
+        dates = date_grid("2017-01-01", "2017-12-31", 16)
+    elif isinstance(dates, Mapping):
+        dates = date_grid(dates["start"], dates["end"], dates["step_days"])
+    dates = np.asarray(dates, dtype="datetime64[D]")
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be positive, got {block_rows}")
+    times = stack["time"].values
+    if clouds.sizes.get("time") != len(times) or not np.array_equal(clouds["time"].values, times):
+        raise StackError(f"tile {tile}: cloud masks and stack have different acquisition times")
+    if (clouds.sizes.get("y"), clouds.sizes.get("x")) != (grid.height, grid.width):
+        raise StackError(
+            f"tile {tile}: cloud masks are {clouds.sizes.get('y')} x {clouds.sizes.get('x')}, "
+            f"the stack {grid.height} x {grid.width}"
+        )
+    band_names = [str(name) for name in stack["band"].values]
+    try:
+        _check_features(band_names, bands, indices)
+    except ValueError as err:
+        raise StackError(f"tile {tile}: {err}") from None
+    n_features = len(bands) + len(indices)
+
+    def block_valid(start: int, stop: int) -> np.ndarray:
+        rows = {"y": slice(start, stop)}
+        return valid_mask(stack["is_data"].isel(rows).values, clouds["cloud_mask"].isel(rows).values)
+
+    starts = range(0, grid.height, block_rows)
+    counts = np.zeros(len(times), dtype=np.int64)
+    for start in starts:
+        counts += block_valid(start, start + block_rows).sum(axis=(1, 2))
+    coverage = counts / max(grid.height * grid.width, 1)
+    kept = _keep(coverage, valid_coverage_threshold)
+    kept_dates, dropped_dates = _iso(times[kept]), _iso(times[~kept])
+    log.info(
+        "tile %s: kept %d of %d frames with valid coverage > %s: %s",
+        tile,
+        kept.sum(),
+        len(times),
+        valid_coverage_threshold,
+        ", ".join(kept_dates) or "none",
+    )
+    log.info(
+        "tile %s: dropped %d frames: %s",
+        tile,
+        (~kept).sum(),
+        ", ".join(f"{d} ({c:.2f})" for d, c in zip(dropped_dates, coverage[~kept])) or "none",
+    )
+    if not kept.any():
+        best = f"; best coverage {coverage.max():.2f}" if len(times) else ""
+        log.warning(
+            "tile %s: no frame has valid coverage above %s (%d frames%s): every feature is NaN",
+            tile,
+            valid_coverage_threshold,
+            len(times),
+            best,
+        )
+
+    features = np.full((len(dates), grid.height, grid.width, n_features), np.nan, dtype=np.float32)
+    valid_count = np.zeros((grid.height, grid.width), dtype=np.uint16)
+    names = list(bands) + list(indices)
+    if kept.any():
+        frames = np.flatnonzero(kept)
+        for start in starts:
+            stop = min(start + block_rows, grid.height)
+            raw = stack["bands"].isel(y=slice(start, stop)).values[frames]
+            values, names = compute_features(raw, band_names, bands, indices)
+            valid = block_valid(start, stop)[frames] & np.isfinite(values).all(axis=-1)
+            features[:, start:stop] = interpolate(values, valid, times[frames], dates, workers=workers)
+            valid_count[start:stop] = valid.sum(axis=0)
+
+    # with_grid deep-copies what it is given: attach the grid before the large arrays
+    ds = with_grid(xr.Dataset(coords={"date": dates.astype("datetime64[ns]"), "feature": names}), grid).assign(
+        features=(("date", "y", "x", "feature"), features), valid_count=(("y", "x"), valid_count)
+    )
+    ds.attrs.update(
+        kept_dates=",".join(kept_dates),
+        dropped_dates=",".join(dropped_dates),
+        valid_coverage_threshold=float(valid_coverage_threshold),
+    )
+    return ds

@@ -1,0 +1,19 @@
+"""Snakemake script: s2cloudless cloud probabilities and masks of one tile's raw stack."""
+
+from landcover import stack
+from landcover.clouds import cloud_masks
+from landcover.logs import log_to
+
+log_to(snakemake.log[0])  # noqa: F821
+params = snakemake.params  # noqa: F821
+
+with stack.open(snakemake.input.stack, required=("bands", "is_data")) as ds:  # noqa: F821
+    clouds = cloud_masks(
+        ds,
+        resolution_m=params.resolution_m,
+        threshold=params.threshold,
+        average_over=params.average_over,
+        dilation_size=params.dilation_size,
+        threads=snakemake.threads,  # noqa: F821
+    )
+stack.write(clouds, snakemake.output.clouds)  # noqa: F821

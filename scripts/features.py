@@ -1,0 +1,23 @@
+"""Snakemake script: valid data, scene filter and interpolated features of one tile."""
+
+from landcover import stack
+from landcover.features import tile_features
+from landcover.logs import log_to
+
+log_to(snakemake.log[0])  # noqa: F821
+params = snakemake.params  # noqa: F821
+
+with (
+    stack.open(snakemake.input.stack, required=("bands", "is_data")) as ds,  # noqa: F821
+    stack.open(snakemake.input.clouds, required=("cloud_mask",)) as clouds,  # noqa: F821
+):
+    features = tile_features(
+        ds,
+        clouds,
+        bands=params.bands,
+        indices=params.indices,
+        dates=params.dates,
+        valid_coverage_threshold=params.valid_coverage_threshold,
+        workers=snakemake.threads,  # noqa: F821
+    )
+stack.write(features, snakemake.output.features)  # noqa: F821
