@@ -132,55 +132,37 @@ def tile_features(
         _check_features(band_names, bands, indices)
     except ValueError as err:
         raise StackError(f"tile {tile}: {err}") from None
-    n_features = len(bands) + len(indices)
-
-    def block_valid(start: int, stop: int) -> np.ndarray:
-        rows = {"y": slice(start, stop)}
-        return valid_mask(stack["is_data"].isel(rows).values, clouds["cloud_mask"].isel(rows).values)
-
-    starts = range(0, grid.height, block_rows)
-    counts = np.zeros(len(times), dtype=np.int64)
-    for start in starts:
-        counts += block_valid(start, start + block_rows).sum(axis=(1, 2))
-    coverage = counts / max(grid.height * grid.width, 1)
-    kept = _keep(coverage, valid_coverage_threshold)
-    kept_dates, dropped_dates = _iso(times[kept]), _iso(times[~kept])
-    log.info(
-        "tile %s: kept %d of %d frames with valid coverage > %s: %s",
-        tile,
-        kept.sum(),
-        len(times),
-        valid_coverage_threshold,
-        ", ".join(kept_dates) or "none",
-    )
-    log.info(
-        "tile %s: dropped %d frames: %s",
-        tile,
-        (~kept).sum(),
-        ", ".join(f"{d} ({c:.2f})" for d, c in zip(dropped_dates, coverage[~kept])) or "none",
-    )
-    if not kept.any():
-        best = f"; best coverage {coverage.max():.2f}" if len(times) else ""
-        log.warning(
-            "tile %s: no frame has valid coverage above %s (%d frames%s): every feature is NaN",
-            tile,
-            valid_coverage_threshold,
-            len(times),
-            best,
-        )
-
-    features = np.full((len(dates), grid.height, grid.width, n_features), np.nan, dtype=np.float32)
-    valid_count = np.zeros((grid.height, grid.width), dtype=np.uint16)
     names = list(bands) + list(indices)
+
+    # pass 1: valid data of every frame, read once (bool, an eighth of the raw bands' size)
+    starts = range(0, grid.height, block_rows)
+    valid_blocks = [
+        valid_mask(stack["is_data"].isel(y=rows).values, clouds["cloud_mask"].isel(y=rows).values)
+        for rows in (slice(start, start + block_rows) for start in starts)
+    ]
+    coverage = sum(block.sum(axis=(1, 2)) for block in valid_blocks) / (grid.height * grid.width)
+    threshold = valid_coverage_threshold
+    kept = _keep(coverage, threshold)
+    kept_dates, dropped_dates = _iso(times[kept]), _iso(times[~kept])
+    kept_list = ", ".join(kept_dates) or "none"
+    dropped_list = ", ".join(f"{d} ({c:.2f})" for d, c in zip(dropped_dates, coverage[~kept])) or "none"
+    log.info(f"tile {tile}: kept {kept.sum()} of {len(times)} frames (valid coverage > {threshold}): {kept_list}")
+    log.info(f"tile {tile}: dropped {(~kept).sum()} frames (their valid coverage): {dropped_list}")
+    if not kept.any():
+        best = coverage.max(initial=0.0)
+        log.warning(f"tile {tile}: no frame has valid coverage above {threshold} (best {best:.2f}): all features NaN")
+
+    # pass 2: features of the kept frames, interpolated block by block
+    features = np.full((len(dates), grid.height, grid.width, len(names)), np.nan, dtype=np.float32)
+    valid_count = np.zeros((grid.height, grid.width), dtype=np.uint16)
     if kept.any():
         frames = np.flatnonzero(kept)
-        for start in starts:
-            stop = min(start + block_rows, grid.height)
-            raw = stack["bands"].isel(y=slice(start, stop)).values[frames]
-            values, names = compute_features(raw, band_names, bands, indices)
-            valid = block_valid(start, stop)[frames] & np.isfinite(values).all(axis=-1)
-            features[:, start:stop] = interpolate(values, valid, times[frames], dates, workers=workers)
-            valid_count[start:stop] = valid.sum(axis=0)
+        for start, block in zip(starts, valid_blocks):
+            rows = slice(start, start + block_rows)
+            values, _ = compute_features(stack["bands"].isel(y=rows).values[frames], band_names, bands, indices)
+            valid = block[frames] & np.isfinite(values).all(axis=-1)
+            features[:, rows] = interpolate(values, valid, times[frames], dates, workers=workers)
+            valid_count[rows] = valid.sum(axis=0)
 
     # with_grid deep-copies what it is given: attach the grid before the large arrays
     ds = with_grid(xr.Dataset(coords={"date": dates.astype("datetime64[ns]"), "feature": names}), grid).assign(
@@ -189,6 +171,6 @@ def tile_features(
     ds.attrs.update(
         kept_dates=",".join(kept_dates),
         dropped_dates=",".join(dropped_dates),
-        valid_coverage_threshold=float(valid_coverage_threshold),
+        valid_coverage_threshold=float(threshold),
     )
     return ds

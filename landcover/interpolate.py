@@ -36,8 +36,9 @@ def date_grid(start, end, step_days: int) -> np.ndarray:
 
 def _merge_duplicates(values: np.ndarray, valid: np.ndarray, order: np.ndarray, starts: np.ndarray):
     """Average the valid observations of each run of equal sorted times; returns sorted, unique-time arrays."""
-    counts = np.add.reduceat(valid[order], starts, axis=0, dtype=np.int32)
-    sums = np.add.reduceat(np.where(valid[order][..., None], values[order], 0.0), starts, axis=0, dtype=np.float64)
+    valid = valid[order]
+    counts = np.add.reduceat(valid, starts, axis=0, dtype=np.int32)
+    sums = np.add.reduceat(np.where(valid[..., None], values[order], 0.0), starts, axis=0, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         merged = (sums / counts[..., None]).astype(np.float32)
     return merged, counts > 0
@@ -117,8 +118,7 @@ def _interpolate_block(records, frame_of, offset, valid, weights, before, after,
 def interpolate(values: np.ndarray, valid: np.ndarray, times, dates, workers: int | None = None) -> np.ndarray:
     """Features (t, y, x, f) observed at `times`, valid where `valid` (t, y, x), on `dates` -> (d, y, x, f) float32.
 
-    Blocks of BLOCK_PIXELS pixels run on `workers` threads (numpy releases the GIL; default: the CPUs this process
-    may use). Beside the input and the output, memory holds only each block's indices and weights (and a float32
+    Blocks of BLOCK_PIXELS pixels run on `workers` threads (numpy releases the GIL; default: one per CPU). Beside the input and the output, memory holds only each block's indices and weights (and a float32
     copy of the input when it is not C-ordered float32 or has duplicate times)."""
     valid = np.asarray(valid, dtype=bool)
     values = np.asarray(values)
@@ -156,6 +156,6 @@ def interpolate(values: np.ndarray, valid: np.ndarray, times, dates, workers: in
         block_out = out[:, start:stop].reshape(len(dates), -1, n_features)
         _interpolate_block(records, order, start * width, block_valid, weights, before, after, block_out)
 
-    with ThreadPoolExecutor(workers or len(os.sched_getaffinity(0))) as pool:
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
         list(pool.map(run, range(0, height, rows)))
     return out

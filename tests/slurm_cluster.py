@@ -9,7 +9,7 @@ log and pid files all live in the temporary folder, and the daemons listen on fr
 
 The pytest fixture `slurm_cluster` (session scope) yields the started cluster and skips, with
 the reason, where it cannot run one (not root, no apt-get, install failed, node not idle in
-time). Register it with `from slurm_cluster import slurm_cluster` in a test module.
+time). Use it in a test module with `from slurm_cluster import slurm_cluster_fixture`.
 
 By hand (root), for debugging:  python tests/slurm_cluster.py   (Ctrl-C stops it)
 """
@@ -71,7 +71,7 @@ def ensure_installed(timeout: float = 900) -> None:
         raise ClusterUnavailable(f"SLURM is not installed ({', '.join(missing)} missing) and no apt-get")
     try:
         proc = subprocess.run(
-            ["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=timeout
+            ["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired:
         raise ClusterUnavailable(f"{INSTALL_SCRIPT.name} ran over {timeout:.0f} s") from None
@@ -173,19 +173,18 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
         return self.conf
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        out = open(self.log_dir / f"{name}.out", "ab")
-        self._procs[name] = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
-            start_new_session=True,  # a Ctrl-C in the test session does not hit the daemons first
-        )
-        out.close()
+        with open(self.log_dir / f"{name}.out", "ab") as out:
+            self._procs[name] = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
+                start_new_session=True,  # a Ctrl-C in the test session does not hit the daemons first
+            )
 
     def _check_alive(self) -> None:
         for name, proc in self._procs.items():
             if proc.poll() is not None:
                 raise ClusterUnavailable(f"{name} exited with {proc.returncode}\n{self.logs()}")
 
-    def start(self, timeout: float = 60) -> "LocalSlurm":
+    def start(self, timeout: float = 60) -> LocalSlurm:
         ensure_installed()
         self.write_conf()
         t0 = time.monotonic()
@@ -209,7 +208,7 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
             self._check_alive()
             proc = subprocess.run(
                 ["sinfo", "-h", "-N", "-n", self.node, "-o", "%t"],
-                capture_output=True, text=True, env=self.env,
+                capture_output=True, text=True, env=self.env, check=False,
             )
             state = proc.stdout.strip()
             if proc.returncode == 0 and state == "idle":
@@ -258,15 +257,15 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
                 proc.kill()
                 proc.wait(timeout=10)
 
-    def __enter__(self) -> "LocalSlurm":
+    def __enter__(self) -> LocalSlurm:  # noqa: PYI034
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
 
-@pytest.fixture(scope="session")
-def slurm_cluster(tmp_path_factory):
+@pytest.fixture(scope="session", name="slurm_cluster")
+def slurm_cluster_fixture(tmp_path_factory):
     """A running one-node SLURM cluster: `.env` (with SLURM_CONF), `.partition`, `.cpus`, `.mem_mb`."""
     if not sys.platform.startswith("linux"):
         pytest.skip("the test SLURM cluster needs Linux")

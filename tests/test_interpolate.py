@@ -59,6 +59,8 @@ def test_matches_numpy_interp_per_pixel():
     assert np.isnan(out[:, 0, 0]).all()
     assert np.isfinite(out[:, 0, 1:]).all()
     assert (out[:, 0, 1] == values[len(times) // 2, 0, 1]).all()  # one observation: held everywhere
+    # invalid observations' values never matter, and a pixel without valid observations is NaN, not 0
+    np.testing.assert_array_equal(interpolate(np.nan_to_num(values), valid, times, dates), out)
 
 
 def test_edges_hold_and_exact_hits():
@@ -69,6 +71,7 @@ def test_edges_hold_and_exact_hits():
     out = interpolate(values, valid, times, dates)[:, 0, 0, 0]
     # before the first and after the last observation: held; December 2016 takes part in January's value
     np.testing.assert_allclose(out, [1.0, 1.0 + 2.0 * 12 / 28, 3.0, 4.0, 5.0], rtol=1e-6)
+    assert np.array_equal(interpolate(values, valid, times, dates[::-1])[:, 0, 0, 0], out[::-1])
 
 
 def test_unsorted_and_duplicate_times():
