@@ -74,8 +74,9 @@ class TileGrid:
 
 def with_grid(ds: xr.Dataset, grid: TileGrid) -> xr.Dataset:
     """Attach coordinates, CRS, transform and tile id to a dataset with y/x dims."""
-    ds = ds.assign_coords(grid.coords())
-    ds = ds.rio.write_crs(grid.crs).rio.write_transform(grid.transform)
+    ds = ds.assign_coords(grid.coords())  # a shallow copy: the arrays are shared, not copied
+    ds.rio.write_crs(grid.crs, inplace=True)
+    ds.rio.write_transform(grid.transform, inplace=True)
     ds.attrs["tile_id"] = grid.tile_id
     return ds
 
