@@ -191,3 +191,16 @@ def cloud_masks(
         cloud_dilation_size=dilation_size,
     )
     return ds
+
+
+def carried_cloud_masks(stack: xr.Dataset) -> xr.Dataset | None:
+    """The source's own cloud products (e.g. an EOPatch's CLM/CLP), used instead of s2cloudless; None if absent."""
+    if "cloud_mask" not in stack:
+        return None
+    mask = stack["cloud_mask"].astype(bool)
+    if "cloud_probability" in stack:
+        probability = stack["cloud_probability"].astype(np.float32)
+    else:
+        probability = mask.astype(np.float32)
+    ds = xr.Dataset({"cloud_probability": probability, "cloud_mask": mask & stack["is_data"].astype(bool)})
+    return with_grid(ds, grid_of(stack))

@@ -85,6 +85,17 @@ def compute_features(bands_uint16: np.ndarray, band_names, bands, indices) -> tu
     return values, bands + indices
 
 
+def _block_features(stack, rows, frames, band_names, bands, indices, precomputed) -> np.ndarray:
+    """Features of one row block in the configured order, precomputed indices read from the stack."""
+    computed = [name for name in indices if name not in precomputed]
+    values, names = compute_features(stack["bands"].isel(y=rows).values[frames], band_names, bands, computed)
+    if not precomputed:
+        return values
+    carried = stack["indices"].isel(y=rows).sel(index=precomputed).values[frames].astype(np.float32)
+    columns = {**dict(zip(names, np.moveaxis(values, -1, 0))), **dict(zip(precomputed, np.moveaxis(carried, -1, 0)))}
+    return np.stack([columns[name] for name in [*bands, *indices]], axis=-1)
+
+
 def dates_attr(ds: xr.Dataset, name: str) -> list[str]:
     """The ISO timestamps stored comma-joined in attrs `kept_dates` / `dropped_dates`."""
     value = str(ds.attrs.get(name, ""))
@@ -128,8 +139,13 @@ def tile_features(
             f"the stack {grid.height} x {grid.width}"
         )
     band_names = [str(name) for name in stack["band"].values]
+    # indices the source delivers precomputed (e.g. an EOPatch's data/NDVI) are read, not computed
+    precomputed = [str(i) for i in stack["index"].values if str(i) in indices] if "indices" in stack else []
+    computed = [name for name in indices if name not in precomputed]
+    if precomputed:
+        log.info(f"tile {tile}: precomputed {', '.join(precomputed)} taken from the stack")
     try:
-        _check_features(band_names, bands, indices)
+        _check_features(band_names, bands, computed)
     except ValueError as err:
         raise StackError(f"tile {tile}: {err}") from None
     names = list(bands) + list(indices)
@@ -159,7 +175,7 @@ def tile_features(
         frames = np.flatnonzero(kept)
         for start, block in zip(starts, valid_blocks):
             rows = slice(start, start + block_rows)
-            values, _ = compute_features(stack["bands"].isel(y=rows).values[frames], band_names, bands, indices)
+            values = _block_features(stack, rows, frames, band_names, bands, indices, precomputed)
             valid = block[frames] & np.isfinite(values).all(axis=-1)
             features[:, rows] = interpolate(values, valid, times[frames], dates, workers=workers)
             valid_count[rows] = valid.sum(axis=0)

@@ -13,6 +13,7 @@ import math
 import tempfile
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import rasterio
 import xarray as xr
@@ -225,24 +226,42 @@ def _read_labels(path, shape: tuple[int, int], what: str) -> np.ndarray:
     return labels
 
 
+def _backdrop(stack_ds: xr.Dataset, tile: str) -> tuple[np.ndarray, str]:
+    """True colour of the clearest summer frame; for index-only sources (an EOPatch with NDVI) that index."""
+    missing = [b for b in TRUE_COLOUR if b not in stack_ds["band"].values]
+    if not missing:
+        frame = clearest_frame(stack_ds)
+        rgb = stack_ds["bands"].isel(time=frame).sel(band=list(TRUE_COLOUR)).transpose("y", "x", "band").values
+        date = str(stack_ds["time"].values[frame].astype("datetime64[D]"))
+        return np.clip(rgb / REFLECTANCE_SCALE * TRUE_COLOUR_GAIN, 0, 1), f"true colour {date}"
+    if "indices" not in stack_ds:
+        raise ValueError(f"tile {tile}: stack lacks band(s) {', '.join(missing)} for a true-colour picture")
+    index = str(stack_ds["index"].values[0])
+    values = stack_ds["indices"].sel(index=index).transpose("time", "y", "x").values
+    valid = stack_ds["is_data"].transpose("time", "y", "x").values & np.isfinite(values)
+    if "cloud_mask" in stack_ds:
+        valid &= ~stack_ds["cloud_mask"].transpose("time", "y", "x").values.astype(bool)
+    days = stack_ds["time"].values.astype("datetime64[D]")
+    day_of_year = (days - days.astype("datetime64[Y]")).astype(int)
+    coverage = valid.mean(axis=(1, 2))
+    candidates = np.flatnonzero(coverage >= coverage.max() - 0.02)
+    frame = int(candidates[np.argmin(np.abs(day_of_year[candidates] - MIDSUMMER_DAY))])
+    image = matplotlib.colormaps["YlGn"](np.clip((np.nan_to_num(values[frame]) + 0.2) / 1.1, 0, 1))[..., :3]
+    return image, f"{index} {days[frame]}"
+
+
 def plot_tile(
     stack_ds: xr.Dataset, reference_path, map_path, classes: tuple[LandCoverClass, ...], png_path, dpi: int
 ) -> None:
     """True colour of the clearest summer acquisition, reference and prediction side by side."""
     tile = stack_ds.attrs.get("tile_id", "?")
-    missing = [b for b in TRUE_COLOUR if b not in stack_ds["band"].values]
-    if missing:
-        raise ValueError(f"tile {tile}: stack lacks band(s) {', '.join(missing)} for a true-colour picture")
-    frame = clearest_frame(stack_ds)
-    rgb = stack_ds["bands"].isel(time=frame).sel(band=list(TRUE_COLOUR)).transpose("y", "x", "band").values
-    rgb = np.clip(rgb / REFLECTANCE_SCALE * TRUE_COLOUR_GAIN, 0, 1)
-    shape = rgb.shape[:2]
+    image, title = _backdrop(stack_ds, tile)
+    shape = image.shape[:2]
     reference = _read_labels(reference_path, shape, "reference")
     prediction = _read_labels(map_path, shape, "land-cover map")
-    date = str(stack_ds["time"].values[frame].astype("datetime64[D]"))
     fig = Figure(figsize=(13, 5))
     panels = (
-        (rgb, f"true colour {date}"),
+        (image, title),
         (class_rgb(reference, classes), "reference"),
         (class_rgb(prediction, classes), "prediction"),
     )

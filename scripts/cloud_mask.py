@@ -1,19 +1,23 @@
 """Snakemake script: s2cloudless cloud probabilities and masks of one tile's raw stack."""
 
 from landcover import stack
-from landcover.clouds import cloud_masks
+from landcover.clouds import carried_cloud_masks, cloud_masks
 from landcover.logs import log_to
 
-log_to(snakemake.log[0])  # noqa: F821
+log = log_to(snakemake.log[0])  # noqa: F821
 params = snakemake.params  # noqa: F821
 
 with stack.open(snakemake.input.stack, required=("bands", "is_data")) as ds:  # noqa: F821
-    clouds = cloud_masks(
-        ds,
-        resolution_m=params.resolution_m,
-        threshold=params.threshold,
-        average_over=params.average_over,
-        dilation_size=params.dilation_size,
-        threads=snakemake.threads,  # noqa: F821
-    )
+    clouds = carried_cloud_masks(ds)
+    if clouds is not None:
+        log.info("tile %s: the source's own cloud masks are used instead of s2cloudless", ds.attrs.get("tile_id"))
+    else:
+        clouds = cloud_masks(
+            ds,
+            resolution_m=params.resolution_m,
+            threshold=params.threshold,
+            average_over=params.average_over,
+            dilation_size=params.dilation_size,
+            threads=snakemake.threads,  # noqa: F821
+        )
 stack.write(clouds, snakemake.output.clouds)  # noqa: F821

@@ -12,8 +12,13 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+# conda-forge names that differ from PyPI's
+CONDA_TO_PYPI = {"py-opencv": "opencv-python-headless"}
+
+
 def _names(requirements):
-    return {re.split(r"[<>=!~ ]", r, maxsplit=1)[0].lower() for r in requirements}
+    names = {re.split(r"[<>=!~ ]", r, maxsplit=1)[0].lower() for r in requirements}
+    return {CONDA_TO_PYPI.get(name, name) for name in names}
 
 
 def test_conda_env_names_the_pyproject_packages():
