@@ -187,6 +187,12 @@ def write_results(path, rows, bounded, facts, commands, log, machine, total_s, l
         f"shared with other jobs, so times are noisy (medians below; each measurement's load is in the log)."
     )
     out.append("")
+    out.append(
+        f"OMP_WAIT_POLICY={m.get('omp_wait_policy') or '(default)'} for every measured process, both sides: with OpenMP's "
+        "default spinning, LightGBM (in ours, in s2cloudless and in the peers) ran up to 7x slower whenever the two cores "
+        "were shared (a 10 000-sample training took 370 s instead of 50-59 s here)."
+    )
+    out.append("")
     out.append("Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".")
     out.append("")
     out.append(

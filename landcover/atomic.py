@@ -1,7 +1,11 @@
-"""Write-then-rename, so that a crash never leaves a complete-looking output."""
+"""Write-then-rename, so that a crash never leaves a complete-looking output.
+
+A writer killed with SIGKILL runs no cleanup; its temporaries are removed by the next writer of
+the same target (one job writes one target, so they cannot belong to a live writer)."""
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from contextlib import contextmanager
@@ -15,9 +19,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     The temporary name keeps the suffix (GDAL and pandas pick drivers by it)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix}")
-    _remove(tmp)
+    tmp = _fresh(target, ".tmp-", target.suffix)
     try:
         yield tmp
         os.replace(tmp, target)
@@ -26,8 +28,31 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def scratch_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A private folder beside `path` for a writer's intermediate files, removed afterwards.
+
+    For writers that make files of their own next to their output (rio-cogeo does)."""
+    folder = _fresh(Path(path), ".scratch-", "")
+    folder.mkdir()
+    try:
+        yield folder
+    finally:
+        _remove(folder)
+
+
+def _fresh(target: Path, kind: str, suffix: str) -> Path:
+    """This process's temporary name for `target`, after removing those of killed writers."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.stem}{kind}"
+    pattern = f"{glob.escape(prefix)}*{glob.escape(suffix)}*" if suffix else f"{glob.escape(prefix)}*"
+    for stale in target.parent.glob(pattern):  # with their sidecars (a GeoPackage's -journal)
+        _remove(stale)
+    return target.with_name(f"{prefix}{os.getpid()}{suffix}")
+
+
 def _remove(path: Path) -> None:
-    if path.is_dir():
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()

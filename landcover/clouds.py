@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 from s2cloudless import S2PixelCloudDetector
 
-from landcover.stack import L1C_BANDS, REFLECTANCE_SCALE, ROW_CHUNK, StackError, grid_of, with_grid
+from landcover.stack import L1C_BANDS, REFLECTANCE_SCALE, ROW_CHUNK, StackError, grid_of, load, with_grid
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +163,8 @@ def cloud_masks(
     for start in range(0, height, block_rows):
         block = stack.isel(y=slice(start, start + block_rows))
         block_is_data = is_data[:, start : start + block_rows]
-        block_is_data[:] = block["is_data"].values
-        reflectance, has_data = block_mean(block["bands"].values, block_is_data, factor_y, factor_x)
+        block_is_data[:] = load(block["is_data"])
+        reflectance, has_data = block_mean(load(block["bands"]), block_is_data, factor_y, factor_x)
         coarse = coarse_probability[:, start // factor_y : start // factor_y + reflectance.shape[1]]
         if has_data.all():
             coarse[:] = cloud_probability(reflectance[..., order], threads)
@@ -197,10 +197,14 @@ def carried_cloud_masks(stack: xr.Dataset) -> xr.Dataset | None:
     """The source's own cloud products (e.g. an EOPatch's CLM/CLP), used instead of s2cloudless; None if absent."""
     if "cloud_mask" not in stack:
         return None
-    mask = stack["cloud_mask"].astype(bool)
+    dims = ("time", "y", "x")
+    mask = load(stack["cloud_mask"].transpose(*dims)).astype(bool)
     if "cloud_probability" in stack:
-        probability = stack["cloud_probability"].astype(np.float32)
+        probability = load(stack["cloud_probability"].transpose(*dims)).astype(np.float32)
     else:
         probability = mask.astype(np.float32)
-    ds = xr.Dataset({"cloud_probability": probability, "cloud_mask": mask & stack["is_data"].astype(bool)})
+    mask &= load(stack["is_data"].transpose(*dims)).astype(bool)
+    ds = xr.Dataset(
+        {"cloud_probability": (dims, probability), "cloud_mask": (dims, mask)}, coords={"time": stack["time"].values}
+    )
     return with_grid(ds, grid_of(stack))

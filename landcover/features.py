@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from landcover.interpolate import date_grid, interpolate
-from landcover.stack import REFLECTANCE_SCALE, ROW_CHUNK, StackError, grid_of, with_grid
+from landcover.stack import REFLECTANCE_SCALE, ROW_CHUNK, StackError, grid_of, load, with_grid
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +88,10 @@ def compute_features(bands_uint16: np.ndarray, band_names, bands, indices) -> tu
 def _block_features(stack, rows, frames, band_names, bands, indices, precomputed) -> np.ndarray:
     """Features of one row block in the configured order, precomputed indices read from the stack."""
     computed = [name for name in indices if name not in precomputed]
-    values, names = compute_features(stack["bands"].isel(y=rows).values[frames], band_names, bands, computed)
+    values, names = compute_features(load(stack["bands"].isel(y=rows))[frames], band_names, bands, computed)
     if not precomputed:
         return values
-    carried = stack["indices"].isel(y=rows).sel(index=precomputed).values[frames].astype(np.float32)
+    carried = load(stack["indices"].isel(y=rows).sel(index=precomputed))[frames].astype(np.float32)
     columns = {**dict(zip(names, np.moveaxis(values, -1, 0))), **dict(zip(precomputed, np.moveaxis(carried, -1, 0)))}
     return np.stack([columns[name] for name in [*bands, *indices]], axis=-1)
 
@@ -153,7 +153,7 @@ def tile_features(
     # pass 1: valid data of every frame, read once (bool, an eighth of the raw bands' size)
     starts = range(0, grid.height, block_rows)
     valid_blocks = [
-        valid_mask(stack["is_data"].isel(y=rows).values, clouds["cloud_mask"].isel(y=rows).values)
+        valid_mask(load(stack["is_data"].isel(y=rows)), load(clouds["cloud_mask"].isel(y=rows)))
         for rows in (slice(start, start + block_rows) for start in starts)
     ]
     coverage = sum(block.sum(axis=(1, 2)) for block in valid_blocks) / (grid.height * grid.width)
@@ -179,6 +179,12 @@ def tile_features(
             valid = block[frames] & np.isfinite(values).all(axis=-1)
             features[:, rows] = interpolate(values, valid, times[frames], dates, workers=workers)
             valid_count[rows] = valid.sum(axis=0)
+    empty = int((valid_count == 0).sum())
+    if empty:
+        log.warning(
+            f"tile {tile}: {empty} of {valid_count.size} pixels have no valid observation in the kept frames: "
+            "their features are NaN and the map leaves them as no data"
+        )
 
     # with_grid deep-copies what it is given: attach the grid before the large arrays
     ds = with_grid(xr.Dataset(coords={"date": dates.astype("datetime64[ns]"), "feature": names}), grid).assign(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
+import os
 from pathlib import Path
 
 import matplotlib
@@ -25,9 +25,9 @@ from rasterio.windows import from_bounds
 from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
-from landcover.atomic import atomic_path
+from landcover.atomic import atomic_path, scratch_dir
 from landcover.classes import NO_DATA, LandCoverClass
-from landcover.stack import REFLECTANCE_SCALE, ROW_CHUNK, TileGrid
+from landcover.stack import REFLECTANCE_SCALE, ROW_CHUNK, TileGrid, load
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +77,30 @@ def _write_band(path, array: np.ndarray, grid: TileGrid, resampling: Resampling,
             f"tile {grid.tile_id}: raster has shape {array.shape}, the tile grid {(grid.height, grid.width)}"
         )
     profile = _profile(grid.width, grid.height, grid.crs, grid.transform, BLOCK_SIZE)
-    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-        if classes is not None:  # the colour table first: it sets the TIFF's photometric interpretation
-            dst.write_colormap(1, colormap(classes))
-            dst.update_tags(1, **class_tags(classes))
-        dst.set_band_description(1, description)
-        dst.write(array.astype(np.uint8, copy=False), 1)
-        dst.build_overviews(overview_factors(grid.height, grid.width), resampling)
+    with atomic_path(path) as tmp:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            if classes is not None:  # the colour table first: it sets the TIFF's photometric interpretation
+                dst.write_colormap(1, colormap(classes))
+                dst.update_tags(1, **class_tags(classes))
+            dst.set_band_description(1, description)
+            dst.write(array.astype(np.uint8, copy=False), 1)
+            dst.build_overviews(overview_factors(grid.height, grid.width), resampling)
+        check_readable(tmp)
+
+
+def check_readable(path) -> None:
+    """Read every band and overview of a raster just written, raising if any part is missing.
+
+    GDAL only logs a failed write (a full disk, a file size limit) and rasterio's close does not raise, so a
+    truncated GeoTIFF would otherwise be renamed onto its target as if complete."""
+    try:
+        with rasterio.open(path) as src:
+            for band in src.indexes:
+                src.read(band)
+                for factor in src.overviews(band):
+                    src.read(band, out_shape=(-(-src.height // factor), -(-src.width // factor)))
+    except rasterio.errors.RasterioIOError as err:
+        raise OSError(f"{path}: the raster just written is incomplete ({err})") from err
 
 
 def write_class_geotiff(path, labels: np.ndarray, grid: TileGrid, classes: tuple[LandCoverClass, ...]) -> None:
@@ -123,9 +140,8 @@ def merge_tiles(paths, out_path, classes: tuple[LandCoverClass, ...]) -> None:
     width = round((max(b.right for _, b, _ in tiles) - left) / res_x)
     height = round((top - min(b.bottom for _, b, _ in tiles)) / res_y)
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_path.parent, prefix=f".{out_path.stem}-") as tmpdir:
-        mosaic = Path(tmpdir) / "mosaic.tif"
+    with scratch_dir(out_path) as scratch:  # rio-cogeo writes a temporary file beside its output
+        mosaic, cog = scratch / "mosaic.tif", scratch / out_path.name
         profile = _profile(width, height, crs, transform, block=512)
         with rasterio.open(mosaic, "w", **profile) as dst:
             dst.write_colormap(1, colormap(classes))
@@ -135,19 +151,24 @@ def merge_tiles(paths, out_path, classes: tuple[LandCoverClass, ...]) -> None:
                 window = from_bounds(*bounds, transform)
                 if not np.allclose([window.col_off, window.row_off], np.round([window.col_off, window.row_off])):
                     raise ValueError(f"{path}: tile is not on the pixel grid of {tiles[0][0]}")
-                with rasterio.open(path) as src:
-                    dst.write(src.read(1), 1, window=window.round_offsets().round_lengths())
-        with atomic_path(out_path) as tmp:
-            cog_translate(
-                mosaic,
-                tmp,
-                cog_profiles.get("deflate"),
-                nodata=0,
-                overview_resampling="nearest",
-                forward_band_tags=True,
-                in_memory=False,
-                quiet=True,
-            )
+                try:
+                    with rasterio.open(path) as src:
+                        values = src.read(1)
+                except rasterio.errors.RasterioIOError as err:
+                    raise ValueError(f"{path}: cannot be read as a GeoTIFF ({err})") from err
+                dst.write(values, 1, window=window.round_offsets().round_lengths())
+        cog_translate(
+            mosaic,
+            cog,
+            cog_profiles.get("deflate"),
+            nodata=0,
+            overview_resampling="nearest",
+            forward_band_tags=True,
+            in_memory=False,
+            quiet=True,
+        )
+        check_readable(cog)
+        os.replace(cog, out_path)
     log.info("merged %d tile maps (%d x %d pixels) into %s", len(paths), width, height, out_path)
 
 
@@ -203,8 +224,8 @@ def clearest_frame(stack_ds: xr.Dataset) -> int:
     bright = np.zeros(n_time)
     for start in range(0, stack_ds.sizes["y"], ROW_CHUNK):
         rows = slice(start, start + ROW_CHUNK)
-        is_data = stack_ds["is_data"].isel(y=rows).transpose("time", "y", "x").values
-        blue = stack_ds["bands"].isel(y=rows).sel(band="B02").transpose("time", "y", "x").values
+        is_data = load(stack_ds["is_data"].isel(y=rows).transpose("time", "y", "x"))
+        blue = load(stack_ds["bands"].isel(y=rows).sel(band="B02").transpose("time", "y", "x"))
         data += is_data.sum(axis=(1, 2))
         bright += (is_data & (blue > CLOUD_BLUE * REFLECTANCE_SCALE)).sum(axis=(1, 2))
     cloud = bright / np.maximum(data, 1)
@@ -231,16 +252,16 @@ def _backdrop(stack_ds: xr.Dataset, tile: str) -> tuple[np.ndarray, str]:
     missing = [b for b in TRUE_COLOUR if b not in stack_ds["band"].values]
     if not missing:
         frame = clearest_frame(stack_ds)
-        rgb = stack_ds["bands"].isel(time=frame).sel(band=list(TRUE_COLOUR)).transpose("y", "x", "band").values
+        rgb = load(stack_ds["bands"].isel(time=frame).sel(band=list(TRUE_COLOUR)).transpose("y", "x", "band"))
         date = str(stack_ds["time"].values[frame].astype("datetime64[D]"))
         return np.clip(rgb / REFLECTANCE_SCALE * TRUE_COLOUR_GAIN, 0, 1), f"true colour {date}"
     if "indices" not in stack_ds:
         raise ValueError(f"tile {tile}: stack lacks band(s) {', '.join(missing)} for a true-colour picture")
     index = str(stack_ds["index"].values[0])
-    values = stack_ds["indices"].sel(index=index).transpose("time", "y", "x").values
-    valid = stack_ds["is_data"].transpose("time", "y", "x").values & np.isfinite(values)
+    values = load(stack_ds["indices"].sel(index=index).transpose("time", "y", "x"))
+    valid = load(stack_ds["is_data"].transpose("time", "y", "x")) & np.isfinite(values)
     if "cloud_mask" in stack_ds:
-        valid &= ~stack_ds["cloud_mask"].transpose("time", "y", "x").values.astype(bool)
+        valid &= ~load(stack_ds["cloud_mask"].transpose("time", "y", "x")).astype(bool)
     days = stack_ds["time"].values.astype("datetime64[D]")
     day_of_year = (days - days.astype("datetime64[Y]")).astype(int)
     coverage = valid.mean(axis=(1, 2))

@@ -20,6 +20,7 @@ import xarray as xr
 from landcover.atomic import atomic_path
 from landcover.classes import NO_DATA, LandCoverClass
 from landcover.sampling import ID_COLUMNS
+from landcover.stack import load
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,11 @@ def train_model(
         raise ValueError(f"training labels {unknown} are not configured classes")
     ids = np.unique(labels)
     if len(ids) < 2:
+        tiles = ", ".join(training_tiles if training_tiles is not None else samples["tile_id"].unique()) or "none"
         raise ValueError(
-            f"the training samples hold {len(ids)} class(es) {ids.tolist()}: a classifier needs at least two"
+            f"the training samples hold {len(ids)} class(es) {ids.tolist()}: a classifier needs at least two "
+            f"(training tiles: {tiles}; widen the reference (reference.path, reference.class_attribute) or train on "
+            "more tiles (split.test_tiles, split.test_fraction))"
         )
     names, dates, features = feature_layout(samples)
     lgb_params = {
@@ -184,12 +188,19 @@ def predict_tile(
     confidence = np.zeros((height, width), dtype=np.uint8)
     for start in range(0, height, block_rows):
         rows = slice(start, start + block_rows)
-        valid = features_ds["valid_count"].isel(y=rows).values.ravel() > 0
+        valid = load(features_ds["valid_count"].isel(y=rows).transpose("y", "x")).ravel() > 0
         if not valid.any():
             continue
-        block = features_ds["features"].isel(y=rows).transpose("y", "x", "date", "feature").values
+        block = load(features_ds["features"].isel(y=rows).transpose("y", "x", "date", "feature"))
         proba = booster.predict(block.reshape(valid.size, -1)[valid], num_threads=threads).reshape(valid.sum(), -1)
         labels[rows].reshape(-1)[valid] = ids[proba.argmax(axis=1)]  # views: the rows are contiguous
         confidence[rows].reshape(-1)[valid] = np.rint(100 * proba.max(axis=1))
-    log.info("tile %s: predicted %d of %d pixels", tile, int((labels > 0).sum()), labels.size)
+    predicted = int((labels > 0).sum())
+    log.info(
+        "tile %s: predicted %d of %d pixels; %d without a valid observation all year are no data",
+        tile,
+        predicted,
+        labels.size,
+        labels.size - predicted,
+    )
     return labels, confidence

@@ -22,6 +22,7 @@ from rasterio.warp import transform_bounds
 
 from landcover.atomic import atomic_path
 from landcover.classes import NO_DATA
+from landcover.maps import check_readable
 from landcover.stack import TileGrid
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,7 @@ def write_labels(path: str | os.PathLike, grid: TileGrid, reference: np.ndarray,
             dst.write(np.stack([reference, eroded]).astype(np.uint8))
             dst.descriptions = BAND_NAMES
             dst.update_tags(tile_id=grid.tile_id)
+        check_readable(tmp)
 
 
 def read_labels(path: str | os.PathLike, grid: TileGrid, band: int = 2) -> np.ndarray:

@@ -236,7 +236,7 @@ def score_against_truth(map_paths, truth_paths) -> dict:
     pixels = no_data = 0
     for map_path, truth_path in zip(map_paths, truth_paths):
         with stack.open(truth_path, required=("land_cover",)) as truth_ds:
-            truth = truth_ds["land_cover"].transpose("y", "x").values.astype(np.uint8)
+            truth = stack.load(truth_ds["land_cover"].transpose("y", "x")).astype(np.uint8)
             grid = stack.grid_of(truth_ds)
         with rasterio.open(map_path) as src:
             prediction = src.read(1)

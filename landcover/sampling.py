@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from landcover.stack import ROW_CHUNK
+from landcover.stack import ROW_CHUNK, load
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def sample_pixels(
     if labels.shape != shape:
         raise ValueError(f"tile {tile_id}: labels have shape {labels.shape}, features have {shape}")
 
-    usable = (labels > 0) & (np.asarray(features["valid_count"].values) > 0)
+    usable = (labels > 0) & (load(features["valid_count"].transpose("y", "x")) > 0)
     candidates = np.flatnonzero(usable)
     chosen = _choose(
         candidates, labels.ravel()[candidates], tile_rng(seed, tile_id), max_samples, fraction, per_class_cap
@@ -91,7 +91,7 @@ def sample_pixels(
     for block in np.unique(blocks):
         index = np.flatnonzero(blocks == block)
         start = int(block) * ROW_CHUNK
-        data = cube.isel(y=slice(start, start + ROW_CHUNK)).values  # (date, rows, x, feature)
+        data = load(cube.isel(y=slice(start, start + ROW_CHUNK)))  # (date, rows, x, feature)
         picked = data[:, rows[index] - start, cols[index], :]  # (date, n, feature)
         values[index] = picked.transpose(1, 0, 2).reshape(len(index), -1)
 

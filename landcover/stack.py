@@ -95,9 +95,13 @@ def grid_of(ds: xr.Dataset) -> TileGrid:
 
 
 def new_stack(bands: np.ndarray, is_data: np.ndarray, times, band_names, grid: TileGrid) -> xr.Dataset:
-    """A raw tile stack: uint16 L1C bands (time, y, x, band) and the data mask (time, y, x)."""
+    """A raw tile stack: uint16 L1C bands (time, y, x, band) and the data mask (time, y, x).
+
+    Frames are sorted by time (stable); frames sharing a timestamp stay separate (the feature stage averages their
+    valid observations). Sources turn NaN/inf into no data before this, as uint16 cannot hold them."""
     times = np.asarray(times, dtype="datetime64[ns]")
     bands = np.asarray(bands)
+    is_data = np.asarray(is_data)
     if bands.dtype != np.uint16:
         raise StackError(f"tile {grid.tile_id}: bands must be uint16 reflectance x 10000, got {bands.dtype}")
     expected = (len(times), grid.height, grid.width, len(band_names))
@@ -105,6 +109,11 @@ def new_stack(bands: np.ndarray, is_data: np.ndarray, times, band_names, grid: T
         raise StackError(f"tile {grid.tile_id}: bands have shape {bands.shape}, expected {expected}")
     if is_data.shape != expected[:3]:
         raise StackError(f"tile {grid.tile_id}: is_data has shape {is_data.shape}, expected {expected[:3]}")
+    if np.isnat(times).any():
+        raise StackError(f"tile {grid.tile_id}: {int(np.isnat(times).sum())} acquisition time(s) are missing (NaT)")
+    if (np.diff(times) < np.timedelta64(0)).any():
+        order = np.argsort(times, kind="stable")
+        times, bands, is_data = times[order], bands[order], is_data[order]
     ds = xr.Dataset(
         {
             "bands": (("time", "y", "x", "band"), bands),
@@ -128,7 +137,9 @@ def write(ds: xr.Dataset, path: str | os.PathLike) -> None:
 
 
 def open(path: str | os.PathLike, required: tuple[str, ...] = ()) -> xr.Dataset:  # noqa: A001
-    """Open lazily; a missing, corrupt or incomplete file raises StackError naming it."""
+    """Open lazily; a missing, corrupt (truncated) or incomplete file raises StackError naming it.
+
+    Damage inside a compressed chunk shows only when the chunk is read: read with `load`."""
     if not os.path.exists(path):
         raise StackError(f"{path}: file does not exist")
     try:
@@ -141,4 +152,17 @@ def open(path: str | os.PathLike, required: tuple[str, ...] = ()) -> xr.Dataset:
     if missing:
         ds.close()
         raise StackError(f"{path}: missing variable(s) {', '.join(missing)}")
+    if "bands" in ds and ds["bands"].dtype != np.uint16:
+        dtype = ds["bands"].dtype
+        ds.close()
+        raise StackError(f"{path}: bands are {dtype}, the raw stack format holds uint16 reflectance x 10000")
     return ds
+
+
+def load(array: xr.DataArray) -> np.ndarray:
+    """The values of a lazily read variable; a damaged chunk raises StackError naming the file and variable."""
+    try:
+        return array.values
+    except OSError as err:  # h5py: "Can't read data (filter returned failure during read)", without the file
+        source = array.encoding.get("source", "a tile file")
+        raise StackError(f"{source}: variable {array.name!r} cannot be read, the file is damaged ({err})") from err

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import rasterio
 from rasterio.crs import CRS
+from rio_cogeo.cogeo import cog_validate
 
 from conftest import TINY_TEST_TILE, TINY_TILES
 from landcover import stack
@@ -71,7 +72,8 @@ def test_merged_map(completed_run):
         assert colours[2][:3] == (5, 73, 7)  # forest, #054907
         labels = src.read(1)
         assert set(np.unique(labels)) <= {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
-        assert src.overviews(1)
+    is_valid, errors, _ = cog_validate(str(results / "landcover.tif"))
+    assert is_valid, errors
     assert (results / "landcover_preview.png").exists()
     assert (results / "plots" / f"{TINY_TILES[0]}.png").exists()
     assert (results / "grid.gpkg").exists()

@@ -360,7 +360,10 @@ def _band_names(band_names: Sequence[str] | None, channels: int, file: Path) -> 
 
 
 def _to_digital_numbers(values: np.ndarray, file: Path) -> tuple[np.ndarray, np.ndarray]:
-    """uint16 reflectance x 10000 and where every band is finite."""
+    """uint16 reflectance x 10000 and where every band is finite.
+
+    NaN or inf in any band makes the pixel no data in that frame; values outside 0..65535 are clipped to that
+    range (65535 is L1C's saturation value)."""
     if np.issubdtype(values.dtype, np.floating):
         finite = np.isfinite(values).all(axis=-1)
         scaled = np.rint(np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0) * REFLECTANCE_SCALE)

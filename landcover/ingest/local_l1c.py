@@ -4,7 +4,8 @@ Band files are found anywhere under a root folder by their name, ``T<utm tile>_<
 with ``.jp2`` or ``.tif`` (L2A's ``_10m``/``_20m``/``_60m`` suffixes are accepted; the finest copy of a
 band wins). Each band is resampled bilinearly onto the 10 m tile grid with GDAL's warper, which
 reads only the window it needs and reprojects products of another UTM zone. DN 0 is L1C's no-data
-value, so partial granules leave no data where their swath ends.
+value, so partial granules leave no data where their swath ends; so is NaN or inf in a float band file.
+Bands of different data types (uint16 JPEG 2000 beside a float GeoTIFF) are all read as float DN.
 
 All granules sensed on the same UTC day become one frame (the earliest sensing time), mosaicked
 in time then path order, first valid pixel wins. A granule that lacks a requested band is an error
@@ -231,7 +232,7 @@ def _by_day(granules: list) -> list:
 
 
 def _warp(path: str, grid: TileGrid) -> np.ndarray:
-    """One band file on the tile grid as float DN, NaN where it has no data."""
+    """One band file on the tile grid as float DN, NaN where it has no data (DN 0, or NaN/inf in a float file)."""
     out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
     with _open(path) as src:
         reproject(
@@ -243,6 +244,7 @@ def _warp(path: str, grid: TileGrid) -> np.ndarray:
             dst_nodata=np.nan,
             resampling=Resampling.bilinear,
         )
+    out[np.isinf(out)] = np.nan
     return out
 
 

@@ -252,8 +252,21 @@ def _day_range(time_range: Sequence) -> tuple[dt.datetime, dt.datetime]:
 
 
 def _cached(request: DownloadRequest) -> bool:
-    response = request.get_storage_paths()[1]
-    return response is not None and os.path.exists(response)
+    """Whether sentinelhub-py will answer `request` from the cache; removes what a killed download left.
+
+    sentinelhub-py writes the response, then request.json, both in place: a response without a readable
+    request.json may be truncated, so both are removed and the overpass is fetched again."""
+    request_path, response_path = request.get_storage_paths()
+    if response_path is None or not os.path.exists(response_path):
+        return False
+    try:
+        json.loads(Path(request_path).read_text())
+        return True
+    except (OSError, ValueError):
+        LOGGER.warning("%s: incomplete cache entry (no readable %s), fetched again", response_path, request_path)
+        for path in (response_path, request_path):
+            Path(path).unlink(missing_ok=True)
+        return False
 
 
 def _cache_file(cache_dir: str | os.PathLike | None, grid: TileGrid, query: dict) -> Path | None:
