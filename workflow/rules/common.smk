@@ -3,11 +3,9 @@ import sys
 
 from shapely.geometry import box
 
-# Scripts import the landcover package from this checkout, also inside `--sdm conda` envs.
+# The Snakefile and the scripts import the landcover package from this checkout (scripts/ holds
+# a link to it, and Snakemake puts a script's folder on its path), also inside `--sdm conda` envs.
 sys.path.insert(0, workflow.basedir)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
-)
 
 from landcover import config as config_checks
 from landcover.split import split_tiles
