@@ -1,0 +1,61 @@
+"""The default synthetic area, end to end: the map is scored against the generator's true land cover."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import default_config, snakemake, write_config
+from landcover import stack
+from landcover.classes import classes_from_config
+from landcover.model import class_ids, load_samples, train_model
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("default-run")
+    config = default_config()
+    write_config(workdir, config)
+    snakemake(workdir, timeout=2400)
+    return workdir, config
+
+
+def test_map_matches_the_true_land_cover_on_test_tiles(default_run):
+    workdir, _ = default_run
+    scores = json.loads((workdir / "results" / "report" / "truth_scores.json").read_text())
+    print(f"\ndefault synthetic area, test tiles vs truth: overall accuracy {scores['overall_accuracy']:.3f}")
+    assert scores["overall_accuracy"] >= 0.85
+
+
+def _truth_at(workdir, samples):
+    labels = np.empty(len(samples), dtype=np.uint8)
+    for tile, rows in samples.groupby("tile_id").indices.items():
+        with stack.open(workdir / "results" / "truth" / f"{tile}.nc", ("land_cover",)) as truth:
+            land_cover = truth["land_cover"].values
+        labels[rows] = land_cover[samples["row"].values[rows], samples["col"].values[rows]]
+    return labels
+
+
+def test_time_series_beats_a_single_summer_date(default_run):
+    workdir, config = default_run
+    meta = json.loads((workdir / "results" / "model" / "model.json").read_text())
+    train = load_samples([workdir / "results" / "samples" / f"{t}.parquet" for t in meta["training_tiles"]])
+    test = load_samples([workdir / "results" / "samples" / f"{t}.parquet" for t in config["split"]["test_tiles"]])
+    truth = _truth_at(workdir, test)
+    classes = classes_from_config(config["classes"])
+    features = [c for c in train.columns if c[-10:-6] == "2017"]
+    summer = [c for c in features if c.endswith("2017-07-12")]
+    assert len(summer) == len(config["features"]["bands"]) + len(config["features"]["indices"])
+
+    def accuracy(columns):
+        columns = ["tile_id", "row", "col", "label", *columns]
+        booster, metadata = train_model(train[columns], classes, seed=1, params={}, threads=2)
+        proba = booster.predict(test[columns[4:]].to_numpy())
+        predicted = class_ids(metadata)[proba.argmax(axis=1)]
+        return float((predicted == truth).mean())
+
+    series, single = accuracy(features), accuracy(summer)
+    print(f"\ntime series {series:.3f} vs single summer date {single:.3f} (against the truth)")
+    assert series > single + 0.02
