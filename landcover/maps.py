@@ -132,6 +132,8 @@ def merge_tiles(paths, out_path, classes: tuple[LandCoverClass, ...]) -> None:
                 tiles.append((path, src.bounds, (src.crs, src.res, src.count, src.dtypes[0])))
         except rasterio.errors.RasterioIOError as err:
             raise ValueError(f"{path}: cannot be read as a GeoTIFF ({err})") from err
+        if tiles[-1][2][0] is None:  # GDAL skips unreadable tags: a truncated file loses its georeferencing
+            raise ValueError(f"{path}: has no CRS; a tile map is georeferenced, so the file is damaged or truncated")
         if tiles[-1][2] != tiles[0][2]:
             raise ValueError(f"{path}: CRS/resolution/bands {tiles[-1][2]} differ from {tiles[0][0]}'s {tiles[0][2]}")
     crs, (res_x, res_y), _, _ = tiles[0][2]

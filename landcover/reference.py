@@ -59,7 +59,7 @@ def _class_values(polygons: gpd.GeoDataFrame, class_attribute: str, class_ids: l
     values = pd.to_numeric(polygons[class_attribute], errors="coerce")
     bad = values.isna() | (values != values.round())
     if bad.any():
-        examples = ", ".join(repr(v) for v in polygons[class_attribute][bad].unique()[:5])
+        examples = ", ".join(repr(v) for v in polygons[class_attribute][bad].unique()[:5].tolist())
         raise ValueError(
             f"{where}: attribute {class_attribute!r} has {int(bad.sum())} non-integer value(s): {examples}"
         )

@@ -97,11 +97,11 @@ def grid_of(ds: xr.Dataset) -> TileGrid:
 def new_stack(bands: np.ndarray, is_data: np.ndarray, times, band_names, grid: TileGrid) -> xr.Dataset:
     """A raw tile stack: uint16 L1C bands (time, y, x, band) and the data mask (time, y, x).
 
-    Frames are sorted by time (stable); frames sharing a timestamp stay separate (the feature stage averages their
-    valid observations). Sources turn NaN/inf into no data before this, as uint16 cannot hold them."""
+    Sources pass frames sorted by time; no stage depends on it (interpolation sorts), and frames sharing a
+    timestamp stay separate frames (interpolation averages their valid observations). Sources turn NaN/inf into
+    no data before this, as uint16 cannot hold them."""
     times = np.asarray(times, dtype="datetime64[ns]")
     bands = np.asarray(bands)
-    is_data = np.asarray(is_data)
     if bands.dtype != np.uint16:
         raise StackError(f"tile {grid.tile_id}: bands must be uint16 reflectance x 10000, got {bands.dtype}")
     expected = (len(times), grid.height, grid.width, len(band_names))
@@ -111,9 +111,6 @@ def new_stack(bands: np.ndarray, is_data: np.ndarray, times, band_names, grid: T
         raise StackError(f"tile {grid.tile_id}: is_data has shape {is_data.shape}, expected {expected[:3]}")
     if np.isnat(times).any():
         raise StackError(f"tile {grid.tile_id}: {int(np.isnat(times).sum())} acquisition time(s) are missing (NaT)")
-    if (np.diff(times) < np.timedelta64(0)).any():
-        order = np.argsort(times, kind="stable")
-        times, bands, is_data = times[order], bands[order], is_data[order]
     ds = xr.Dataset(
         {
             "bands": (("time", "y", "x", "band"), bands),

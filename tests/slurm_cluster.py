@@ -136,8 +136,9 @@ JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 ReturnToService=2
 # Finished jobs stay visible to `squeue --states=all` (the status command without accounting)
-# for this long; the Snakemake plugin wants at least 3 x its first status-check delay.
-MinJobAge=600
+# for this long (the plugin wants at least 3 x its status-check delay; the tests list the jobs
+# of a whole run at its end).
+MinJobAge=3600
 MailProg=/bin/true
 KillWait=5
 InactiveLimit=0

@@ -123,11 +123,14 @@ def test_workflow_on_slurm(slurm_cluster, tmp_path):
     # groups, `rule_<group>_<first 5 rules>...`, hence the check of a few rules only).
     run_id = re.search(r"SLURM run ID: (\S+)", proc.stderr)
     assert run_id, "snakemake did not use the SLURM executor"
+    submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", proc.stderr))
     jobs = [j for j in slurm_cluster.jobs() if j["name"] == run_id.group(1)]
+    assert {j["id"] for j in jobs} == submitted, (submitted, jobs)
     assert all(j["state"] == "COMPLETED" for j in jobs), jobs
     comments = " ".join(j["comment"] for j in jobs)
     for rule in ("cloud_mask", "features", "train", "predict", "merge", "report"):
         assert rule in comments, (rule, comments)
-    # SLURM's own per-job logs, kept by the profile (slurm-keep-successful-logs).
+    # SLURM's own log of every job (.snakemake/slurm_logs/rule_<rule>/<tile>/<jobid>.log), kept
+    # by the profile's slurm-keep-successful-logs.
     slurm_logs = tmp_path / ".snakemake" / "slurm_logs"
-    assert len(list(slurm_logs.rglob("*.log"))) == len(jobs)
+    assert {p.stem for p in slurm_logs.rglob("*.log")} == submitted

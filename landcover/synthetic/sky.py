@@ -28,7 +28,7 @@ CLOUD = np.array([0.50, 0.49, 0.47, 0.47, 0.48, 0.52, 0.56, 0.53, 0.57, 0.20, 0.
 # Ice cloud: little visible brightening, strong at 1375 nm (B10), moderate in SWIR.
 CIRRUS = np.array([0.10, 0.09, 0.085, 0.08, 0.08, 0.08, 0.08, 0.08, 0.08, 0.04, 0.035, 0.06, 0.04], dtype=np.float32)
 # Cloud shadows keep the diffuse skylight (bluer), so blue darkens least.
-SHADOW_DEPTH = np.array([0.35, 0.45, 0.50, 0.55, 0.58, 0.62, 0.62, 0.62, 0.62, 0.60, 0.0, 0.62, 0.62], dtype=np.float32)
+SHADOW_DEPTH = np.array([0.30, 0.38, 0.42, 0.46, 0.50, 0.52, 0.52, 0.52, 0.52, 0.50, 0.0, 0.52, 0.52], dtype=np.float32)
 # Aerosol haze: additive path reflectance, strongest at short wavelengths.
 HAZE = np.array([1.0, 0.85, 0.65, 0.5, 0.42, 0.33, 0.28, 0.25, 0.22, 0.15, 0.0, 0.05, 0.03], dtype=np.float32)
 
@@ -113,7 +113,7 @@ def sky(seed: int, date: np.datetime64) -> Sky:
         cover = 0.03 + 0.62 * u("cover")
     thin = u("thin") < 0.12
     zen, az = solar_geometry(date)
-    height = 800.0 + 2500.0 * u("height")
+    height = 500.0 + 1500.0 * u("height")  # cloud base, metres
     reach = height * np.tan(np.radians(zen))
     return Sky(
         day=day,
@@ -122,7 +122,7 @@ def sky(seed: int, date: np.datetime64) -> Sky:
         cloud_opacity=0.35 + 0.35 * u("opacity") if thin else 1.0,
         cloud_ramp=0.25 + 0.5 * u("ramp"),
         cloud_brightness=0.85 + 0.45 * u("brightness"),
-        cloud_b10=0.004 + 0.03 * u("top") ** 2 + 0.0001 * height / 100.0,
+        cloud_b10=0.004 + 0.03 * u("top") ** 2 + 0.0002 * height / 100.0,
         shadow_shift=(float(reach * np.sin(np.radians(az))), float(reach * np.cos(np.radians(az)))),
         cirrus=0.3 + 0.7 * u("cirrus-amount") if u("cirrus") < 0.15 else 0.0,
         haze=0.02 * u("haze") ** 2,

@@ -62,8 +62,8 @@ def _after(t: float, t0) -> np.ndarray:
 
 
 def _grass_green(t: float, u: np.ndarray) -> np.ndarray:
-    """Green share of a meadow before mowing: dormant in winter, flush in May, slight summer drought."""
-    low, high = 0.30 + 0.15 * u[2], 0.82 + 0.12 * u[3]
+    """Green share of a meadow before mowing: green but dormant in winter, flush in May, summer drought."""
+    low, high = 0.38 + 0.15 * u[2], 0.82 + 0.12 * u[3]
     season = _sig(t, 85 + 20 * u[0], 10) * (1 - _sig(t, 295 + 20 * u[1], 12))
     return (low + (high - low) * season) * (1 - 0.12 * np.exp(-(((t - 215) / 20) ** 2)))
 
@@ -76,7 +76,7 @@ def _grassland(t: float, u: np.ndarray, f: dict) -> None:
     for k in range(4):
         mown = first + k * interval
         hit = (k < cuts) & (t >= mown) & (mown < 285)
-        green = np.where(hit, green * (1 - 0.65 * np.exp(-(t - mown) / 14)), green)
+        green = np.where(hit, green * (1 - 0.7 * np.exp(-(t - mown) / 20)), green)
     green = np.where(u[4] < 0.2, green * 0.88, green)
     f["grass"] += green
     f["dry"] += 0.75 * (1 - green)
@@ -172,8 +172,8 @@ def _forest(t: float, u: np.ndarray, conifer: np.ndarray, young: np.ndarray, f: 
 
 
 def _shrubland(t: float, u: np.ndarray, f: dict) -> None:
-    woody = 0.5 + 0.2 * u[8]
-    leaves = _leaves(t, 100 + 10 * u[0], 285 + 10 * u[1])
+    woody = 0.6 + 0.2 * u[8]
+    leaves = _leaves(t, 108 + 10 * u[0], 282 + 10 * u[1])
     under = _grass_green(t, u)
     f["broadleaf"] += woody * leaves
     f["litter"] += woody * (1 - leaves)
