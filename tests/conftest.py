@@ -41,7 +41,7 @@ def tiny_config(**overrides) -> dict:
     config["synthetic"].update(origin=[457000, 5097000], tiles_x=2, tiles_y=2)
     config["split"]["test_tiles"] = [TINY_TEST_TILE]
     config["report"].update(plot_tiles=[TINY_TILES[0]], dpi=50)
-    config["sampling"]["max_samples"] = 4000
+    config["sampling"]["max_samples"] = 2000
     for key, value in overrides.items():
         if isinstance(value, dict):
             config[key] = {**config[key], **copy.deepcopy(value)}
