@@ -155,7 +155,7 @@ def test_truncated_band_file_is_named(tmp_path):
     root = l1c_granule(tmp_path / "l1c")
     broken = root / "T33TVM_20170304T100021_B03.tif"
     broken.write_bytes(broken.read_bytes()[: broken.stat().st_size * 3 // 5])  # header intact, blocks cut
-    with pytest.raises(IngestError, match=rf"{broken}: cannot be read as a raster"):
+    with pytest.raises(IngestError, match=rf"tile {TILE}: {broken}: cannot be read as a raster"):
         read_l1c_tile(root, GRID)
 
 

@@ -116,7 +116,7 @@ def test_the_coverage_threshold_is_relaxed_per_run(run_copy):
         kept_before = len(ds.attrs["kept_dates"].split(","))
     dry = snakemake(run_copy, "-n", "--config", "valid_coverage_threshold=0.5")
     assert dry.stdout.count("rule features:") == len(TINY_TILES) and "Params have changed" in dry.stdout
-    snakemake(run_copy, "--config", "valid_coverage_threshold=0.5", f"results/features/{tile}.nc")
+    snakemake(run_copy, f"results/features/{tile}.nc", "--config", "valid_coverage_threshold=0.5")
     with stack.open(features) as ds:
         assert ds.attrs["valid_coverage_threshold"] == 0.5
         assert len(ds.attrs["kept_dates"].split(",")) > kept_before

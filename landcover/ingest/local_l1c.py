@@ -200,28 +200,28 @@ def _read_metadata(file: Path) -> tuple[dict[str, float], float]:
 
 def _overlaps(path: str, grid: TileGrid) -> bool:
     """Whether a granule's extent (from one of its band files) overlaps the tile."""
-    with _open(path) as src:
+    with _open(path, grid) as src:
         left, bottom, right, top = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
     minx, miny, maxx, maxy = grid.bounds
     return left < maxx and right > minx and bottom < maxy and top > miny
 
 
 @contextmanager
-def _open(path: str) -> Iterator[rasterio.DatasetReader]:
-    """A georeferenced band file; GDAL's errors (raised as several exception types) name the file."""
+def _open(path: str, grid: TileGrid) -> Iterator[rasterio.DatasetReader]:
+    """A georeferenced band file; GDAL's errors (raised as several exception types) name the tile and file."""
     try:
         src = rasterio.open(path)
     except RasterioError as err:
-        raise IngestError(f"{path}: cannot be read as a raster ({err})") from err
+        raise IngestError(f"tile {grid.tile_id}: {path}: cannot be read as a raster ({err})") from err
     with src:
         if src.crs is None or src.transform.is_identity:
-            raise IngestError(f"{path}: band file has no georeferencing (CRS and transform)")
+            raise IngestError(f"tile {grid.tile_id}: {path}: band file has no georeferencing (CRS and transform)")
         try:
             yield src
         except IngestError:
             raise
         except Exception as err:  # GDAL decoding errors surface as CPLE_* exceptions
-            raise IngestError(f"{path}: cannot be read as a raster ({err})") from err
+            raise IngestError(f"tile {grid.tile_id}: {path}: cannot be read as a raster ({err})") from err
 
 
 def _by_day(granules: list) -> list:
@@ -234,7 +234,7 @@ def _by_day(granules: list) -> list:
 def _warp(path: str, grid: TileGrid) -> np.ndarray:
     """One band file on the tile grid as float DN, NaN where it has no data (DN 0, or NaN/inf in a float file)."""
     out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
-    with _open(path) as src:
+    with _open(path, grid) as src:
         reproject(
             rasterio.band(src, 1),
             out,
