@@ -295,6 +295,7 @@ def row_train(quick: bool) -> None:
     n = np.array(sizes, dtype=float)
     t = np.array([r["median_s"] for r in runs])
     mem = np.array([r["peak_rss_mb"] for r in runs])
+    base = np.array([r["rss_after_inputs_mb"] for r in runs])
     slope, intercept = np.polyfit(n, t, 1)
     mslope, mintercept = np.polyfit(n, mem, 1)
     t_1e6 = slope * 1e6 + intercept
@@ -306,7 +307,8 @@ def row_train(quick: bool) -> None:
         Row("6", "train LightGBM, 1e6 samples x 207 features, 8 classes (EXTRAPOLATED)", t_1e6, peer_s,
             "time and peak memory (no speed target)", None,
             f"measured n = {', '.join(f'{int(x):,}' for x in sizes)}: {', '.join(f'{x:.0f} s' for x in t)}, peak RSS "
-            f"{', '.join(f'{x:.0f}' for x in mem)} MB; linear fit -> 1e6: {t_1e6:.0f} s, {m_1e6:.0f} MB (extrapolated, not "
+            f"{', '.join(f'{x:.0f}' for x in mem)} MB (of which the samples table alone {', '.join(f'{x:.0f}' for x in base)} "
+            f"MB); linear fit -> 1e6: {t_1e6:.0f} s, {m_1e6:.0f} MB (extrapolated, not "
             f"measured, to keep make bench under 30 min); peer: FACTS' ~400 s for 1e6 x 225 scaled to 207 features",
             m_1e6, None)
     )  # fmt: skip
@@ -374,6 +376,10 @@ def _fmt_mb(x):
     return "-" if x is None else f"{x:,.0f}"
 
 
+def _fmt_bytes(n: float) -> str:
+    return f"{n / 1e6:,.0f} MB" if n >= 1e7 else f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} kB"
+
+
 def table() -> str:
     lines = [
         "| row | what | ours | peer | ours/peer | ours MB | peer MB | target | met |",
@@ -396,10 +402,35 @@ def bounded_table() -> str:
         if "error" in b:
             lines.append(f"| {b['job']} | {b['threads']} | - | - | **did not run**: {b['error'][:120]} | - |")
             continue
-        size = ", ".join(f"{k} {v / 1e6:,.0f} MB" for k, v in b["bytes"].items()) or "-"
+        size = ", ".join(f"{k} {_fmt_bytes(v)}" for k, v in b["bytes"].items()) or "-"
         ok = "yes" if b["peak_mb"] < 2048 else "**NO**"
         lines.append(f"| {b['job']} | {b['threads']} | {_fmt_s(b['wall_s'])} | {b['peak_mb']:,.0f} MB | {ok} | {size} |")
     return "\n".join(lines)
+
+
+STATE = os.path.join(WORK, "bench_state.json")
+
+
+def _load_state() -> dict:
+    try:
+        with open(STATE) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_state(state: dict) -> None:
+    with open(STATE + ".tmp", "w") as f:
+        json.dump(state, f, default=float)
+    os.replace(STATE + ".tmp", STATE)
+
+
+def _restore(saved: dict) -> None:
+    ROWS.extend(Row(**r) for r in saved["rows"])
+    BOUNDED.extend(saved["bounded"])
+    FACTS.update(saved["facts"])
+    LOG.extend(f"{line} [reused, {saved['when']}]" for line in saved["log"])
+    COMMANDS.extend(saved["commands"])
 
 
 def main() -> None:
@@ -408,6 +439,8 @@ def main() -> None:
     parser.add_argument("--rows", default=",".join(all_rows))
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    parser.add_argument("--reuse", action="store_true",
+                        help="take the rows not in --rows from the last run's work/bench_state.json")  # fmt: skip
     args = parser.parse_args()
     os.makedirs(WORK, exist_ok=True)
     started = time.perf_counter()
@@ -421,17 +454,35 @@ def main() -> None:
         "train": (row_train, "6", "training"),
         "bounded": (row_bounded, "M", "bounded memory"),
     }
-    for name in args.rows.split(","):
+    state = _load_state() if args.reuse else {}
+    wanted = args.rows.split(",")
+    for name in all_rows:
         func, label, what = funcs[name]
+        if name not in wanted:
+            if name in state:
+                _restore(state[name])
+                print(f"== row {label}: {what}: reused from {state[name]['when']} (work/bench_state.json)", flush=True)
+            continue
         print(f"== row {label}: {what}", flush=True)
+        before = (len(ROWS), len(BOUNDED), set(FACTS), len(LOG), len(COMMANDS))
         try:
             func(args.quick)
         except Exception as err:  # noqa: BLE001
             fail_row(label, what, err)
+        state[name] = {
+            "when": time.strftime("%Y-%m-%d %H:%M"),
+            "rows": [r.__dict__ for r in ROWS[before[0] :]],
+            "bounded": BOUNDED[before[1] :],
+            "facts": {k: v for k, v in FACTS.items() if k not in before[2]},
+            "log": LOG[before[3] :],
+            "commands": COMMANDS[before[4] :],
+        }
+        _save_state(state)
     total = time.perf_counter() - started
     from report import write_results
 
-    text = write_results(args.out, ROWS, BOUNDED, FACTS, COMMANDS, LOG, machine(), total, load_start, os.getloadavg())
+    text = write_results(args.out, ROWS, BOUNDED, FACTS, COMMANDS, LOG, machine(), total, load_start, os.getloadavg(),
+                         table(), bounded_table())  # fmt: skip
     print()
     print(table())
     if BOUNDED:

@@ -175,9 +175,8 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     return "\n".join(lines), summary
 
 
-def write_results(path, rows, bounded, facts, commands, log, machine, total_s, load_start, load_end) -> str:
-    from bench import bounded_table, table
-
+def write_results(path, rows, bounded, facts, commands, log, machine, total_s, load_start, load_end, table_md,
+                  bounded_md) -> str:
     m = machine
     out = ["# Benchmarks against eo-learn 1.5.7", ""]
     out.append(
@@ -204,7 +203,7 @@ def write_results(path, rows, bounded, facts, commands, log, machine, total_s, l
     out.append("")
     out.append("## Results")
     out.append("")
-    out.append(table())
+    out.append(table_md)
     out.append("")
     out.append("Notes per row:")
     out.append("")
@@ -222,7 +221,7 @@ def write_results(path, rows, bounded, facts, commands, log, machine, total_s, l
             "`/usr/bin/time -v`; target: peak RSS under 2 GiB."
         )
         out.append("")
-        out.append(bounded_table())
+        out.append(bounded_md)
         out.append("")
         res = resources(bounded, facts)
         if res:

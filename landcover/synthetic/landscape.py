@@ -38,12 +38,6 @@ class Landscape:
     young: np.ndarray  # (ny, nx) bool: young forest (clearing regrowth)
     garden: np.ndarray  # (ny, nx) bool: grassland inside a village
 
-    def unit_uniforms(self, seed: int, count: int) -> np.ndarray:
-        """`count` uniforms per pixel, shared by all pixels of a unit: (count, ny, nx)."""
-        keys, inverse = np.unique(self.unit, return_inverse=True)
-        values = uniform(seed, "unit", np.arange(count)[:, None], keys[None, :])
-        return values[:, inverse.reshape(self.unit.shape)]
-
 
 def pixel_centres(grid: TileGrid, pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Eastings and northings of the pixel centres, `pad` pixels beyond the tile on every side."""
@@ -55,13 +49,13 @@ def pixel_centres(grid: TileGrid, pad: int = 0) -> tuple[np.ndarray, np.ndarray]
     return t.c + cols * t.a, t.f + rows * t.e
 
 
-def _line_distance(x: np.ndarray, y: np.ndarray, scales, weights, *key) -> tuple[np.ndarray, np.ndarray]:
+def _line_distance(x: np.ndarray, y: np.ndarray, scales, weights, *key) -> np.ndarray:
     """Distance (m) to the zero contour of a noise field, to first order: meandering lines."""
     h = 1.0
     f = fbm_grid(x, y, scales, weights, *key)
     gx = (fbm_grid(x + h, y, scales, weights, *key) - f) / h
     gy = (fbm_grid(x, y + h, scales, weights, *key) - f) / h
-    return np.abs(f) / np.maximum(np.hypot(gx, gy), 1e-9), f
+    return np.abs(f) / np.maximum(np.hypot(gx, gy), 1e-9)
 
 
 def _parcels(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -93,10 +87,19 @@ def _open_land_class(keys: np.ndarray, cx: np.ndarray, cy: np.ndarray, seed: int
     u = uniform(seed, "parcel-use", ukeys)
     # Cumulative shares: cultivated, grassland, shrubland, artificial (farmyards), bareland, wetlands.
     cultivated = 0.12 + 0.58 * flat
-    shares = np.stack([cultivated, 0.93 - cultivated - 0.06 * flat, np.full_like(flat, 0.045) + 0.02 * (1 - flat),
-                       np.full_like(flat, 0.02), np.full_like(flat, 0.012), 0.02 * flat])
+    shares = np.stack(
+        [
+            cultivated,
+            0.93 - cultivated - 0.06 * flat,
+            np.full_like(flat, 0.045) + 0.02 * (1 - flat),
+            np.full_like(flat, 0.02),
+            np.full_like(flat, 0.012),
+            0.02 * flat,
+        ]
+    )
     edges = np.cumsum(shares / shares.sum(axis=0), axis=0)
     choice = (u[None, :] > edges).sum(axis=0)
+    # (The last entry catches u above the final edge by rounding.)
     lut = np.array([CULTIVATED, GRASSLAND, SHRUBLAND, ARTIFICIAL, BARELAND, WETLANDS, WETLANDS], dtype=np.uint8)
     return lut[choice][inverse].reshape(keys.shape)
 
@@ -112,13 +115,15 @@ def landscape(grid: TileGrid, seed: int, pad: int = 0) -> Landscape:
     unit = keys.copy()
 
     # Forest: irregular blocks, more likely uphill; stands subdivide it.
-    forest_score = 0.5 * relief + 0.87 * fbm_grid(x, y, (1500.0, 600.0, 250.0, 90.0), (1.0, 0.7, 0.45, 0.25), seed, "forest")
+    forest_score = 0.5 * relief + 0.87 * fbm_grid(
+        x, y, (1500.0, 600.0, 250.0, 90.0), (1.0, 0.7, 0.45, 0.25), seed, "forest"
+    )
     forest = forest_score > -0.28
     si, sj = voronoi_cells(xx / _STAND_SIZE, yy / _STAND_SIZE, seed, "stand")
     stands = hash64(seed, "stand", si, sj)
     cover[forest] = FOREST
     unit[forest] = stands[forest]
-    young = forest & (uniform(seed, "young", stands) < 0.05)
+    young = forest & (uniform(seed, "young", stands) < 0.03)
 
     # Villages: in the valleys, parcels mostly built over, some left as gardens.
     village = fbm_grid(x, y, (1400.0, 600.0, 200.0), (1.0, 0.6, 0.3), seed, "village") - 0.55 * relief > 1.85
@@ -128,7 +133,7 @@ def landscape(grid: TileGrid, seed: int, pad: int = 0) -> Landscape:
 
     # Rivers: zero contours of a smooth field, 25-50 m wide, lined by riparian shrubs; lakes and
     # their marshy shores in the lowest spots.
-    river_dist, _ = _line_distance(x, y, (6000.0, 2500.0, 900.0), (1.0, 0.45, 0.15), seed, "river")
+    river_dist = _line_distance(x, y, (6000.0, 2500.0, 900.0), (1.0, 0.45, 0.15), seed, "river")
     half_width = 12.0 + 13.0 * (0.5 + 0.5 * value_noise_grid(x, y, 1500.0, seed, "river-width"))
     wet = fbm_grid(x, y, (700.0, 250.0), (1.0, 0.4), seed, "wet")
     riparian = (river_dist < half_width + 25.0) & (wet > -0.2) & ~village
@@ -139,7 +144,7 @@ def landscape(grid: TileGrid, seed: int, pad: int = 0) -> Landscape:
     cover[marsh] = WETLANDS
     unit[marsh] = hash64(seed, "marsh", stands[marsh])
 
-    road_dist, _ = _line_distance(x, y, (5000.0, 1600.0), (1.0, 0.3), seed, "road")
+    road_dist = _line_distance(x, y, (5000.0, 1600.0), (1.0, 0.3), seed, "road")
     road = road_dist < 5.0
     cover[road] = ARTIFICIAL
     unit[road] = hash64(seed, "road")
@@ -148,12 +153,22 @@ def landscape(grid: TileGrid, seed: int, pad: int = 0) -> Landscape:
     cover[water] = WATER
     unit[water] = hash64(seed, "water")
 
-    conifer = np.clip(0.45 + 0.35 * fbm_grid(x, y, (1200.0, 300.0), (1.0, 0.5), seed, "conifer") + 0.25 * relief, 0.0, 1.0)
+    conifer = np.clip(
+        0.45 + 0.35 * fbm_grid(x, y, (1200.0, 300.0), (1.0, 0.5), seed, "conifer") + 0.25 * relief, 0.0, 1.0
+    )
     houses = value_noise_grid(x, y, 20.0, seed, "houses")
     builtup = np.where(road, 0.95, np.clip(0.72 + 0.35 * houses, 0.3, 1.0))
-    return Landscape(x=x, y=y, land_cover=cover, unit=unit, relief=relief, conifer=conifer, builtup=builtup,
-                     young=young & (cover == FOREST),
-                     garden=village & (cover == GRASSLAND))
+    return Landscape(
+        x=x,
+        y=y,
+        land_cover=cover,
+        unit=unit,
+        relief=relief,
+        conifer=conifer,
+        builtup=builtup,
+        young=young & (cover == FOREST),
+        garden=village & (cover == GRASSLAND),
+    )
 
 
 def land_cover_truth(grid: TileGrid, seed: int) -> np.ndarray:

@@ -28,7 +28,11 @@ def _mix(z: np.ndarray) -> np.ndarray:
 def _as_u64(key) -> np.ndarray:
     if isinstance(key, str):
         return np.asarray(zlib.crc32(key.encode()), dtype=np.uint64)
-    return np.asarray(key, dtype=np.int64).view(np.uint64) if np.ndim(key) else np.asarray(int(key) & (2**64 - 1), dtype=np.uint64)
+    return (
+        np.asarray(key, dtype=np.int64).view(np.uint64)
+        if np.ndim(key)
+        else np.asarray(int(key) & (2**64 - 1), dtype=np.uint64)
+    )
 
 
 def hash64(*keys) -> np.ndarray:

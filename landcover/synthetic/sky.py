@@ -21,15 +21,15 @@ _CLEAR = np.array([0.20, 0.25, 0.25, 0.25, 0.30, 0.35, 0.40, 0.40, 0.35, 0.30, 0
 # Chance of snow on the ground in the lowlands, January..December.
 _SNOWY = np.array([0.60, 0.45, 0.15, 0.03, 0, 0, 0, 0, 0, 0, 0.10, 0.45])
 
-# Thick cloud (water cloud top), per band; B10 (cirrus) is set per date from the cloud-top height.
-# Median of the pixels that s2cloudless calls certain cloud (p > 0.95) in its real test scene,
-# brightened: those include cloud edges.
-CLOUD = np.array([0.50, 0.49, 0.47, 0.47, 0.48, 0.52, 0.56, 0.53, 0.57, 0.20, 0.0, 0.38, 0.26], dtype=np.float32)
+# Thick cloud, per band: about the median of the thick pixels (B02 > 0.35) that s2cloudless calls certain
+# cloud (p > 0.95) in its real test scene. B10 (cirrus band) is set per date: high tops are bright there.
+CLOUD = np.array([0.50, 0.49, 0.47, 0.47, 0.48, 0.52, 0.56, 0.53, 0.57, 0.30, 0.0, 0.38, 0.26], dtype=np.float32)
 # Ice cloud: little visible brightening, strong at 1375 nm (B10), moderate in SWIR.
 CIRRUS = np.array([0.10, 0.09, 0.085, 0.08, 0.08, 0.08, 0.08, 0.08, 0.08, 0.04, 0.035, 0.06, 0.04], dtype=np.float32)
 # Cloud shadows keep the diffuse skylight (bluer), so blue darkens least.
 SHADOW_DEPTH = np.array([0.30, 0.38, 0.42, 0.46, 0.50, 0.52, 0.52, 0.52, 0.52, 0.50, 0.0, 0.52, 0.52], dtype=np.float32)
-# Aerosol haze: additive path reflectance, strongest at short wavelengths.
+# Aerosol haze: additive path reflectance, strongest at short wavelengths; the low winter sun's
+# longer path adds some every winter date.
 HAZE = np.array([1.0, 0.85, 0.65, 0.5, 0.42, 0.33, 0.28, 0.25, 0.22, 0.15, 0.0, 0.05, 0.03], dtype=np.float32)
 
 CLOUD_SCALES = ((12000.0, 5000.0, 2000.0, 800.0, 300.0, 120.0), (1.0, 0.8, 0.6, 0.4, 0.25, 0.12))
@@ -49,8 +49,12 @@ def acquisition_dates(seed: int, year: int = 2017, acquisitions: int = 70) -> np
     if not 0 < acquisitions <= main.size + side.size:
         raise ValueError(f"acquisitions must be between 1 and {main.size + side.size} for {year}, got {acquisitions}")
     # Main-orbit slots first unless lost (about one in eight); side-orbit slots fill the gaps.
-    order = np.concatenate([uniform(seed, "main", year, main) + 3.0 * (uniform(seed, "lost", year, main) < 0.12),
-                            2.0 + uniform(seed, "side", year, side)])
+    order = np.concatenate(
+        [
+            uniform(seed, "main", year, main) + 3.0 * (uniform(seed, "lost", year, main) < 0.12),
+            2.0 + uniform(seed, "side", year, side),
+        ]
+    )
     chosen = np.sort(np.concatenate([main, side])[np.argsort(order, kind="stable")[:acquisitions]])
     seconds = np.where(np.isin(chosen, main), 36000, 36300) + (uniform(seed, "second", year, chosen) * 60).astype(int)
     return start.astype("datetime64[s]") + chosen.astype("timedelta64[D]") + seconds.astype("timedelta64[s]")
@@ -96,6 +100,7 @@ class Sky:
 
 
 def sky(seed: int, date: np.datetime64) -> Sky:
+    """The conditions of the acquisition at `date`, hashed from (seed, day) alone."""
     day = _day(date)
     t = np.datetime64(date, "s")
     doy = float((t - t.astype("datetime64[Y]")).astype("timedelta64[s]").astype(float) / 86400.0)
@@ -122,10 +127,10 @@ def sky(seed: int, date: np.datetime64) -> Sky:
         cloud_opacity=0.35 + 0.35 * u("opacity") if thin else 1.0,
         cloud_ramp=0.25 + 0.5 * u("ramp"),
         cloud_brightness=0.85 + 0.45 * u("brightness"),
-        cloud_b10=0.004 + 0.03 * u("top") ** 2 + 0.0002 * height / 100.0,
+        cloud_b10=0.005 + 0.05 * u("top"),
         shadow_shift=(float(reach * np.sin(np.radians(az))), float(reach * np.cos(np.radians(az)))),
         cirrus=0.3 + 0.7 * u("cirrus-amount") if u("cirrus") < 0.15 else 0.0,
-        haze=0.02 * u("haze") ** 2,
+        haze=0.012 * u("haze") ** 2 + 0.015 * (1 - np.cos(2 * np.pi * (doy - 172) / 365.0)),
         vapour=0.8 + 0.4 * u("vapour"),
         gain=1.0 + 0.03 * (2.0 * u("gain") - 1.0),
         turbidity=0.01 + 0.07 * u("turbidity"),
@@ -156,7 +161,9 @@ def snow_cover(x: np.ndarray, y: np.ndarray, relief: np.ndarray, seed: int, s: S
     """Ground snow fraction 0..1: lying longer uphill and in patches."""
     if s.snow <= 0:
         return np.zeros(relief.shape, dtype=np.float32)
-    z = 0.6 * relief + 0.8 * fbm_grid_coarse(x, y, (3000.0, 800.0, 200.0), (1.0, 0.5, 0.25), seed, "snow", s.day, step=_FIELD_STEP_M)
+    z = 0.6 * relief + 0.8 * fbm_grid_coarse(
+        x, y, (3000.0, 800.0, 200.0), (1.0, 0.5, 0.25), seed, "snow", s.day, step=_FIELD_STEP_M
+    )
     return np.clip((z - ndtri(1.0 - min(s.snow, 0.999))) / 0.4 + 0.5, 0.0, 1.0).astype(np.float32)
 
 

@@ -10,6 +10,7 @@ radiance is why even dark targets have B01 near 0.1.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtri
 
 from landcover.synthetic.landscape import (
     ARTIFICIAL,
@@ -22,14 +23,17 @@ from landcover.synthetic.landscape import (
     WETLANDS,
     Landscape,
 )
+from landcover.synthetic.noise import uniform
 
 # Bands:            B01    B02    B03    B04    B05    B06    B07    B08    B8A    B09    B10     B11    B12
+# fmt: off
 ENDMEMBERS = {
-    "grass":      [0.102, 0.078, 0.080, 0.045, 0.110, 0.290, 0.360, 0.355, 0.400, 0.105, 0.0010, 0.190, 0.085],
+    "grass":      [0.100, 0.075, 0.076, 0.038, 0.102, 0.290, 0.360, 0.355, 0.400, 0.105, 0.0010, 0.180, 0.072],
     "crop":       [0.100, 0.074, 0.076, 0.038, 0.108, 0.315, 0.405, 0.405, 0.445, 0.110, 0.0010, 0.180, 0.074],
     "conifer":    [0.098, 0.068, 0.055, 0.031, 0.055, 0.155, 0.195, 0.190, 0.215, 0.070, 0.0009, 0.085, 0.036],
     "broadleaf":  [0.100, 0.072, 0.066, 0.034, 0.080, 0.255, 0.325, 0.315, 0.355, 0.092, 0.0010, 0.145, 0.057],
-    "dry":        [0.125, 0.105, 0.115, 0.120, 0.150, 0.195, 0.215, 0.225, 0.245, 0.080, 0.0010, 0.300, 0.215],
+    "dry":        [0.125, 0.105, 0.115, 0.120, 0.150, 0.195, 0.215, 0.225, 0.245, 0.080, 0.0010, 0.290, 0.200],
+    "shade":      [0.090, 0.060, 0.045, 0.028, 0.030, 0.040, 0.045, 0.045, 0.050, 0.020, 0.0008, 0.020, 0.010],
     "litter":     [0.104, 0.080, 0.076, 0.074, 0.090, 0.125, 0.142, 0.148, 0.162, 0.052, 0.0009, 0.178, 0.115],
     "soil_dark":  [0.110, 0.090, 0.092, 0.100, 0.115, 0.125, 0.135, 0.140, 0.150, 0.050, 0.0009, 0.205, 0.170],
     "soil_light": [0.135, 0.120, 0.135, 0.155, 0.175, 0.190, 0.200, 0.205, 0.215, 0.070, 0.0010, 0.300, 0.250],
@@ -39,13 +43,16 @@ ENDMEMBERS = {
     "gravel":     [0.170, 0.165, 0.180, 0.195, 0.215, 0.235, 0.245, 0.250, 0.260, 0.085, 0.0010, 0.320, 0.260],
     "flowers":    [0.110, 0.085, 0.120, 0.100, 0.170, 0.300, 0.350, 0.360, 0.400, 0.100, 0.0010, 0.210, 0.100],
 }
+# fmt: on
 NAMES = tuple(ENDMEMBERS)
 SPECTRA = np.array([ENDMEMBERS[n] for n in NAMES], dtype=np.float32)  # (endmember, band)
 _INDEX = {n: i for i, n in enumerate(NAMES)}
 
 # Fresh snow: bright in the visible, dark in SWIR; at 1375 nm (B10) lowland snow is as dark as land,
 # the water vapour above it absorbs (which is how cloud detectors tell snow from cloud).
-SNOW = np.array([0.780, 0.760, 0.740, 0.720, 0.710, 0.690, 0.670, 0.640, 0.620, 0.280, 0.0010, 0.050, 0.040], dtype=np.float32)
+SNOW = np.array(
+    [0.780, 0.760, 0.740, 0.720, 0.710, 0.690, 0.670, 0.640, 0.620, 0.280, 0.0010, 0.050, 0.040], dtype=np.float32
+)
 
 # Bands that share a per-parcel brightness factor: visible+red edge, NIR, SWIR (B10 is left alone).
 BAND_GROUP = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2])
@@ -65,7 +72,7 @@ def _grass_green(t: float, u: np.ndarray) -> np.ndarray:
     """Green share of a meadow before mowing: green but dormant in winter, flush in May, summer drought."""
     low, high = 0.38 + 0.15 * u[2], 0.82 + 0.12 * u[3]
     season = _sig(t, 85 + 20 * u[0], 10) * (1 - _sig(t, 295 + 20 * u[1], 12))
-    return (low + (high - low) * season) * (1 - 0.12 * np.exp(-(((t - 215) / 20) ** 2)))
+    return (low + (high - low) * season) * (1 - 0.05 * np.exp(-(((t - 215) / 20) ** 2)))
 
 
 def _grassland(t: float, u: np.ndarray, f: dict) -> None:
@@ -76,8 +83,8 @@ def _grassland(t: float, u: np.ndarray, f: dict) -> None:
     for k in range(4):
         mown = first + k * interval
         hit = (k < cuts) & (t >= mown) & (mown < 285)
-        green = np.where(hit, green * (1 - 0.7 * np.exp(-(t - mown) / 20)), green)
-    green = np.where(u[4] < 0.2, green * 0.88, green)
+        green = np.where(hit, green * (1 - 0.55 * np.exp(-(t - mown) / 16)), green)
+    green = np.where(u[4] < 0.2, green * 0.92, green)
     f["grass"] += green
     f["dry"] += 0.75 * (1 - green)
     f["soil_dark"] += 0.25 * (1 - green)
@@ -138,14 +145,20 @@ def _cultivated(t: float, u: np.ndarray, f: dict) -> None:
     g = cover * (1 - _sig(t, ripe, 6))
     growing = _after(t, sow) * (1 - _after(t, harvest))
     after = _after(t, harvest)
-    put(crop == 3, growing * g + after * (u[6] < 0.5) * 0.6 * _sig(t, harvest + 40, 8), growing * (cover - g) + after * 0.3)
+    put(
+        crop == 3,
+        growing * g + after * (u[6] < 0.5) * 0.6 * _sig(t, harvest + 40, 8),
+        growing * (cover - g) + after * 0.3,
+    )
 
     # 4: vegetables / potatoes: two short crops, bare soil in between.
     sow1 = 95 + 20 * u[1]
     harvest1 = sow1 + 90 + 20 * u[2]
     sow2 = harvest1 + 10
     harvest2 = sow2 + 75 + 15 * u[3]
-    g = 0.8 * _sig(t, sow1 + 30, 7) * (1 - _after(t, harvest1)) + 0.7 * _sig(t, sow2 + 30, 7) * _after(t, sow2) * (1 - _after(t, harvest2))
+    g = 0.8 * _sig(t, sow1 + 30, 7) * (1 - _after(t, harvest1)) + 0.7 * _sig(t, sow2 + 30, 7) * _after(t, sow2) * (
+        1 - _after(t, harvest2)
+    )
     put(crop == 4, g, 0.05 * np.ones_like(g))
 
     f["crop"] += green
@@ -160,8 +173,15 @@ def _leaves(t: float, start, end) -> np.ndarray:
     return _sig(t, start, 6) * (1 - _sig(t, end, 7))
 
 
+def _winter(t: float) -> float:
+    """0 at the summer solstice, 1 at the winter one: how low the sun stands."""
+    return 0.5 * (1 - np.cos(2 * np.pi * (t - 172) / 365.0))
+
+
 def _forest(t: float, u: np.ndarray, conifer: np.ndarray, young: np.ndarray, f: dict) -> None:
-    canopy = np.where(young, 0.65, 0.92)
+    # Under a low winter sun the crowns shade each other: darker, lower NDVI (as in the real patch).
+    canopy = np.where(young, 0.65, 0.92) * (1 - 0.3 * _winter(t))
+    f["shade"] += np.where(young, 0.65, 0.92) - canopy
     conifer = np.where(young, 0.5 * conifer, conifer)
     leaves = _leaves(t, 110 + 12 * u[0], 290 + 15 * u[1])
     under = _grass_green(t, u)
@@ -224,12 +244,16 @@ class Surface:
 
     Pixels are sorted by class so that each class's calendar works on contiguous slices."""
 
-    def __init__(self, land: Landscape, uniforms: np.ndarray, gain: np.ndarray):
+    def __init__(self, land: Landscape, seed: int, resolution: float):
+        self.seed = seed
         self.shape = land.land_cover.shape
         cover = land.land_cover.ravel()
         self.order = np.argsort(cover, kind="stable")
         self.unsort = np.argsort(self.order)
-        self.uniforms = uniforms.reshape(uniforms.shape[0], -1)[:, self.order].astype(np.float32)
+        self.keys, inverse = np.unique(land.unit, return_inverse=True)
+        self.unit = inverse.ravel()[self.order]
+        uniforms = uniform(seed, "unit", np.arange(N_UNIFORMS)[:, None], self.keys[None, :])
+        self.uniforms = uniforms[:, self.unit].astype(np.float32)
         self.conifer = land.conifer.ravel()[self.order].astype(np.float32)
         self.young = land.young.ravel()[self.order]
         self.builtup = land.builtup.ravel()[self.order].astype(np.float32)
@@ -238,7 +262,21 @@ class Surface:
         if unknown:
             raise ValueError(f"no surface model for land-cover class(es) {sorted(unknown)}")
         self.blocks = [(int(c), slice(a, b)) for c, a, b in zip(classes, starts, list(starts[1:]) + [cover.size])]
-        self.gain = gain.reshape(-1, gain.shape[-1])
+        self.gain = self._texture(land, resolution)
+
+    def _texture(self, land: Landscape, resolution: float) -> np.ndarray:
+        """Fixed gain (pixel, band), class order: parcel brightness (+-8% per band group) times pixel texture.
+
+        Hashed from the global pixel index, so the texture continues across tile borders."""
+        col = np.floor(land.x / resolution).astype(np.int64)[None, :]
+        row = np.floor(land.y / resolution).astype(np.int64)[:, None]
+        common = ndtri(0.001 + 0.998 * uniform(self.seed, "texture", col, row)).ravel()[self.order]
+        gain = np.empty((common.size, SPECTRA.shape[1]), dtype=np.float32)
+        for group in range(3):
+            own = ndtri(0.001 + 0.998 * uniform(self.seed, "texture", group, col, row)).ravel()[self.order]
+            g = (1 + 0.16 * (self.uniforms[9 + group] - 0.5)) * (1 + 0.03 * common + 0.015 * own)
+            gain[:, BAND_GROUP == group] = g[:, None]
+        return gain
 
     def fractions(self, doy: float, turbidity: float) -> np.ndarray:
         """Endmember fractions (endmember, pixel), pixels in class order."""
@@ -250,11 +288,19 @@ class Surface:
                 out[_INDEX[name], block] = values
         return out
 
-    def reflectance(self, doy: float, turbidity: float) -> np.ndarray:
-        """Clear-sky TOA reflectance (ny, nx, band) float32, per-pixel texture included."""
+    def reflectance(self, day: int, doy: float, turbidity: float) -> np.ndarray:
+        """Clear-sky TOA reflectance (ny, nx, band) float32 on `day` (days since 1970).
+
+        Each parcel also varies from date to date (soil moisture, dew, view angle): +-10% overall
+        and +-6% in the near infrared, which a single date cannot average out."""
         # einsum rather than a BLAS product: no thread pool to fight the other jobs for.
         mix = np.einsum("kn,kb->nb", self.fractions(doy, turbidity), SPECTRA)
-        return (mix[self.unsort] * self.gain).reshape(self.shape + (SPECTRA.shape[1],))
+        mix *= self.gain
+        overall = 0.9 + 0.2 * uniform(self.seed, "jitter", day, self.keys).astype(np.float32)
+        nir = 0.94 + 0.12 * uniform(self.seed, "jitter-nir", day, self.keys).astype(np.float32)
+        mix *= overall[self.unit][:, None]
+        mix[:, BAND_GROUP == 1] *= nir[self.unit][:, None]
+        return mix[self.unsort].reshape(self.shape + (SPECTRA.shape[1],))
 
 
 def _water(t: float, u: np.ndarray, turbidity: float, f: dict) -> None:

@@ -6,14 +6,22 @@ import logging
 
 import numpy as np
 import xarray as xr
-from scipy.special import ndtri
 
 from landcover import stack
 from landcover.stack import TileGrid
 from landcover.synthetic import sky as skies
-from landcover.synthetic.landscape import ARTIFICIAL, FOREST, SHRUBLAND, WATER, WETLANDS, Landscape, landscape, pixel_centres
-from landcover.synthetic.noise import rng, uniform
-from landcover.synthetic.surface import BAND_GROUP, N_UNIFORMS, SNOW, Surface
+from landcover.synthetic.landscape import (
+    ARTIFICIAL,
+    FOREST,
+    SHRUBLAND,
+    WATER,
+    WETLANDS,
+    Landscape,
+    landscape,
+    pixel_centres,
+)
+from landcover.synthetic.noise import rng
+from landcover.synthetic.surface import SNOW, Surface
 
 log = logging.getLogger(__name__)
 
@@ -24,21 +32,6 @@ _PAD = 1
 CLOUD_TRUTH, CIRRUS_TRUTH, SHADOW_TRUTH, SNOW_TRUTH = 0.25, 0.4, 0.25, 0.3
 # Sensor and scene noise: relative and absolute (reflectance) standard deviations.
 _NOISE_REL, _NOISE_ABS = 0.012, 0.002
-
-
-def _texture(land: Landscape, units: np.ndarray, seed: int, resolution: float) -> np.ndarray:
-    """Fixed per-pixel gain (ny, nx, band): parcel brightness (+-8% per band group) times pixel texture.
-
-    Hashed from the global pixel index, so the texture continues across tile borders."""
-    col = np.floor(land.x / resolution).astype(np.int64)[None, :]
-    row = np.floor(land.y / resolution).astype(np.int64)[:, None]
-    common = ndtri(0.001 + 0.998 * uniform(seed, "texture", col, row))
-    gain = np.empty(land.land_cover.shape + (len(stack.L1C_BANDS),), dtype=np.float32)
-    for group in range(3):
-        own = ndtri(0.001 + 0.998 * uniform(seed, "texture", group, col, row))
-        g = (1 + 0.16 * (units[9 + group] - 0.5)) * (1 + 0.03 * common + 0.015 * own)
-        gain[..., BAND_GROUP == group] = g[..., None]
-    return gain
 
 
 def _visible_snow(land: Landscape) -> np.ndarray:
@@ -59,7 +52,20 @@ def _blur(a: np.ndarray) -> np.ndarray:
     return _PSF[0] * a[:, :-2] + _PSF[1] * a[:, 1:-1] + _PSF[2] * a[:, 2:]
 
 
-def synthesize_tile(grid: TileGrid, seed: int, year: int = 2017, acquisitions: int = 70) -> tuple[xr.Dataset, xr.Dataset]:
+def _add_noise(toa: np.ndarray, noise: np.random.Generator) -> None:
+    """Sensor noise of std rel * toa + abs, in place; uniform with a normal's spread (a third of the cost)."""
+    jitter = noise.random(toa.shape, dtype=np.float32)
+    jitter -= 0.5
+    jitter *= np.float32(np.sqrt(12.0))
+    spread = toa * np.float32(_NOISE_REL)
+    spread += np.float32(_NOISE_ABS)
+    spread *= jitter
+    toa += spread
+
+
+def synthesize_tile(
+    grid: TileGrid, seed: int, year: int = 2017, acquisitions: int = 70
+) -> tuple[xr.Dataset, xr.Dataset]:
     """A year of synthetic Sentinel-2 L1C acquisitions over a tile, and the truth behind them.
 
     Returns (stack, truth): the raw stack of `landcover.stack` (13 bands, uint16 reflectance x 10000,
@@ -67,11 +73,10 @@ def synthesize_tile(grid: TileGrid, seed: int, year: int = 2017, acquisitions: i
     Cloud and shadow are False outside the swath. Same arguments, identical arrays."""
     dates = skies.acquisition_dates(seed, year, acquisitions)
     land = landscape(grid, seed, pad=_PAD)
-    units = land.unit_uniforms(seed, N_UNIFORMS)
-    model = Surface(land, units, _texture(land, units, seed, grid.transform.a))
+    model = Surface(land, seed, grid.transform.a)
     snow_share = _visible_snow(land)
     x, y = pixel_centres(grid)
-    noise = rng(seed, "sensor", int(round(grid.bounds[0])), int(round(grid.bounds[1])))
+    noise = rng(seed, "sensor", round(grid.bounds[0]), round(grid.bounds[1]))
 
     shape = (len(dates), grid.height, grid.width)
     bands = np.zeros(shape + (len(stack.L1C_BANDS),), dtype=np.uint16)
@@ -79,7 +84,7 @@ def synthesize_tile(grid: TileGrid, seed: int, year: int = 2017, acquisitions: i
     cloud, shadow, snow = (np.zeros(shape, dtype=bool) for _ in range(3))
     for k, date in enumerate(dates):
         s = skies.sky(seed, date)
-        surface = model.reflectance(s.doy, s.turbidity)
+        surface = model.reflectance(s.day, s.doy, s.turbidity)
         if s.snow > 0:
             ground = skies.snow_cover(land.x, land.y, land.relief, seed, s) * snow_share
             surface += ground[..., None] * (SNOW - surface)
@@ -105,14 +110,7 @@ def synthesize_tile(grid: TileGrid, seed: int, year: int = 2017, acquisitions: i
             cloud[k] |= veil > CIRRUS_TRUTH
         toa += s.haze * skies.HAZE
         toa *= s.gain
-        # Uniform noise with the spread of a normal one (a third of the cost), std rel * toa + abs.
-        jitter = noise.random(toa.shape, dtype=np.float32)
-        jitter -= 0.5
-        jitter *= np.float32(np.sqrt(12.0))
-        spread = toa * np.float32(_NOISE_REL)
-        spread += np.float32(_NOISE_ABS)
-        spread *= jitter
-        toa += spread
+        _add_noise(toa, noise)
         toa *= stack.REFLECTANCE_SCALE
         bands[k] = np.clip(np.rint(toa, out=toa), 1, 65535, out=toa)
 
@@ -124,8 +122,15 @@ def synthesize_tile(grid: TileGrid, seed: int, year: int = 2017, acquisitions: i
             cloud[k] &= seen
             shadow[k] &= seen
 
-    log.info("tile %s: %d acquisitions %s..%s, %.0f%% of pixel-dates cloudy, %.1f%% outside the swath",
-             grid.tile_id, len(dates), dates[0], dates[-1], 100 * cloud.mean(), 100 * (1 - is_data.mean()))
+    log.info(
+        "tile %s: %d acquisitions %s..%s, %.0f%% of pixel-dates cloudy, %.1f%% outside the swath",
+        grid.tile_id,
+        len(dates),
+        dates[0],
+        dates[-1],
+        100 * cloud.mean(),
+        100 * (1 - is_data.mean()),
+    )
     raw = stack.new_stack(bands, is_data, dates, stack.L1C_BANDS, grid)
     truth = xr.Dataset(
         {
