@@ -176,6 +176,7 @@ def test_class_ndvi_follows_its_calendar(year_tile):
     assert high - low < 0.15 and high < 0.4  # built-up: low and flat
 
 
+@pytest.mark.realdata
 def test_summer_spectra_match_the_real_slovenian_scenes(shared_data, year_tile):
     """Class medians of clear July-August pixels against the real 2015 summer scenes of the eo-learn patch."""
     folder = shared_data / "eolearn-testeopatch"
@@ -204,6 +205,7 @@ def test_summer_spectra_match_the_real_slovenian_scenes(shared_data, year_tile):
     assert np.median(scenes[[i for i in range(5) if i not in clear_scenes]][..., 1]) > 0.15  # real clouds are bright
 
 
+@pytest.mark.realdata
 def test_thick_clouds_look_like_real_ones(shared_data, year_tile):
     """Thick synthetic clouds against the thick pixels of s2cloudless's real test scene, band by band."""
     scene = np.load(shared_data / "s2cloudless-scene" / "input_arrays.npz")
