@@ -36,6 +36,25 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _profile(case: Case, top: int = 8) -> list[dict]:
+    """The functions with the most own time in one more run (outside the timing): name, seconds, share."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    case.run()
+    prof.disable()
+    stats = pstats.Stats(prof).stats
+    total = sum(v[2] for v in stats.values()) or 1.0
+    rows = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
+    out = []
+    for (path, line, name), (_, calls, tottime, cumtime, _) in rows:
+        short = path.split("site-packages/")[-1].split("/work/main/")[-1]
+        out.append({"function": f"{short}:{line}({name})", "calls": calls, "own_s": tottime, "share": tottime / total})
+    return out
+
+
 def main(cases: dict[str, Callable[..., Case]]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("case", choices=sorted(cases))
@@ -43,6 +62,7 @@ def main(cases: dict[str, Callable[..., Case]]) -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--out", default=WORK)
     parser.add_argument("--param", action="append", default=[], help="key=value passed to the case")
+    parser.add_argument("--profile", action="store_true", help="after the timed runs, one more under cProfile")
     args = parser.parse_args()
     params = dict(p.split("=", 1) for p in args.param)
     os.makedirs(args.out, exist_ok=True)
@@ -69,6 +89,9 @@ def main(cases: dict[str, Callable[..., Case]]) -> None:
         result = case.run()
         times.append(time.perf_counter() - t)
     saved = case.save(result, args.out) if case.save is not None and result is not None else {}
+    del result  # the profiled run must not hold two results (it would inflate the peak RSS)
+    gc.collect()
+    profile = _profile(case) if args.profile else []
     record = {
         "case": args.case,
         "setup_s": setup_s,
@@ -78,6 +101,7 @@ def main(cases: dict[str, Callable[..., Case]]) -> None:
         "loadavg": os.getloadavg(),
         "saved": saved or {},
         "info": case.info,
+        "profile": profile,
     }
     sys.stdout.flush()
     print("@@RESULT " + json.dumps(record), flush=True)

@@ -260,15 +260,21 @@ def compile_model() -> dict:
     import tl2cgen
     import treelite
 
+    import hashlib
+
     path = compiled_model_path()
     info = os.path.join(WORK, "model_40k_tl2cgen.json")
+    with open(model_paths()[0], "rb") as f:
+        model_sha = hashlib.sha1(f.read()).hexdigest()
     if os.path.exists(path) and os.path.exists(info):
         with open(info) as f:
-            return json.load(f)
+            record = json.load(f)
+        if record.get("model_sha1") == model_sha:
+            return record
     t = time.perf_counter()
     model = treelite.frontend.load_lightgbm_model(model_paths()[0])
     tl2cgen.export_lib(model, toolchain="gcc", libpath=path, params={"parallel_comp": 2}, nthread=2)
-    record = {"compile_s": time.perf_counter() - t, "size_mb": os.path.getsize(path) / 1e6}
+    record = {"compile_s": time.perf_counter() - t, "size_mb": os.path.getsize(path) / 1e6, "model_sha1": model_sha}
     with open(info, "w") as f:
         json.dump(record, f)
     return record
