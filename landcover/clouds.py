@@ -67,18 +67,25 @@ def detect(
 
 
 def _block_sums(x: np.ndarray, factor_y: int, factor_x: int) -> np.ndarray:
-    """uint32 sums over factor_y x factor_x blocks of (n, h, w, ...), h and w multiples of the factors.
+    """uint32 sums over factor_y x factor_x blocks of (n, h, w, ...); edge blocks sum the pixels they have.
 
-    Adds strided slices one at a time: several times faster than a reshape-and-sum over two axes."""
+    Adds strided slices one at a time (several times faster than a reshape-and-sum over two axes) and sums the
+    ragged edge on its own, so the input is never padded (a copy of the whole block)."""
     n, height, width = x.shape[:3]
-    rows = x.reshape(n, height // factor_y, factor_y, width, *x.shape[3:])
+    full_y, full_x = height - height % factor_y, width - width % factor_x
+    rows = x[:, :full_y].reshape(n, full_y // factor_y, factor_y, width, *x.shape[3:])
     partial = rows[:, :, 0].astype(np.uint32)
     for k in range(1, factor_y):
         partial += rows[:, :, k]
-    cols = partial.reshape(n, height // factor_y, width // factor_x, factor_x, *x.shape[3:])
+    if full_y < height:
+        edge = x[:, full_y:].sum(axis=1, dtype=np.uint32, keepdims=True)
+        partial = np.concatenate([partial, edge], axis=1)
+    cols = partial[:, :, :full_x].reshape(n, partial.shape[1], full_x // factor_x, factor_x, *x.shape[3:])
     sums = cols[:, :, :, 0].copy()
     for k in range(1, factor_x):
         sums += cols[:, :, :, k]
+    if full_x < width:
+        sums = np.concatenate([sums, partial[:, :, full_x:].sum(axis=2, keepdims=True)], axis=2)
     return sums
 
 
@@ -90,9 +97,6 @@ def block_mean(bands: np.ndarray, is_data: np.ndarray, factor_y: int, factor_x: 
     are exact in uint32 (up to 65536 pixels a block)."""
     if not is_data.all():
         bands = bands * is_data[..., None]
-    pad = ((0, 0), (0, -bands.shape[1] % factor_y), (0, -bands.shape[2] % factor_x))
-    if any(after for _, after in pad):
-        bands, is_data = np.pad(bands, (*pad, (0, 0))), np.pad(is_data, pad)
     sums = _block_sums(bands, factor_y, factor_x)
     counts = _block_sums(is_data, factor_y, factor_x)
     mean = sums / (np.maximum(counts, 1)[..., None] * REFLECTANCE_SCALE)

@@ -12,6 +12,16 @@ from landcover.split import split_tiles
 
 config_checks.check(config)
 
+if workflow.is_main_process:
+    from snakemake.logging import logger
+
+    from landcover import runlock
+
+    if runlock.claim(".snakemake"):
+        logger.warning(
+            "Removed the lock left by an earlier run that was killed (no other run is alive here)."
+        )
+
 RESULTS = config["results"]
 AREA = config["area"]
 SOURCE = AREA["source"]
