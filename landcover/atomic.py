@@ -1,7 +1,9 @@
 """Write-then-rename, so that a crash never leaves a complete-looking output.
 
 A writer killed with SIGKILL runs no cleanup; its temporaries are removed by the next writer of
-the same target (one job writes one target, so they cannot belong to a live writer)."""
+the same target (one job writes one target, so they cannot belong to a live writer). The data is
+flushed to disk before the rename and the rename after it, so that after a power cut the target is
+either absent or complete (ext4 and others may otherwise show a renamed, still empty file)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = _fresh(target, ".tmp-", target.suffix)
     try:
         yield tmp
+        for written in [*(p for p in tmp.rglob("*") if p.is_file()), tmp] if tmp.is_dir() else [tmp]:
+            _sync(written)
         os.replace(tmp, target)
+        _sync(target.parent)
     except BaseException:
         _remove(tmp)
         raise
@@ -49,6 +54,15 @@ def _fresh(target: Path, kind: str, suffix: str) -> Path:
     for stale in target.parent.glob(pattern):  # with their sidecars (a GeoPackage's -journal)
         _remove(stale)
     return target.with_name(f"{prefix}{os.getpid()}{suffix}")
+
+
+def _sync(path: Path) -> None:
+    """fsync a file or a folder entry."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _remove(path: Path) -> None:

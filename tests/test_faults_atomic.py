@@ -211,3 +211,18 @@ def test_a_write_killed_midway_leaves_no_target_and_the_next_write_cleans_up(att
     assert targets[-1] not in kill["files"], f"{writer}: a killed write left {targets[-1]}"
     # The rerun leaves exactly the targets: the killed attempt's temporaries are gone.
     assert sorted(free["files"]) == sorted(targets), free["files"]
+
+
+def test_the_data_reaches_the_disk_before_the_rename(tmp_path, monkeypatch):
+    """After a power cut the target is absent or complete: fsync the file, rename, fsync the folder."""
+    from landcover import atomic
+
+    events = []
+    monkeypatch.setattr(atomic.os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))))
+    real_replace = os.replace
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: (events.append(("rename", str(b))), real_replace(a, b)))
+    target = tmp_path / "out.json"
+    with atomic.atomic_path(target) as tmp:
+        tmp.write_text("{}")
+    assert [kind for kind, _ in events] == ["fsync", "rename", "fsync"]
+    assert events[0][1] == str(tmp) and events[1][1] == str(target) and events[2][1] == str(tmp_path)
