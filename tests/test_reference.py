@@ -240,6 +240,16 @@ def test_matches_brute_force(radius):
         np.testing.assert_array_equal(erode(labels, radius), brute_force_erode(labels, radius))
 
 
+def test_erode_keeps_dtype_beyond_cv2_types():
+    labels = np.kron(np.random.default_rng(2).integers(0, 4, (6, 7)), np.ones((3, 3), int)).astype(np.uint8)
+    expected = brute_force_erode(labels, 1)
+    for dtype in (np.int64, np.int32, np.uint16):
+        eroded = erode(labels.astype(dtype)[:, ::-1], 1)  # not contiguous either
+        assert eroded.dtype == dtype
+        np.testing.assert_array_equal(eroded, expected[:, ::-1])
+    assert erode(np.zeros((0, 4), np.uint8), 1).shape == (0, 4)
+
+
 def test_erode_is_fast_and_checks_input():
     labels = np.kron(np.random.default_rng(1).integers(0, 11, (50, 50)), np.ones((10, 10), int)).astype(np.uint8)
     erode(labels, 1)

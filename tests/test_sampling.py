@@ -123,6 +123,13 @@ def test_bad_input():
         sample_pixels(labels, features.drop_vars("valid_count"), TILE, seed=1)
 
 
+def test_any_dimension_order_and_dtype_gives_the_same_samples():
+    features, labels = make_features(), make_labels()
+    expected = sample_pixels(labels, features, TILE, seed=2, max_samples=400)
+    other = features.assign(features=features["features"].astype(np.float64).transpose("y", "feature", "x", "date"))
+    pd.testing.assert_frame_equal(sample_pixels(labels, other, TILE, seed=2, max_samples=400), expected)
+
+
 def test_lazy_file_gives_the_same_samples(tmp_path):
     features, labels = make_features(), make_labels()
     stack.write(features, tmp_path / "features.nc")
