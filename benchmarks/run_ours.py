@@ -123,7 +123,7 @@ def clouds() -> Case:
 def chain_stack_path() -> str:
     from run_peer import CHAIN_SIZE, CHAIN_TIMES
 
-    return os.path.join(WORK, f"chain_stack_{CHAIN_SIZE}_{CHAIN_TIMES}_v2.nc")
+    return os.path.join(WORK, f"chain_stack_{CHAIN_SIZE}_{CHAIN_TIMES}_v3.nc")
 
 
 def save_chain_stack() -> str:

@@ -91,7 +91,9 @@ def _block_features(stack, rows, frames, band_names, bands, indices, precomputed
     values, names = compute_features(load(stack["bands"].isel(y=rows))[frames], band_names, bands, computed)
     if not precomputed:
         return values
-    carried = load(stack["indices"].isel(y=rows).sel(index=precomputed))[frames].astype(np.float32)
+    # all indices read, then selected: h5py reads an index list slower than a slice
+    positions = [[str(name) for name in stack["index"].values].index(name) for name in precomputed]
+    carried = load(stack["indices"].isel(y=rows))[frames][..., positions].astype(np.float32)
     columns = {**dict(zip(names, np.moveaxis(values, -1, 0))), **dict(zip(precomputed, np.moveaxis(carried, -1, 0)))}
     return np.stack([columns[name] for name in [*bands, *indices]], axis=-1)
 

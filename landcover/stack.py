@@ -22,7 +22,11 @@ Files and their variables:
   observation all year; ``valid_count`` (y, x) uint16 valid observations used per pixel;
   ``attrs["kept_dates"]``/``attrs["dropped_dates"]`` the scene filter's decision.
 
-Variables are chunked on disk by row blocks so that stages can stream a tile block by block.
+Variables are chunked on disk by row blocks, so that stages can stream a tile block by block, and by a few frames
+(a chunk of all frames decompresses about a third slower). They are compressed with Blosc (LZ4, byte shuffle), an
+HDF5 filter plugin that importing this module registers (hdf5plugin): several times faster to read and write than
+gzip, 10-25 % larger. Other netCDF/HDF5 tools (ncdump, GDAL, netCDF4) read the files only with ``HDF5_PLUGIN_PATH``
+set to the output of ``python -c "import hdf5plugin; print(hdf5plugin.PLUGIN_PATH)"``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import hdf5plugin
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
@@ -41,6 +46,11 @@ from landcover.atomic import atomic_path
 L1C_BANDS: tuple[str, ...] = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 REFLECTANCE_SCALE = 10000.0
 ROW_CHUNK = 64
+TIME_CHUNK = 4
+# lz4's clevel 9 compresses about as well as zstd's clevel 1 and reads faster; fletcher32 checksums each chunk, so
+# a damaged chunk raises on read (as gzip's adler32 did) instead of decompressing to wrong values
+COMPRESSION = {**hdf5plugin.Blosc(cname="lz4", clevel=9, shuffle=hdf5plugin.Blosc.SHUFFLE), "fletcher32": True}
+_CHUNKS = {"y": ROW_CHUNK, "time": TIME_CHUNK}
 
 
 class StackError(ValueError):
@@ -122,13 +132,13 @@ def new_stack(bands: np.ndarray, is_data: np.ndarray, times, band_names, grid: T
 
 
 def write(ds: xr.Dataset, path: str | os.PathLike) -> None:
-    """Write atomically, compressed, chunked by row blocks."""
+    """Write atomically, compressed, chunked by row blocks and a few frames."""
     encoding = {}
     for name, var in ds.data_vars.items():
         if var.size == 0:  # HDF5 cannot chunk an empty variable (e.g. an index-only source)
             continue
-        chunks = tuple(min(ROW_CHUNK, size) if dim == "y" else size for dim, size in zip(var.dims, var.shape))
-        encoding[name] = {"compression": "gzip", "compression_opts": 1, "shuffle": True, "chunksizes": chunks}
+        chunks = tuple(min(_CHUNKS.get(dim, size), size) for dim, size in zip(var.dims, var.shape))
+        encoding[name] = {**COMPRESSION, "chunksizes": chunks}
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
 
