@@ -29,6 +29,8 @@ test: install
 lint: install
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench:
 	$(MAKE) -C benchmarks

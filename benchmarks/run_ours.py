@@ -9,9 +9,8 @@ import json
 import os
 import warnings
 
-import numpy as np
-
 import inputs
+import numpy as np
 from harness import WORK, Case, main
 
 warnings.filterwarnings("ignore")
@@ -90,7 +89,7 @@ def sampling() -> Case:
         return sample_pixels(eroded, features, "x0000_y0000", 42, max_samples=None, fraction=0.2)
 
     def save(result, out):
-        return {"samples": int(len(result)), "input": inputs.checksum(labels, cube)}
+        return {"samples": len(result), "input": inputs.checksum(labels, cube)}
 
     return Case(run, save)
 
@@ -255,12 +254,11 @@ def compiled_model_path() -> str:
 
 def compile_model() -> dict:
     """tl2cgen: the LightGBM model as C, compiled with gcc (cached under work/)."""
+    import hashlib
     import time
 
     import tl2cgen
     import treelite
-
-    import hashlib
 
     path = compiled_model_path()
     info = os.path.join(WORK, "model_40k_tl2cgen.json")
@@ -352,9 +350,10 @@ def job_features() -> Case:
     from landcover import stack
 
     def run():
-        with stack.open(bounded_path("stack.nc"), required=("bands", "is_data")) as ds, stack.open(
-            bounded_path("clouds.nc"), required=("cloud_mask",)
-        ) as clouds:
+        with (
+            stack.open(bounded_path("stack.nc"), required=("bands", "is_data")) as ds,
+            stack.open(bounded_path("clouds.nc"), required=("cloud_mask",)) as clouds,
+        ):
             features = _tile_features(ds, clouds)
             stack.write(features, bounded_path("features.nc"))
         return True

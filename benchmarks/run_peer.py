@@ -5,14 +5,12 @@ Run by bench.py as `python run_peer.py CASE --repeats N` under `/usr/bin/time -v
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import tempfile
 import warnings
 
-import numpy as np
-
 import inputs
+import numpy as np
 from harness import WORK, Case, main
 
 warnings.filterwarnings("ignore")
@@ -38,7 +36,7 @@ def interpolation() -> Case:
     from eolearn.core import FeatureType
     from eolearn.features.extra.interpolation import LinearInterpolationTask
 
-    values, valid, times, dates = inputs.interpolation_inputs()
+    values, valid, times, _ = inputs.interpolation_inputs()
     checksum = inputs.checksum(values, valid)
     patch = _eopatch(values.shape[1], times)
     patch[FeatureType.DATA, "FEATURES"] = values
@@ -134,7 +132,7 @@ def s2cloudless() -> Case:
     """s2cloudless alone on the 80 m reflectance (probabilities, then its mask post-processing)."""
     from s2cloudless import S2PixelCloudDetector
 
-    refl, has, _, checksum = _reflectance_80m()
+    refl, _, _, checksum = _reflectance_80m()
     detector = S2PixelCloudDetector(threshold=0.4, all_bands=True, average_over=2, dilation_size=1)
 
     def run():
@@ -261,9 +259,7 @@ def chain_workflow():
         ),
         UpsampleMaskTask(),
         ZipFeatureTask({M: ["IS_DATA", "CLM"]}, (M, "IS_VALID"), lambda data, clm: data & ~clm),
-        MapFeatureTask(
-            (D, "BANDS"), (D, "REFL"), lambda x: x[..., band_index].astype(np.float32) / np.float32(10000)
-        ),
+        MapFeatureTask((D, "BANDS"), (D, "REFL"), lambda x: x[..., band_index].astype(np.float32) / np.float32(10000)),
         NormalizedDifferenceIndexTask((D, "REFL"), (D, "NDVI"), (3, 2)),
         NormalizedDifferenceIndexTask((D, "REFL"), (D, "NDWI"), (1, 3)),
         MapFeatureTask((D, "REFL"), (D, "NORM"), lambda x: np.sqrt(np.sum(x * x, axis=-1, keepdims=True))),
@@ -307,7 +303,6 @@ def chain() -> Case:
 def predict_lightgbm() -> Case:
     """LightGBM's own prediction of the whole 1000 x 1000 table: probabilities, then argmax."""
     import lightgbm as lgb
-
     from run_ours import model_paths, prediction_table
 
     model_txt, _ = model_paths()

@@ -36,7 +36,9 @@ EOLEARN_CLASSES: tuple[LandCoverClass, ...] = (
 
 def classes_from_config(entries: list[dict]) -> tuple[LandCoverClass, ...]:
     """Classes as configured (`classes:` in config.yaml), sorted by id, no-data first."""
-    classes = sorted((LandCoverClass(int(e["id"]), str(e["name"]), str(e["colour"])) for e in entries), key=lambda c: c.id)
+    classes = sorted(
+        (LandCoverClass(int(e["id"]), str(e["name"]), str(e["colour"])) for e in entries), key=lambda c: c.id
+    )
     if not classes or classes[0].id != NO_DATA:
         classes.insert(0, EOLEARN_CLASSES[0])
     return tuple(classes)

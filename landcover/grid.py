@@ -22,7 +22,7 @@ from rasterio.crs import CRS
 from landcover.atomic import atomic_path
 from landcover.stack import TileGrid
 
-__all__ = ["TileGrid", "read_aoi", "make_grid", "tile_grid", "tile_id", "utm_crs", "write_grid"]
+__all__ = ["TileGrid", "make_grid", "read_aoi", "tile_grid", "tile_id", "utm_crs", "write_grid"]
 
 _TILE_ID = re.compile(r"^x(-?\d+)_y(-?\d+)$")
 _POLYGONAL = ("Polygon", "MultiPolygon")
@@ -49,7 +49,7 @@ def read_aoi(path: str | os.PathLike) -> gpd.GeoDataFrame:
 
 def utm_crs(lon: float, lat: float) -> ProjCRS:
     """The WGS 84 UTM zone of a point (the regular 6-degree zones, without the Norway exceptions)."""
-    zone = min(int(math.floor((lon + 180.0) / 6.0)) + 1, 60)
+    zone = min(math.floor((lon + 180.0) / 6.0) + 1, 60)
     return ProjCRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 

@@ -13,7 +13,9 @@ def tile_hash(seed: int, tile_id: str) -> float:
     return zlib.crc32(f"{seed}:{tile_id}".encode()) / 2**32
 
 
-def split_tiles(tiles: list[str], test_tiles: list[str], test_fraction: float, seed: int) -> tuple[list[str], list[str]]:
+def split_tiles(
+    tiles: list[str], test_tiles: list[str], test_fraction: float, seed: int
+) -> tuple[list[str], list[str]]:
     """(training tiles, test tiles): the configured list if given, else a seeded fraction."""
     tiles = sorted(tiles)
     if test_tiles:

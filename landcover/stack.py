@@ -143,7 +143,7 @@ def write(ds: xr.Dataset, path: str | os.PathLike) -> None:
         ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
 
 
-def open(path: str | os.PathLike, required: tuple[str, ...] = ()) -> xr.Dataset:  # noqa: A001
+def open(path: str | os.PathLike, required: tuple[str, ...] = ()) -> xr.Dataset:
     """Open lazily; a missing, corrupt (truncated) or incomplete file raises StackError naming it.
 
     Damage inside a compressed chunk shows only when the chunk is read: read with `load`."""

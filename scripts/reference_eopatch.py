@@ -22,5 +22,7 @@ if unknown:
     raise ValueError(f"tile {tile}: {params.feature} holds class ids {unknown} outside the configured classes")
 eroded = erode(labels, params.erosion_radius)
 for value in np.unique(labels):
-    log.info("tile %s class %d: %d pixels, %d after erosion", tile, value, (labels == value).sum(), (eroded == value).sum())
+    log.info(
+        "tile %s class %d: %d pixels, %d after erosion", tile, value, (labels == value).sum(), (eroded == value).sum()
+    )
 write_labels(snakemake.output.reference, grid, labels, eroded)  # noqa: F821

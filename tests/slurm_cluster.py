@@ -176,7 +176,11 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
     def _spawn(self, name: str, argv: list[str]) -> None:
         with open(self.log_dir / f"{name}.out", "ab") as out:
             self._procs[name] = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
                 start_new_session=True,  # a Ctrl-C in the test session does not hit the daemons first
             )
 
@@ -192,11 +196,18 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
         sock = self.root / "munge" / "munge.socket"
         # A private munged (as root, hence --force) on a socket in our folder; same key as the
         # system one, so nothing else on the machine is affected.
-        self._spawn("munged", [
-            shutil.which("munged") or "munged", "--foreground", "--force",
-            f"--socket={sock}", f"--pid-file={self.root}/run/munged.pid",
-            f"--log-file={self.log_dir}/munged.log", f"--seed-file={self.root}/munge/munged.seed",
-        ])
+        self._spawn(
+            "munged",
+            [
+                shutil.which("munged") or "munged",
+                "--foreground",
+                "--force",
+                f"--socket={sock}",
+                f"--pid-file={self.root}/run/munged.pid",
+                f"--log-file={self.log_dir}/munged.log",
+                f"--seed-file={self.root}/munge/munged.seed",
+            ],
+        )
         while not sock.exists():
             self._check_alive()
             if time.monotonic() - t0 > timeout:
@@ -209,7 +220,10 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
             self._check_alive()
             proc = subprocess.run(
                 ["sinfo", "-h", "-N", "-n", self.node, "-o", "%t"],
-                capture_output=True, text=True, env=self.env, check=False,
+                capture_output=True,
+                text=True,
+                env=self.env,
+                check=False,
             )
             state = proc.stdout.strip()
             if proc.returncode == 0 and state == "idle":
@@ -244,8 +258,9 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
     def stop(self) -> None:
         """Cancel this cluster's jobs, then stop the daemons this object started (by pid)."""
         if "slurmctld" in self._procs and self._procs["slurmctld"].poll() is None:
-            subprocess.run(["scancel", "--partition", self.partition], env=self.env,
-                           capture_output=True, timeout=30, check=False)
+            subprocess.run(
+                ["scancel", "--partition", self.partition], env=self.env, capture_output=True, timeout=30, check=False
+            )
         # slurmd first (it may still talk to the controller), munged last (both use it).
         for name in ("slurmd", "slurmctld", "munged"):
             proc = self._procs.pop(name, None)

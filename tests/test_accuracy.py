@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import default_config, snakemake, write_config
+
 from landcover import stack
 from landcover.classes import classes_from_config
 from landcover.model import class_ids, load_samples, train_model

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, snakemake, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]

@@ -5,7 +5,6 @@ import shutil
 from collections import defaultdict
 
 import pytest
-
 from conftest import TINY_TEST_TILE, TINY_TILES, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,6 @@ import time
 
 import pytest
 import yaml
-
 from conftest import REPO, snakemake, write_config
 
 pytestmark = pytest.mark.realdata
@@ -21,7 +20,7 @@ def test_slovenia_plans_every_tile(shared_data, tmp_path):
     started = time.monotonic()
     run = snakemake(tmp_path, "-n", "--quiet", "rules")
     assert time.monotonic() - started < 60
-    counts = {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", run.stdout, re.M)}
+    counts = {m[0]: int(m[1]) for m in re.findall(r"^(\w+)\s+(\d+)$", run.stdout, re.MULTILINE)}
     assert 250 <= counts["download_sentinelhub"] <= 275
     for rule in ("cloud_mask", "features", "reference", "sample", "predict"):
         assert counts[rule] == counts["download_sentinelhub"], rule

@@ -29,10 +29,14 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 # Short polling for a test (the profile keeps Snakemake's defaults, 10 s then 40 s), no retries
 # (a failure should fail the test at once) and no wait for a lagging shared file system.
 TEST_OVERRIDES = [
-    "--seconds-between-status-checks", "1",
-    "--slurm-init-seconds-before-status-checks", "1",
-    "--retries", "0",
-    "--latency-wait", "5",
+    "--seconds-between-status-checks",
+    "1",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--retries",
+    "0",
+    "--latency-wait",
+    "5",
 ]
 
 # tiny_config(): 2 x 2 tiles of 1 km (100 x 100 px) from (457000, 5097000), as in test_workflow.py.
@@ -77,8 +81,9 @@ def job_env(cluster) -> dict[str, str]:
 
 def test_cluster_runs_a_batch_job(slurm_cluster):
     """The fixture's cluster accepts sbatch and runs the job on its node (a fast sanity check)."""
-    out = slurm_cluster.run("sbatch", "--parsable", "--wait", "--mem", "100", "-t", "1",
-                            "-o", "/dev/null", "--wrap", "true")
+    out = slurm_cluster.run(
+        "sbatch", "--parsable", "--wait", "--mem", "100", "-t", "1", "-o", "/dev/null", "--wrap", "true"
+    )
     job_id = out.stdout.strip().split(";")[0]
     states = {j["id"]: j["state"] for j in slurm_cluster.jobs()}
     assert states.get(job_id) == "COMPLETED", (states, slurm_cluster.logs())
@@ -91,22 +96,28 @@ def test_workflow_on_slurm(slurm_cluster, tmp_path):
     configfile = write_config(tmp_path, tiny_config())
 
     cmd = [
-        sys.executable, "-m", "snakemake",
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(tmp_path),
-        "--configfile", str(configfile),
-        "--profile", str(PROFILE),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(configfile),
+        "--profile",
+        str(PROFILE),
         *TEST_OVERRIDES,
         *fit_profile_to_node(PROFILE, slurm_cluster.cpus, slurm_cluster.mem_mb),
     ]
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, check=False, cwd=tmp_path, env=job_env(slurm_cluster),
-                          capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(
+        cmd, check=False, cwd=tmp_path, env=job_env(slurm_cluster), capture_output=True, text=True, timeout=1500
+    )
     seconds = time.monotonic() - t0
     print(f"workflow on SLURM: {seconds:.0f} s")
     assert proc.returncode == 0, (
-        f"snakemake exited {proc.returncode} after {seconds:.0f} s\n{proc.stderr[-8000:]}\n"
-        f"{slurm_cluster.logs()}"
+        f"snakemake exited {proc.returncode} after {seconds:.0f} s\n{proc.stderr[-8000:]}\n{slurm_cluster.logs()}"
     )
 
     # The map covers the 2 km x 2 km area in the configured CRS.

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+from conftest import TINY_TEST_TILE, TINY_TILES
 from rasterio.crs import CRS
 from rio_cogeo.cogeo import cog_validate
 
-from conftest import TINY_TEST_TILE, TINY_TILES
 from landcover import stack
 
 pytestmark = pytest.mark.slow
