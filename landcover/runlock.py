@@ -30,6 +30,8 @@ def claim(snakemake_dir: str | os.PathLike) -> bool:
     except BlockingIOError:  # another run of this workflow is alive here: its locks are real
         fcntl.flock(fd, fcntl.LOCK_SH)
         return False
+    except OSError:  # a file system without flock (some NFS mounts): leave locks to `snakemake --unlock`
+        return False
     locks = os.path.join(snakemake_dir, "locks")
     stale = os.path.isdir(locks) and any(os.scandir(locks))
     if stale:

@@ -45,3 +45,18 @@ def test_locks_of_a_live_run_stay_until_it_dies(tmp_path):
 def test_without_locks_nothing_is_removed(tmp_path):
     assert not claim_removed_locks(tmp_path / ".snakemake")
     assert (tmp_path / ".snakemake").is_dir()
+
+
+def test_a_file_system_without_flock_leaves_the_locks_alone(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    from landcover import runlock
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    locks = write_locks(tmp_path / ".snakemake")
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    assert runlock.claim(tmp_path / ".snakemake") is False
+    assert sorted(p.name for p in locks.iterdir()) == ["0.input.lock", "0.output.lock"]
