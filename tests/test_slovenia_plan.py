@@ -25,3 +25,27 @@ def test_slovenia_plans_every_tile(shared_data, tmp_path):
     for rule in ("cloud_mask", "features", "reference", "sample", "predict"):
         assert counts[rule] == counts["download_sentinelhub"], rule
     assert counts["train"] == counts["merge"] == counts["report"] == 1
+
+
+PER_TILE = ("cloud_mask", "features", "predict", "sample")
+
+
+def asked_memory(dry_run: str) -> dict[str, int]:
+    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: .*?mem_mb=(\d+)", dry_run, re.MULTILINE)
+    return {rule: int(mem_mb) for rule, mem_mb in jobs if rule in PER_TILE}
+
+
+def test_per_tile_jobs_ask_for_the_memory_measured_on_their_tile_size(shared_data, tmp_path):
+    """10 km tiles: benchmarks/RESULTS.md's recommended mem_mb; the default 2.5 km tiles: the 1 GB floor."""
+    config = yaml.safe_load((REPO / "config" / "slovenia.yaml").read_text())
+    config["area"]["aoi"] = str(shared_data / "slovenia" / "svn_border.geojson")
+    reference = tmp_path / "country" / "reference.gpkg"
+    reference.parent.mkdir()
+    reference.touch()
+    config["reference"]["path"] = str(reference)
+    write_config(tmp_path / "country", config)
+    country = asked_memory(snakemake(tmp_path / "country", "-n").stdout)
+    assert country == {"cloud_mask": 1500, "features": 2000, "predict": 2250, "sample": 1000}
+
+    write_config(tmp_path / "default", yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    assert asked_memory(snakemake(tmp_path / "default", "-n").stdout) == dict.fromkeys(PER_TILE, 1000)

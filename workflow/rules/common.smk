@@ -1,3 +1,4 @@
+import math
 import os
 import sys
 
@@ -83,6 +84,16 @@ wildcard_constraints:
 
 def result(path):
     return os.path.join(RESULTS, path)
+
+
+def tile_mem_mb(peak_mb_10km):
+    """A per-tile job's memory request from its peak RSS on a 10 km tile (1000 x 1000 px, 70 frames;
+    benchmarks/RESULTS.md): the data part scaled to this run's tile size, x1.3 + 200 MB, at least 1 GB.
+    """
+    pixels = (AREA["tile_size_m"] / AREA["resolution_m"]) ** 2
+    libraries = 250  # Python, numpy, GDAL, LightGBM, before any data
+    peak = libraries + (peak_mb_10km - libraries) * pixels / 1e6
+    return max(1000, math.ceil((1.3 * peak + 200) / 250) * 250)
 
 
 def tile_log(rule_name):

@@ -14,7 +14,7 @@ rule predict:
         ENV
     threads: 2
     resources:
-        mem_mb=1500,
+        mem_mb=tile_mem_mb(1438),
         runtime=30,
     params:
         block_rows=config["predict"]["block_rows"],

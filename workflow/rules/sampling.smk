@@ -10,7 +10,7 @@ rule sample:
         ENV
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=tile_mem_mb(384),
         runtime=10,
     params:
         **config["sampling"],
