@@ -214,12 +214,22 @@ def prepare_model() -> Case:
 
 
 def train(n="200000") -> Case:
-    from landcover.model import train_model
+    """What scripts/train.py does: read the training tiles' samples tables (25 000 rows each, as `sample`
+    writes them; cached under work/) into one matrix, then train."""
+    from landcover.model import read_training_set, train_model
 
-    samples = inputs.samples_frame(int(n))
+    folder = os.path.join(WORK, f"train_samples_{n}")
+    if not os.path.isdir(folder):
+        os.makedirs(folder + ".partial", exist_ok=True)
+        table = inputs.samples_frame(int(n))
+        for part, start in enumerate(range(0, int(n), 25000)):
+            table.iloc[start : start + 25000].to_parquet(os.path.join(folder + ".partial", f"{part:04d}.parquet"))
+        del table
+        os.replace(folder + ".partial", folder)
+    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder))
 
     def run():
-        return train_model(samples, _classes(), seed=42, params={}, threads=2)
+        return train_model(read_training_set(paths), _classes(), seed=42, params={}, threads=2)
 
     def save(result, out):
         booster, _ = result

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import xarray as xr
 
 from landcover.atomic import atomic_path
@@ -27,7 +29,14 @@ log = logging.getLogger(__name__)
 
 def load_samples(paths, columns: list[str] | None = None) -> pd.DataFrame:
     """All tiles' samples (or their `columns`) in one table; empty tables (tiles without reference) add nothing."""
-    frames: list[pd.DataFrame] = []
+    frames = [frame for _, frame in _sample_tables(paths, columns)]
+    if not frames:
+        return pd.DataFrame({name: [] for name in ID_COLUMNS})
+    return pd.concat(frames, ignore_index=True)
+
+
+def _sample_tables(paths, columns: list[str] | None = None):
+    """(path, table) of each non-empty samples table, one at a time, checked to share their columns."""
     first = None
     for path in paths:
         try:
@@ -44,10 +53,57 @@ def load_samples(paths, columns: list[str] | None = None) -> pd.DataFrame:
             first = (path, list(frame.columns))
         elif list(frame.columns) != first[1]:
             raise ValueError(f"{path}: feature columns differ from those of {first[0]}")
-        frames.append(frame)
-    if not frames:
-        return pd.DataFrame({name: [] for name in ID_COLUMNS})
-    return pd.concat(frames, ignore_index=True)
+        yield path, frame
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Training samples as LightGBM takes them: one float32 matrix (samples, feature columns) and labels.
+
+    A country's samples are millions of rows; as a table, concatenated and converted, they needed about
+    four times the matrix's memory."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    tile_ids: np.ndarray
+    names: list[str]
+
+    @classmethod
+    def from_table(cls, samples: pd.DataFrame) -> TrainingSet:
+        names = feature_layout(samples)[0] if len(samples.columns) > len(ID_COLUMNS) else []
+        return cls(
+            samples[names].to_numpy(dtype=np.float32),
+            samples["label"].to_numpy(),
+            samples["tile_id"].to_numpy(),
+            names,
+        )
+
+
+def read_training_set(paths) -> TrainingSet:
+    """All tiles' samples, each table copied into its rows of one preallocated matrix as it is read."""
+    sizes = []
+    for path in paths:
+        try:
+            sizes.append(pq.read_metadata(path).num_rows)
+        except Exception as err:
+            raise ValueError(f"{path}: cannot be read as a samples table ({err})") from err
+    features = labels = tile_ids = None
+    names: list[str] = []
+    start = 0
+    for path, frame in _sample_tables(paths):
+        if features is None:
+            names = feature_layout(frame)[0]
+            features = np.empty((sum(sizes), len(names)), dtype=np.float32)
+            labels = np.empty(sum(sizes), dtype=frame["label"].dtype)
+            tile_ids = np.empty(sum(sizes), dtype=object)
+        end = start + len(frame)
+        features[start:end] = frame[names].to_numpy(dtype=np.float32)
+        labels[start:end] = frame["label"].to_numpy()
+        tile_ids[start:end] = frame["tile_id"].to_numpy()
+        start = end
+    if features is None:
+        return TrainingSet(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, object), [])
+    return TrainingSet(features[:start], labels[:start], tile_ids[:start], names)
 
 
 def feature_layout(samples: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
@@ -69,7 +125,7 @@ def feature_layout(samples: pd.DataFrame) -> tuple[list[str], list[str], list[st
 
 
 def train_model(
-    samples: pd.DataFrame,
+    samples: pd.DataFrame | TrainingSet,
     classes: tuple[LandCoverClass, ...],
     seed: int,
     params: dict,
@@ -77,20 +133,23 @@ def train_model(
     training_tiles: list[str] | None = None,
 ) -> tuple[lgb.Booster, dict]:
     """One multiclass LightGBM model (LightGBM's defaults plus `params`), reproducible for a given seed."""
-    labels = samples["label"].to_numpy()
+    training = samples if isinstance(samples, TrainingSet) else TrainingSet.from_table(samples)
+    labels = training.labels
     by_id = {c.id: c for c in classes if c.id != NO_DATA}
     unknown = sorted(int(v) for v in set(np.unique(labels)) - set(by_id))
     if unknown:
         raise ValueError(f"training labels {unknown} are not configured classes")
     ids = np.unique(labels)
     if len(ids) < 2:
-        tiles = ", ".join(training_tiles if training_tiles is not None else samples["tile_id"].unique()) or "none"
+        tiles = ", ".join(training_tiles if training_tiles is not None else np.unique(training.tile_ids)) or "none"
         raise ValueError(
             f"the training samples hold {len(ids)} class(es) {ids.tolist()}: a classifier needs at least two "
             f"(training tiles: {tiles}; widen the reference (reference.path, reference.class_attribute) or train on "
             "more tiles (split.test_tiles, split.test_fraction))"
         )
-    names, dates, features = feature_layout(samples)
+    names = training.names
+    dates = list(dict.fromkeys(name.rpartition("_")[2] for name in names))
+    features = list(dict.fromkeys(name.rpartition("_")[0] for name in names))
     lgb_params = {
         "objective": "multiclass",
         **params,
@@ -100,11 +159,7 @@ def train_model(
         "force_col_wise": True,  # else LightGBM picks row/col-wise by timing
         "verbosity": -1,
     }
-    dataset = lgb.Dataset(
-        samples[names].to_numpy(dtype=np.float32),
-        label=np.searchsorted(ids, labels),
-        feature_name=names,
-    )
+    dataset = lgb.Dataset(training.features, label=np.searchsorted(ids, labels), feature_name=names)
     counts = {int(c): int((labels == c).sum()) for c in ids}
     log.info("training on %d samples, %d features, class counts %s", len(labels), len(names), counts)
     booster = lgb.train({**lgb_params, "num_threads": int(threads)}, dataset, keep_training_booster=True)
@@ -115,7 +170,7 @@ def train_model(
         "dates": dates,
         "features": features,
         "classes": [{"id": int(c), "name": by_id[c].name, "colour": by_id[c].colour} for c in ids],
-        "training_tiles": sorted(training_tiles if training_tiles is not None else samples["tile_id"].unique()),
+        "training_tiles": sorted(training_tiles if training_tiles is not None else np.unique(training.tile_ids)),
         "sample_counts": {str(c): n for c, n in counts.items()},
         "seed": int(seed),
         "lightgbm_params": lgb_params,

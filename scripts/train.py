@@ -2,13 +2,13 @@
 
 from landcover.classes import classes_from_config
 from landcover.logs import log_to
-from landcover.model import load_samples, save_model, train_model
+from landcover.model import read_training_set, save_model, train_model
 
 sm = snakemake  # noqa: F821
 log = log_to(sm.log[0])
 
-samples = load_samples(list(sm.input.samples))
-log.info("%d samples from %d tables", len(samples), len(sm.input.samples))
+samples = read_training_set(list(sm.input.samples))
+log.info("%d samples from %d tables", len(samples.labels), len(sm.input.samples))
 booster, metadata = train_model(
     samples,
     classes_from_config(sm.params.classes),

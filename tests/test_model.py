@@ -19,6 +19,7 @@ from landcover.model import (
     load_samples,
     predict_proba,
     predict_tile,
+    read_training_set,
     save_model,
     train_model,
 )
@@ -111,6 +112,31 @@ def test_load_samples_concatenates_skips_empty_tables_and_names_bad_files(tmp_pa
     second.drop(columns=["B02_2017-01-01"]).to_parquet(tmp_path / "other.parquet", index=False)
     with pytest.raises(ValueError, match="other.parquet.*differ"):
         load_samples([tmp_path / "a.parquet", tmp_path / "other.parquet"])
+
+
+def test_the_training_set_read_file_by_file_trains_the_same_model_as_the_table(tmp_path):
+    first, second = synthetic_samples(300, CLASS_IDS, 4, "a"), synthetic_samples(200, [2, 5], 5, "b")
+    for name, frame in (("a", first), ("b", second), ("empty", first.iloc[:0])):
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    paths = [tmp_path / "a.parquet", tmp_path / "empty.parquet", tmp_path / "b.parquet"]
+    training = read_training_set(paths)
+    table = load_samples(paths)
+    np.testing.assert_array_equal(training.features, table[training.names].to_numpy(np.float32))
+    np.testing.assert_array_equal(training.labels, table["label"].to_numpy())
+    assert training.features.dtype == np.float32 and list(training.tile_ids[[0, -1]]) == ["a", "b"]
+    for run, samples in enumerate((training, table)):
+        save_model(*train(samples), tmp_path / f"{run}.txt", tmp_path / f"{run}.json")
+    assert (tmp_path / "0.txt").read_bytes() == (tmp_path / "1.txt").read_bytes()
+    assert (tmp_path / "0.json").read_bytes() == (tmp_path / "1.json").read_bytes()
+
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ValueError, match="bad.parquet"):
+        read_training_set([tmp_path / "a.parquet", tmp_path / "bad.parquet"])
+    second.drop(columns=["B02_2017-01-01"]).to_parquet(tmp_path / "other.parquet", index=False)
+    with pytest.raises(ValueError, match="other.parquet.*differ"):
+        read_training_set([tmp_path / "a.parquet", tmp_path / "other.parquet"])
+    with pytest.raises(ValueError, match="at least two"):
+        train(read_training_set([tmp_path / "empty.parquet"]))
 
 
 def test_load_model_names_a_corrupt_file(trained, tmp_path):
