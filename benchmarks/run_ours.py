@@ -213,20 +213,25 @@ def prepare_model() -> Case:
     return Case(lambda: train_model_for_prediction() or True, None)
 
 
-def train(n="200000") -> Case:
-    """What scripts/train.py does: read the training tiles' samples tables (25 000 rows each, as `sample`
-    writes them; cached under work/) into one matrix, then train."""
-    from landcover.model import read_training_set, train_model
-
+def train_samples(n: int) -> list[str]:
+    """The samples tables of `n` training samples, 25 000 rows each as `sample` writes them (cached under work/)."""
     folder = os.path.join(WORK, f"train_samples_{n}")
     if not os.path.isdir(folder):
         os.makedirs(folder + ".partial", exist_ok=True)
-        table = inputs.samples_frame(int(n))
-        for part, start in enumerate(range(0, int(n), 25000)):
+        table = inputs.samples_frame(n)
+        for part, start in enumerate(range(0, n, 25000)):
             table.iloc[start : start + 25000].to_parquet(os.path.join(folder + ".partial", f"{part:04d}.parquet"))
         del table
         os.replace(folder + ".partial", folder)
-    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder))
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder))
+
+
+def train(n="200000") -> Case:
+    """What scripts/train.py does: read the training tiles' samples tables into one matrix, then train
+    (the tables are written beforehand, by bench.py in another process, so they do not count here)."""
+    from landcover.model import read_training_set, train_model
+
+    paths = train_samples(int(n))
 
     def run():
         return train_model(read_training_set(paths), _classes(), seed=42, params={}, threads=2)
