@@ -27,7 +27,7 @@ def test_slovenia_plans_every_tile(shared_data, tmp_path):
     assert counts["train"] == counts["merge"] == counts["report"] == 1
 
 
-PER_TILE = ("cloud_mask", "features", "predict", "sample")
+PER_TILE = ("cloud_mask", "features", "predict", "sample", "train")
 
 
 def asked_memory(dry_run: str) -> dict[str, int]:
@@ -35,8 +35,8 @@ def asked_memory(dry_run: str) -> dict[str, int]:
     return {rule: int(mem_mb) for rule, mem_mb in jobs if rule in PER_TILE}
 
 
-def test_per_tile_jobs_ask_for_the_memory_measured_on_their_tile_size(shared_data, tmp_path):
-    """10 km tiles: benchmarks/RESULTS.md's recommended mem_mb; the default 2.5 km tiles: the 1 GB floor."""
+def test_jobs_ask_for_the_memory_measured_for_their_tile_size_and_samples(shared_data, tmp_path):
+    """10 km tiles: benchmarks/RESULTS.md's recommended mem_mb; the default 2.5 km tiles: the floors."""
     config = yaml.safe_load((REPO / "config" / "slovenia.yaml").read_text())
     config["area"]["aoi"] = str(shared_data / "slovenia" / "svn_border.geojson")
     reference = tmp_path / "country" / "reference.gpkg"
@@ -45,7 +45,9 @@ def test_per_tile_jobs_ask_for_the_memory_measured_on_their_tile_size(shared_dat
     config["reference"]["path"] = str(reference)
     write_config(tmp_path / "country", config)
     country = asked_memory(snakemake(tmp_path / "country", "-n").stdout)
-    assert country == {"cloud_mask": 1500, "features": 2000, "predict": 2250, "sample": 1000}
+    # train: ~182 training tiles x 40 000 samples x 207 columns as float32 plus LightGBM's bins
+    assert country == {"cloud_mask": 1500, "features": 2000, "predict": 2250, "sample": 1000, "train": 10250}
 
     write_config(tmp_path / "default", yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
-    assert asked_memory(snakemake(tmp_path / "default", "-n").stdout) == dict.fromkeys(PER_TILE, 1000)
+    default = asked_memory(snakemake(tmp_path / "default", "-n").stdout)
+    assert default == {**dict.fromkeys(PER_TILE, 1000), "train": 2000}

@@ -1,6 +1,7 @@
 import math
 import os
 import sys
+from datetime import date
 
 from shapely.geometry import box
 
@@ -94,6 +95,28 @@ def tile_mem_mb(peak_mb_10km):
     libraries = 250  # Python, numpy, GDAL, LightGBM, before any data
     peak = libraries + (peak_mb_10km - libraries) * pixels / 1e6
     return max(1000, math.ceil((1.3 * peak + 200) / 250) * 250)
+
+
+def train_mem_mb():
+    """The training job's memory request for at most max_samples (or fraction) pixels per training tile:
+    one float32 matrix, LightGBM's binned copy (1 byte a value) and its binning sample (at most 200 000
+    rows of float64), x1.3 + 200 MB, at least 2 GB (benchmarks/RESULTS.md, row 6)."""
+    sampling = config["sampling"]
+    pixels = (AREA["tile_size_m"] / AREA["resolution_m"]) ** 2
+    per_tile = (
+        pixels * sampling["fraction"]
+        if sampling["fraction"]
+        else sampling["max_samples"] or pixels
+    )
+    samples = len(TRAIN_TILES) * min(per_tile, pixels)
+    dates = config["dates"]
+    days = (date.fromisoformat(dates["end"]) - date.fromisoformat(dates["start"])).days
+    columns = (days // dates["step_days"] + 1) * (
+        len(config["features"]["bands"]) + len(config["features"]["indices"])
+    )
+    libraries = 250
+    peak = libraries + (samples * 5 + min(samples, 200_000) * 8) * columns / 2**20
+    return max(2000, math.ceil((1.3 * peak + 200) / 250) * 250)
 
 
 def tile_log(rule_name):
