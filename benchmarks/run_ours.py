@@ -116,6 +116,30 @@ def clouds() -> Case:
     return Case(run, save)
 
 
+def clouds_paired() -> Case:
+    """Ours and s2cloudless alone timed in turn in one process, on the same inputs as rows 3's separate
+    processes: a paired comparison that the shared machine's process-to-process spread does not bias."""
+    import time
+
+    import run_peer
+
+    ours, peer = clouds(), run_peer.s2cloudless()
+    times: dict[str, list[float]] = {"ours": [], "s2cloudless": []}
+
+    def run():
+        for name, case in (("s2cloudless", peer), ("ours", ours)):
+            started = time.perf_counter()
+            case.run()
+            times[name].append(time.perf_counter() - started)
+        return times
+
+    def save(result, out):
+        timed = {name: values[1:] for name, values in times.items()}  # without the warm-up pair
+        return {name: float(np.median(values)) for name, values in timed.items()} | {"times": timed}
+
+    return Case(run, save)
+
+
 # ---------------------------------------------------------------- row 4
 
 
@@ -430,6 +454,7 @@ if __name__ == "__main__":
             "erosion": erosion,
             "sampling": sampling,
             "clouds": clouds,
+            "clouds_paired": clouds_paired,
             "chain": chain,
             "train": train,
             "predict_ours": predict_ours,
