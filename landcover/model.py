@@ -70,7 +70,7 @@ class TrainingSet:
 
     @classmethod
     def from_table(cls, samples: pd.DataFrame) -> TrainingSet:
-        names = feature_layout(samples)[0] if len(samples.columns) > len(ID_COLUMNS) else []
+        names = feature_layout(samples.columns)[0] if len(samples.columns) > len(ID_COLUMNS) else []
         return cls(
             samples[names].to_numpy(dtype=np.float32),
             samples["label"].to_numpy(),
@@ -92,7 +92,7 @@ def read_training_set(paths) -> TrainingSet:
     start = 0
     for path, frame in _sample_tables(paths):
         if features is None:
-            names = feature_layout(frame)[0]
+            names = feature_layout(frame.columns)[0]
             features = np.empty((sum(sizes), len(names)), dtype=np.float32)
             labels = np.empty(sum(sizes), dtype=frame["label"].dtype)
             tile_ids = np.empty(sum(sizes), dtype=object)
@@ -106,9 +106,10 @@ def read_training_set(paths) -> TrainingSet:
     return TrainingSet(features[:start], labels[:start], tile_ids[:start], names)
 
 
-def feature_layout(samples: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
-    """(flattened names, dates, features) of a samples table, checked to be the full date-major grid."""
-    names = [str(c) for c in samples.columns if c not in ID_COLUMNS]
+def feature_layout(columns) -> tuple[list[str], list[str], list[str]]:
+    """(flattened names, dates, features) of a samples table's columns (or the table), checked to be the full
+    date-major grid."""
+    names = [str(c) for c in columns if c not in ID_COLUMNS]
     dates: list[str] = []
     features: list[str] = []
     for name in names:
@@ -147,9 +148,7 @@ def train_model(
             f"(training tiles: {tiles}; widen the reference (reference.path, reference.class_attribute) or train on "
             "more tiles (split.test_tiles, split.test_fraction))"
         )
-    names = training.names
-    dates = list(dict.fromkeys(name.rpartition("_")[2] for name in names))
-    features = list(dict.fromkeys(name.rpartition("_")[0] for name in names))
+    names, dates, features = feature_layout(training.names)
     lgb_params = {
         "objective": "multiclass",
         **params,

@@ -99,26 +99,33 @@ def test_feature_columns_must_be_the_date_major_grid():
         feature_layout(samples.drop(columns=["NDVI_2017-01-17"]))
 
 
-def test_load_samples_concatenates_skips_empty_tables_and_names_bad_files(tmp_path):
-    first, second = synthetic_samples(30, [1, 2], 4, "a"), synthetic_samples(20, [2, 5], 5, "b")
-    for name, frame in (("a", first), ("b", second), ("empty", first.iloc[:0])):
-        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
-    table = load_samples([tmp_path / "a.parquet", tmp_path / "empty.parquet", tmp_path / "b.parquet"])
-    pd.testing.assert_frame_equal(table, pd.concat([first, second], ignore_index=True))
-
-    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
-    with pytest.raises(ValueError, match="bad.parquet"):
-        load_samples([tmp_path / "a.parquet", tmp_path / "bad.parquet"])
-    second.drop(columns=["B02_2017-01-01"]).to_parquet(tmp_path / "other.parquet", index=False)
-    with pytest.raises(ValueError, match="other.parquet.*differ"):
-        load_samples([tmp_path / "a.parquet", tmp_path / "other.parquet"])
-
-
-def test_the_training_set_read_file_by_file_trains_the_same_model_as_the_table(tmp_path):
+@pytest.fixture
+def sample_tables(tmp_path):
+    """Two tiles' samples tables with an empty one between them, and the tables themselves."""
     first, second = synthetic_samples(300, CLASS_IDS, 4, "a"), synthetic_samples(200, [2, 5], 5, "b")
     for name, frame in (("a", first), ("b", second), ("empty", first.iloc[:0])):
         frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
-    paths = [tmp_path / "a.parquet", tmp_path / "empty.parquet", tmp_path / "b.parquet"]
+    return [tmp_path / "a.parquet", tmp_path / "empty.parquet", tmp_path / "b.parquet"], first, second
+
+
+def test_load_samples_concatenates_and_skips_empty_tables(sample_tables):
+    paths, first, second = sample_tables
+    pd.testing.assert_frame_equal(load_samples(paths), pd.concat([first, second], ignore_index=True))
+
+
+@pytest.mark.parametrize("read", [load_samples, read_training_set])
+def test_reading_samples_names_bad_files(read, sample_tables, tmp_path):
+    paths, _, second = sample_tables
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ValueError, match="bad.parquet"):
+        read([paths[0], tmp_path / "bad.parquet"])
+    second.drop(columns=["B02_2017-01-01"]).to_parquet(tmp_path / "other.parquet", index=False)
+    with pytest.raises(ValueError, match="other.parquet.*differ"):
+        read([paths[0], tmp_path / "other.parquet"])
+
+
+def test_the_training_set_read_file_by_file_trains_the_same_model_as_the_table(sample_tables, tmp_path):
+    paths = sample_tables[0]
     training = read_training_set(paths)
     table = load_samples(paths)
     np.testing.assert_array_equal(training.features, table[training.names].to_numpy(np.float32))
@@ -128,15 +135,8 @@ def test_the_training_set_read_file_by_file_trains_the_same_model_as_the_table(t
         save_model(*train(samples), tmp_path / f"{run}.txt", tmp_path / f"{run}.json")
     assert (tmp_path / "0.txt").read_bytes() == (tmp_path / "1.txt").read_bytes()
     assert (tmp_path / "0.json").read_bytes() == (tmp_path / "1.json").read_bytes()
-
-    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
-    with pytest.raises(ValueError, match="bad.parquet"):
-        read_training_set([tmp_path / "a.parquet", tmp_path / "bad.parquet"])
-    second.drop(columns=["B02_2017-01-01"]).to_parquet(tmp_path / "other.parquet", index=False)
-    with pytest.raises(ValueError, match="other.parquet.*differ"):
-        read_training_set([tmp_path / "a.parquet", tmp_path / "other.parquet"])
     with pytest.raises(ValueError, match="at least two"):
-        train(read_training_set([tmp_path / "empty.parquet"]))
+        train(read_training_set([paths[1]]))
 
 
 def test_load_model_names_a_corrupt_file(trained, tmp_path):

@@ -87,22 +87,32 @@ def result(path):
     return os.path.join(RESULTS, path)
 
 
+LIBRARIES_MB = 250  # a job's Python, numpy, GDAL and LightGBM, before any data
+
+
+def tile_pixels():
+    return (AREA["tile_size_m"] / AREA["resolution_m"]) ** 2
+
+
+def memory_request(peak_mb, floor_mb):
+    """mem_mb for a job whose measured or modelled peak RSS is `peak_mb`: x1.3 + 200 MB, in 250 MB steps."""
+    return max(floor_mb, math.ceil((1.3 * peak_mb + 200) / 250) * 250)
+
+
 def tile_mem_mb(peak_mb_10km):
     """A per-tile job's memory request from its peak RSS on a 10 km tile (1000 x 1000 px, 70 frames;
-    benchmarks/RESULTS.md): the data part scaled to this run's tile size, x1.3 + 200 MB, at least 1 GB.
+    benchmarks/RESULTS.md): the data part scaled to this run's tile size, at least 1 GB.
     """
-    pixels = (AREA["tile_size_m"] / AREA["resolution_m"]) ** 2
-    libraries = 250  # Python, numpy, GDAL, LightGBM, before any data
-    peak = libraries + (peak_mb_10km - libraries) * pixels / 1e6
-    return max(1000, math.ceil((1.3 * peak + 200) / 250) * 250)
+    data_mb = (peak_mb_10km - LIBRARIES_MB) * tile_pixels() / 1e6
+    return memory_request(LIBRARIES_MB + data_mb, 1000)
 
 
 def train_mem_mb():
     """The training job's memory request for at most max_samples (or fraction) pixels per training tile:
     one float32 matrix, LightGBM's binned copy (1 byte a value) and its binning sample (at most 200 000
-    rows of float64), x1.3 + 200 MB, at least 2 GB (benchmarks/RESULTS.md, row 6)."""
+    rows of float64), at least 2 GB (benchmarks/RESULTS.md, row 6)."""
     sampling = config["sampling"]
-    pixels = (AREA["tile_size_m"] / AREA["resolution_m"]) ** 2
+    pixels = tile_pixels()
     per_tile = (
         pixels * sampling["fraction"]
         if sampling["fraction"]
@@ -114,9 +124,8 @@ def train_mem_mb():
     columns = (days // dates["step_days"] + 1) * (
         len(config["features"]["bands"]) + len(config["features"]["indices"])
     )
-    libraries = 250
-    peak = libraries + (samples * 5 + min(samples, 200_000) * 8) * columns / 2**20
-    return max(2000, math.ceil((1.3 * peak + 200) / 250) * 250)
+    data_mb = (samples * 5 + min(samples, 200_000) * 8) * columns / 2**20
+    return memory_request(LIBRARIES_MB + data_mb, 2000)
 
 
 def tile_log(rule_name):
