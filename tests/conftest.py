@@ -3,25 +3,40 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+REAL_DATA = REPO / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """`../shared/data` (real Sentinel-2 data; never copied into the repository)."""
-    if not (SHARED_DATA / "README.md").exists():
-        pytest.skip(f"real data folder {SHARED_DATA} is absent")
-    return SHARED_DATA
+def real_data() -> Path:
+    """The real Sentinel-2 data the repository carries (`data/README.md`): a missing file fails, never skips."""
+    missing = [line.split()[1] for line in (REAL_DATA / "SHA256SUMS").read_text().splitlines()]
+    missing = [name for name in missing if not (REAL_DATA / name).exists()]
+    if missing:
+        pytest.fail(f"{REAL_DATA}: missing {', '.join(missing)}; restore them with `git checkout -- data/`")
+    return REAL_DATA
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """An EOPatch feature stored as `.npy` or gzip-compressed `.npy.gz`."""
+    path = Path(path)
+    if not path.exists() and path.with_suffix(".npy.gz").exists():
+        path = path.with_suffix(".npy.gz")
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as handle:
+            return np.load(handle)
+    return np.load(path)
 
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from affine import Affine
+from conftest import load_npy
 from rasterio.crs import CRS
 
 from landcover import features as ft
@@ -46,9 +47,9 @@ def _tile(n_times=8, height=7, width=6, seed=0):
     return raw, stack.with_grid(clouds, grid)
 
 
-def test_valid_mask_and_scene_filter_reproduce_the_test_eopatch(shared_data):
-    mask = shared_data / "eolearn-testeopatch" / "TestEOPatch" / "mask"
-    is_data, clm, is_valid = (np.load(mask / f"{name}.npy")[..., 0] for name in ("IS_DATA", "CLM", "IS_VALID"))
+def test_valid_mask_and_scene_filter_reproduce_the_test_eopatch(real_data):
+    mask = real_data / "eolearn-testeopatch" / "TestEOPatch" / "mask"
+    is_data, clm, is_valid = (load_npy(mask / f"{name}.npy")[..., 0] for name in ("IS_DATA", "CLM", "IS_VALID"))
     valid = ft.valid_mask(is_data, clm)
     assert np.array_equal(valid, is_valid.astype(bool))
     kept = ft.filter_scenes(valid, 0.8)

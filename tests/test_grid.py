@@ -13,8 +13,8 @@ SYNTHETIC_BOUNDS = (457500, 5097500, 465000, 5105000)  # config.yaml's 3 x 3 til
 
 
 @pytest.fixture(scope="module")
-def border(shared_data):
-    return read_aoi(shared_data / "slovenia" / "svn_border.geojson")
+def border(real_data):
+    return read_aoi(real_data / "slovenia" / "svn_border.geojson")
 
 
 def brute_force_ids(area: shapely.Geometry, tile_size: float) -> list[str]:
@@ -49,12 +49,12 @@ def test_slovenia_matches_brute_force(border):
 
 
 @pytest.mark.realdata
-def test_lonlat_aoi_is_reprojected(border, shared_data):
+def test_lonlat_aoi_is_reprojected(border, real_data):
     utm = make_grid(border, 10000, 10)
     lonlat = make_grid(border.to_crs("EPSG:4326"), 10000, 10)
     assert lonlat.crs.to_epsg() == 32633
     assert list(lonlat.tile_id) == list(utm.tile_id)
-    buffered = make_grid(read_aoi(shared_data / "slovenia" / "svn_buffered.geojson"), 10000, 10, crs="EPSG:32633")
+    buffered = make_grid(read_aoi(real_data / "slovenia" / "svn_buffered.geojson"), 10000, 10, crs="EPSG:32633")
     assert set(utm.tile_id) < set(buffered.tile_id)
 
 

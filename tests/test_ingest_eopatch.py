@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import load_npy
 
 from landcover import stack
 from landcover.ingest import IngestError
@@ -29,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def patch(shared_data):
-    return shared_data / "eolearn-testeopatch" / "TestEOPatch"
+def patch(real_data):
+    return real_data / "eolearn-testeopatch" / "TestEOPatch"
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +39,10 @@ def raw(patch):
     """The patch's arrays and timestamps read with plain numpy/json, for comparison."""
     return {
         "times": np.array(json.loads((patch / "timestamps.json").read_text()), dtype="datetime64[ns]"),
-        "NDVI": np.load(patch / "data" / "NDVI.npy"),
-        "CLP": np.load(patch / "data" / "CLP.npy"),
-        "CLM": np.load(patch / "mask" / "CLM.npy"),
-        "LULC": np.load(patch / "mask_timeless" / "LULC.npy"),
+        "NDVI": load_npy(patch / "data" / "NDVI.npy"),
+        "CLP": load_npy(patch / "data" / "CLP.npy"),
+        "CLM": load_npy(patch / "mask" / "CLM.npy"),
+        "LULC": load_npy(patch / "mask_timeless" / "LULC.npy"),
     }
 
 
@@ -106,10 +107,10 @@ def test_reference_raster_is_uint8_class_ids(patch, raw):
 
 
 @pytest.fixture
-def band_patch(patch, shared_data, tmp_path):
+def band_patch(patch, real_data, tmp_path):
     """A patch of five dates holding the real 13-band L1C reflectances, gzip-compressed, dates unsorted."""
-    scenes = np.load(shared_data / "eolearn-testeopatch" / "REFERENCE_SCENES.npy")
-    meta = json.loads((shared_data / "eolearn-testeopatch" / "REFERENCE_SCENES_dates.json").read_text())
+    scenes = load_npy(real_data / "eolearn-testeopatch" / "REFERENCE_SCENES.npy")
+    meta = json.loads((real_data / "eolearn-testeopatch" / "REFERENCE_SCENES_dates.json").read_text())
     dates = [s["timestamp"] for s in meta["scenes"]["eolearn_example_data/REFERENCE_SCENES.npy"]]
     out = tmp_path / "patches" / "bands"
     (out / "data").mkdir(parents=True)

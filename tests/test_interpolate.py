@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import load_npy
 
 from landcover import interpolate as interp
 from landcover.interpolate import date_grid, interpolate
@@ -104,12 +105,12 @@ def test_no_observations_give_nan():
     assert out.shape == (4, 2, 3, 4) and np.isnan(out).all()
 
 
-def test_real_ndvi_of_the_test_eopatch(shared_data):
+def test_real_ndvi_of_the_test_eopatch(real_data):
     """Real irregular times (2015-12-08 twice) and masks: eo-learn's TestEOPatch NDVI through IS_VALID."""
-    patch = shared_data / "eolearn-testeopatch" / "TestEOPatch"
+    patch = real_data / "eolearn-testeopatch" / "TestEOPatch"
     times = np.array(json.loads((patch / "timestamps.json").read_text()), dtype="datetime64[s]")
-    ndvi = np.load(patch / "data" / "NDVI.npy")[:, :20, :20]
-    valid = np.load(patch / "mask" / "IS_VALID.npy")[:, :20, :20, 0].astype(bool)
+    ndvi = load_npy(patch / "data" / "NDVI.npy")[:, :20, :20]
+    valid = load_npy(patch / "mask" / "IS_VALID.npy")[:, :20, :20, 0].astype(bool)
     valid &= np.isfinite(ndvi[..., 0])
     dates = date_grid("2015-07-01", "2018-01-01", 30)
     out = interpolate(ndvi, valid, times, dates)

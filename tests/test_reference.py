@@ -9,6 +9,7 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
+from conftest import load_npy
 from rasterio.crs import CRS
 
 from landcover.grid import tile_grid
@@ -39,10 +40,10 @@ def square(x0, y0, x1, y1):
 
 @pytest.mark.realdata
 @pytest.mark.parametrize("crs", ["EPSG:32633", "EPSG:4326"])
-def test_matches_eolearn_reference_raster(shared_data, crs):
+def test_matches_eolearn_reference_raster(real_data, crs):
     """eo-learn rasterised these polygons into mask_timeless/LULC.npy; ours must agree pixel for pixel."""
-    patch = shared_data / "eolearn-testeopatch" / "TestEOPatch"
-    expected = np.load(patch / "mask_timeless" / "LULC.npy")[..., 0]
+    patch = real_data / "eolearn-testeopatch" / "TestEOPatch"
+    expected = load_npy(patch / "mask_timeless" / "LULC.npy")[..., 0]
     minx, miny, maxx, maxy = shapely.geometry.shape(json.loads((patch / "bbox.geojson").read_text())).bounds
     height, width = expected.shape
     transform = Affine((maxx - minx) / width, 0, minx, 0, -(maxy - miny) / height, maxy)

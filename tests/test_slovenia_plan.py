@@ -10,9 +10,9 @@ from conftest import REPO, snakemake, write_config
 pytestmark = pytest.mark.realdata
 
 
-def test_slovenia_plans_every_tile(shared_data, tmp_path):
+def test_slovenia_plans_every_tile(real_data, tmp_path):
     config = yaml.safe_load((REPO / "config" / "slovenia.yaml").read_text())
-    config["area"]["aoi"] = str(shared_data / "slovenia" / "svn_border.geojson")
+    config["area"]["aoi"] = str(real_data / "slovenia" / "svn_border.geojson")
     reference = tmp_path / "reference.gpkg"
     reference.touch()  # the user's land-use register; a dry run only needs it to exist
     config["reference"]["path"] = str(reference)
@@ -35,10 +35,10 @@ def asked_memory(dry_run: str) -> dict[str, int]:
     return {rule: int(mem_mb) for rule, mem_mb in jobs if rule in PER_TILE}
 
 
-def test_jobs_ask_for_the_memory_measured_for_their_tile_size_and_samples(shared_data, tmp_path):
+def test_jobs_ask_for_the_memory_measured_for_their_tile_size_and_samples(real_data, tmp_path):
     """10 km tiles: benchmarks/RESULTS.md's recommended mem_mb; the default 2.5 km tiles: the floors."""
     config = yaml.safe_load((REPO / "config" / "slovenia.yaml").read_text())
-    config["area"]["aoi"] = str(shared_data / "slovenia" / "svn_border.geojson")
+    config["area"]["aoi"] = str(real_data / "slovenia" / "svn_border.geojson")
     reference = tmp_path / "country" / "reference.gpkg"
     reference.parent.mkdir()
     reference.touch()
