@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench clean config-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ lint: install
 	$(BIN)/snakefmt --check Snakefile workflow/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## config-docs: regenerate config/README.md (every config key) from the schema; tests/test_config.py checks it
+config-docs: install
+	$(BIN)/python -m landcover.config workflow/schemas/config.schema.yaml > config/README.md.tmp
+	mv config/README.md.tmp config/README.md
 
 bench:
 	$(MAKE) -C benchmarks

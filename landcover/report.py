@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 from landcover import stack
 from landcover.atomic import atomic_path
 from landcover.classes import NO_DATA, LandCoverClass
-from landcover.maps import save_png
 from landcover.model import class_ids
+from landcover.raster_io import save_png
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,11 @@ from landcover.split import split_tiles
 config_checks.check(config)
 
 if workflow.is_main_process:
-    from snakemake.logging import logger
-
     from landcover import runlock
 
-    if runlock.claim(".snakemake"):
-        logger.warning(
-            "Removed the lock left by an earlier run that was killed (no other run is alive here)."
-        )
+    # Snakemake's own lock is never touched here: this only marks the run as alive, so that
+    # `landcover unlock` can tell a killed run's stale lock from a live one (landcover/runlock.py).
+    runlock.hold(".snakemake")
 
 RESULTS = config["results"]
 AREA = config["area"]
@@ -30,6 +27,7 @@ SOURCE = AREA["source"]
 CLASSES = config["classes"]
 CLASS_IDS = [c["id"] for c in CLASSES]
 ENV = "../../envs/landcover.yaml"
+SYNTHETIC_CRS = "EPSG:32633"  # the synthetic area lies in Slovenia
 
 
 def area_bounds():
@@ -58,6 +56,8 @@ def list_tiles():
         return sorted(wanted) if wanted else sorted(tiles)
     from landcover.grid import make_grid, read_aoi
 
+    if SOURCE == "synthetic":
+        AREA["crs"] = AREA["crs"] or SYNTHETIC_CRS
     aoi = box(*area_bounds()) if SOURCE == "synthetic" else read_aoi(AREA["aoi"])
     grid = make_grid(
         aoi,
@@ -66,6 +66,8 @@ def list_tiles():
         crs=AREA["crs"],
         tiles=AREA["tiles"] or None,
     )
+    # null: the UTM zone of the AOI's centroid, fixed here once for every job
+    AREA["crs"] = AREA["crs"] or grid.crs.to_string()
     return list(grid.tile_id)
 
 
