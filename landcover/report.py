@@ -346,7 +346,7 @@ def caveats(metrics: dict) -> list[str]:
         for c in estimate["classes"]:
             if c["mapped_area_ha"] > 0 and not c["assessed"]:
                 found.append(
-                    f"{c['name']}: mapped on {c['mapped_area_ha']:.0f} ha but {c['test_pixels_mapped_as']} test "
+                    f"{c['name']}: mapped on {c['mapped_area_ha']:,.1f} ha but {c['test_pixels_mapped_as']} test "
                     f"pixels are mapped as it: its area cannot be estimated, and the estimates cover only "
                     f"{100 * estimate['assessed_share']:.1f} % of the mapped area."
                 )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import html
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 from affine import Affine
+from conftest import REPO, TINY_TEST_TILE, TINY_TILES, snakemake
 from rasterio.crs import CRS
 from sklearn import metrics as skm
 
@@ -216,7 +220,7 @@ def test_a_sample_that_cannot_carry_its_figures_says_so():
     assert any(c.startswith("Only one test tile (t)") for c in found)
     assert any("one reference class only (forest)" in c for c in found)
     assert any(c.startswith("forest: 19 test pixels (fewer than 50)") for c in found)
-    assert any(c.startswith("cultivated land: mapped on 5 ha but 1 test pixels") for c in found)
+    assert any(c.startswith("cultivated land: mapped on 5.0 ha but 1 test pixels") for c in found)
     assert "What this test sample cannot carry" in summary_html(metrics | {"caveats": found})
 
 
@@ -265,3 +269,47 @@ def test_software_names_the_lock_files_hash_or_its_absence(tmp_path):
         "lock_file": "requirements.lock.txt",
         "lock_file_sha256": hashlib.sha256(b"numpy==2.2.0\n").hexdigest(),
     }
+
+
+def report_variable(page: str, name: str):
+    """A JSON value the Snakemake report embeds as `<script id="..."> var <name> = ...`."""
+    start = re.search(rf'<script id="[\w-]+">\s*var {name} = ', page).end()
+    return json.JSONDecoder().raw_decode(page, start)[0]
+
+
+@pytest.mark.slow
+def test_snakemake_report_holds_every_output_with_its_caption_and_the_validation_summary(completed_run, tmp_path):
+    """`snakemake --report`, as `make demo` ends: every output of the run, a caption each, grouped by stage."""
+    out = tmp_path / "report.html"
+    snakemake(completed_run, "--report", str(out))
+    page = out.read_text()
+    results = report_variable(page, "results")
+    categories = report_variable(page, "categories")
+
+    report_dir = "results/report"
+    expected = {str(p.relative_to(completed_run)) for p in (completed_run / report_dir).iterdir()}
+    expected |= {"results/landcover.tif", "results/landcover_preview.png", f"results/plots/{TINY_TILES[0]}.png"}
+    assert expected <= set(results) and f"{report_dir}/area.png" in expected
+    for path, entry in results.items():  # every output in the report, also other stages', has a caption
+        assert len(entry["caption"]) > 50, f"{path} has no caption"
+    assert f"Tile {TINY_TILES[0]}" in results[f"results/plots/{TINY_TILES[0]}.png"]["caption"]
+    assert {"Validation", "Map", "Tiles"} <= set(categories)
+    assert {"Summary", "Area estimates", "Confusion matrices", "Synthetic truth"} <= set(categories["Validation"])
+    assert "Olofsson" in results[f"{report_dir}/area.png"]["caption"]
+    assert TINY_TEST_TILE in report_variable(page, "workflow_desc")
+
+    data_uri = results[f"{report_dir}/summary.html"]["data_uri"]
+    summary = base64.b64decode(data_uri.split("base64,", 1)[1]).decode()
+    metadata = json.loads((completed_run / "results" / "model" / "model.json").read_text())
+    assert f"LightGBM {metadata['lightgbm_version']}" in summary
+    lock = REPO / "requirements.lock.txt"
+    assert (hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else "absent") in summary
+    assert f"Only one test tile ({TINY_TEST_TILE})" in summary  # the tiny run has one test tile
+    assert "not a probability sample of the ground" in summary
+    metrics = json.loads((completed_run / report_dir / "metrics.json").read_text())
+    assert metrics["caveats"] and all(html.escape(c) in summary for c in metrics["caveats"])
+    estimate = metrics["area_estimate"]
+    assert sum(c["estimated_area_ha"] for c in estimate["classes"]) == pytest.approx(
+        estimate["assessed_share"] * estimate["mapped_area_ha"]
+    )
+    assert 0.5 < estimate["overall_accuracy"] <= 1 and 0 < estimate["overall_accuracy_ci95"] < 0.1
