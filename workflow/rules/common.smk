@@ -172,13 +172,23 @@ def maps_of(tiles):
     return [result(f"maps/{tile}.tif") for tile in tiles]
 
 
-REPORT_FIGURES = [
-    "confusion_true",
-    "confusion_predicted",
-    "class_frequencies",
-    "roc",
-    "feature_importance",
-]
+REPORT_FIGURES = (
+    {  # the report rule's `report/<name>.png` and its subcategory in the report
+        "confusion_true": "Confusion matrices",
+        "confusion_predicted": "Confusion matrices",
+        "class_frequencies": "Training set",
+        "roc": "Scores",
+        "feature_importance": "Model",
+        "area": "Area estimates",
+    }
+)
+
+
+def frame_records():
+    """Each tile's frames kept and dropped per reason, once the features rule writes them (issue 15)."""
+    if not any("frames/" in path for path in rules.features.output):
+        return []
+    return [result(f"frames/{tile}.json") for tile in TILES]
 
 
 def final_outputs():
