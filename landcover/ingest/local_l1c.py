@@ -41,7 +41,7 @@ import pandas as pd
 import xarray as xr
 from rasterio.warp import transform_bounds
 
-from landcover.ingest import IngestError
+from landcover.ingest import NO_DATA_ON_TILE, IngestError
 from landcover.ingest.checked import open_raster, verify_checksum, warp_band
 from landcover.stack import L1C_BANDS, REFLECTANCE_SCALE, TileGrid, new_stack
 
@@ -180,9 +180,6 @@ def read_l1c_tile(
     ds = new_stack(bands_out[:n], is_data_out[:n], times, list(bands), grid)
     ds.attrs["dropped_frames"] = json.dumps(dropped)
     return ds
-
-
-NO_DATA_ON_TILE = "no data on the tile (outside the swath)"
 
 
 def _drop_reason(stack: np.ndarray, bands: Sequence[str]) -> str:
