@@ -110,7 +110,7 @@ def gdal_errors(path: str | os.PathLike, tile: str) -> Iterator[None]:
 def _message(path, tile: str, errors: list[str]) -> str:
     unique = list(dict.fromkeys(errors))
     shown = "; ".join(unique[:4]) + (f"; and {len(unique) - 4} more" if len(unique) > 4 else "")
-    return f"tile {tile}: {path}: cannot be decoded, damaged or incomplete file? (GDAL: {shown})"
+    return f"tile {tile}: {path}: cannot be read as a raster, damaged or incomplete? (GDAL: {shown})"
 
 
 @contextmanager
