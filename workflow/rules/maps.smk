@@ -4,6 +4,8 @@ rule merge:
     output:
         cog=report(result("landcover.tif"), category="Map"),
         preview=report(result("landcover_preview.png"), category="Map"),
+        aux=result("landcover.tif.aux.xml"),
+        qml=result("landcover.qml"),
     log:
         "logs/merge/merge.log",
     conda:
