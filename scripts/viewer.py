@@ -23,5 +23,8 @@ build_viewer(
     sm.output.assets,
     logs={tile: sorted(glob.glob(f"{sm.params.logs}/*/{tile}.log")) for tile in sm.params.tiles},
     pictures=dict(zip(sm.params.plot_tiles, sm.input.plots)),
-    figures=[dict(f, src=path) for f, path in zip(sm.params.figures, sm.input.figures)],
+    figures=[
+        {"src": src, "caption": caption, "tile": figure["tile"]}
+        for src, caption, figure in zip(sm.input.figures, sm.input.captions, sm.params.figures)
+    ],
 )

@@ -312,7 +312,7 @@
     withInfo(t.id, (info) => {
       if (selected !== t.id) return;
       box.append(
-        el("p", {}, `true colour: ${info.imagery}`),
+        el("p", {}, `imagery: ${info.imagery}`),
         el("img", { src: info.thumbnail, alt: `true colour, reference and map of tile ${t.id}`, className: "thumb" }),
         el("p", { className: "caption" }, "true colour · reference · land cover"),
       );

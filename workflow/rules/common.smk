@@ -204,6 +204,8 @@ SEED_FIGURES = [
 def final_outputs():
     outputs = [
         result("landcover.tif"),
+        result("landcover.tif.aux.xml"),
+        result("landcover.qml"),
         result("landcover_preview.png"),
         result("report/metrics.json"),
     ]

@@ -9,7 +9,10 @@ rule class_evolution:
             result("figures/class_evolution.png"),
             caption="../report/class_evolution.rst",
             category="Figures",
-            labels={"figure": "features per class through the year", "tile": "training tiles"},
+            labels={
+                "figure": "features per class through the year",
+                "tile": "training tiles",
+            },
         ),
     log:
         "logs/class_evolution/class_evolution.log",
