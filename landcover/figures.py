@@ -79,10 +79,11 @@ def _picture(values: np.ndarray, names: list[str]) -> tuple[np.ndarray, str]:
 
 
 def pick_frames(times: np.ndarray, count: int = RAW_FRAMES) -> np.ndarray:
-    """Indices of `count` acquisitions spread evenly over the stack's time span."""
+    """Indices of up to `count` acquisitions spread evenly over the stack's time span, in time order."""
     seconds = times.astype("datetime64[s]").astype(np.int64)
     targets = np.linspace(seconds.min(), seconds.max(), min(count, len(times)))
-    return np.unique([int(np.argmin(np.abs(seconds - t))) for t in targets])
+    chosen = {int(np.argmin(np.abs(seconds - t))) for t in targets}
+    return np.array(sorted(chosen, key=lambda i: seconds[i]))
 
 
 def interpolation_stack(stack: xr.Dataset, clouds: xr.Dataset, features: xr.Dataset, png_path, dpi: int) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import shutil
@@ -15,10 +16,9 @@ from conftest import default_config
 from PIL import Image
 from scipy.ndimage import maximum_filter, minimum_filter
 
-from landcover.classes import classes_from_config
-from landcover.viewer import page_size, projected_size
-
-pytestmark = pytest.mark.slow
+from landcover.classes import EOLEARN_CLASSES, classes_from_config
+from landcover.maps import merge_tiles, write_class_geotiff, write_confidence_geotiff
+from landcover.viewer import HAS_IMAGERY, MapTile, build_viewer, page_size, projected_size
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -36,6 +36,7 @@ COLOUR = {c.id: c.rgb for c in CLASSES}
 NAME = {c.id: c.name for c in CLASSES}
 
 
+@pytest.mark.slow
 def test_map_names_its_classes_for_gdal_and_qgis(completed_run):
     results = completed_run / "results"
     info = json.loads(
@@ -55,6 +56,7 @@ def test_map_names_its_classes_for_gdal_and_qgis(completed_run):
     assert style.find("pipe/rasterrenderer").get("type") == "paletted"
 
 
+@pytest.mark.slow
 def test_viewer_is_self_contained_and_light(completed_run):
     results = completed_run / "results"
     page = (results / "map.html").read_text()
@@ -66,6 +68,63 @@ def test_viewer_is_self_contained_and_light(completed_run):
     assert sizes["page_bytes"] < 100_000
     country = projected_size(sizes)
     assert country["page_bytes"] < 500_000 and country["first_view_tile_bytes"] < 2_000_000, country
+
+
+def write_tile(folder, grid, seed):
+    """A tile's map, confidence, reference (2 bands) and true colour, random but reproducible."""
+    rng = np.random.default_rng(seed)
+    shape = (grid.height, grid.width)
+    labels = rng.choice([0, 1, 2, 5], size=shape).astype(np.uint8)
+    confidence = np.where(labels > 0, rng.integers(1, 101, shape), 0).astype(np.uint8)
+    reference = rng.choice([0, 1, 2, 5], size=shape).astype(np.uint8)
+    rgb = rng.integers(1, 256, (3, *shape)).astype(np.uint8)
+    paths = [folder / f"{grid.tile_id}_{name}.tif" for name in ("map", "confidence", "reference", "rgb")]
+    write_class_geotiff(paths[0], labels, grid, EOLEARN_CLASSES)
+    write_confidence_geotiff(paths[1], confidence, grid)
+    profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "dtype": "uint8", "crs": grid.crs}
+    with rasterio.open(paths[2], "w", count=2, transform=grid.transform, **profile) as dst:
+        dst.write(np.stack([reference, reference]))
+    with rasterio.open(paths[3], "w", count=3, transform=grid.transform, nodata=0, **profile) as dst:
+        dst.write(rgb)
+        dst.update_tags(TITLE="true colour 2017-07-15")
+    return MapTile(grid.tile_id, *map(str, paths)), labels, confidence, reference
+
+
+def decode_tile(path):
+    """The data picture of a pyramid tile script: (class, reference, confidence byte) per pixel."""
+    text = path.read_text()
+    png = text.split('"data:image/png;base64,')[1].split('"')[0]
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(png))))
+
+
+def test_pyramid_levels_carry_exact_values_at_full_resolution(tmp_path):
+    from test_maps import tile_grid
+
+    tiles, truth = [], []
+    for index, (ix, iy) in enumerate([(10, 20), (11, 20)]):  # 600 x 300 pixels: levels 0..2
+        tile, labels, confidence, reference = write_tile(tmp_path, tile_grid(ix, iy, size=300), index)
+        tiles.append(tile)
+        truth.append((labels, confidence, reference))
+    merge_tiles([t.map for t in tiles], tmp_path / "landcover.tif", EOLEARN_CLASSES)
+    build_viewer(tmp_path / "landcover.tif", tiles, EOLEARN_CLASSES, tmp_path / "map.html", tmp_path / "viewer")
+
+    folder = tmp_path / "viewer"
+    manifest = json.loads((folder / "manifest.js").read_text().removeprefix("LCV.manifest(").strip().rstrip(");"))
+    assert manifest["levels"] == 2 and (manifest["width"], manifest["height"]) == (600, 300)
+    assert manifest["present"] == ["0_0", "0_0,1_0", "0_0,1_0,2_0,0_1,1_1,2_1"]
+    labels, confidence, reference = (np.concatenate(parts, axis=1) for parts in zip(*truth))
+    data = decode_tile(folder / "tiles" / "2" / "1_1.js")  # map pixels rows 256..299, columns 256..511
+    window = np.s_[256:300, 256:512]
+    np.testing.assert_array_equal(data[..., 0], labels[window])
+    np.testing.assert_array_equal(data[..., 1], reference[window])
+    np.testing.assert_array_equal(data[..., 2] % HAS_IMAGERY, confidence[window])
+    assert (data[..., 2] & HAS_IMAGERY).all()
+    overview = decode_tile(folder / "tiles" / "0" / "0_0.js")
+    assert overview.shape[:2] == (75, 150)
+    assert set(np.unique(overview[..., 0])) <= {0, 1, 2, 5}  # nearest: no invented classes
+    info = (folder / "info" / f"{tiles[0].tile_id}.js").read_text()
+    assert "true colour 2017-07-15" in info and (folder / "info" / f"{tiles[0].tile_id}.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporaries
 
 
 def known_pixels(results, count=4):
@@ -117,6 +176,7 @@ def settle(page):
     page.evaluate("new Promise(requestAnimationFrame)")
 
 
+@pytest.mark.slow
 def test_viewer_in_chromium(browser, completed_run, tmp_path):
     results = completed_run / "results"
     page, seen = open_viewer(browser, results)
