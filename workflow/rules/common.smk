@@ -191,13 +191,38 @@ def frame_records():
     return [result(f"frames/{tile}.json") for tile in TILES]
 
 
+def report_caption(name):
+    return os.path.join(workflow.basedir, "workflow", "report", f"{name}.rst")
+
+
+# The eo-learn post's explanatory figures (workflow/rules/figures.smk), shown in the report and the viewer.
+SEED_FIGURES = [
+    {
+        "src": result("figures/class_evolution.png"),
+        "caption": report_caption("class_evolution"),
+        "tile": None,
+    }
+] + [
+    {
+        "src": result(f"figures/{tile}_{name}.png"),
+        "caption": report_caption(name),
+        "tile": tile,
+    }
+    for tile in PLOT_TILES
+    for name in ("interpolation", "negative_buffer")
+]
+
+
 def final_outputs():
     outputs = [
         result("landcover.tif"),
+        result("landcover.tif.aux.xml"),
+        result("landcover.qml"),
         result("landcover_preview.png"),
         result("report/metrics.json"),
     ]
     outputs += [result(f"plots/{tile}.png") for tile in PLOT_TILES]
+    outputs += [result("map.html")] + [figure["src"] for figure in SEED_FIGURES]
     if SOURCE != "eopatch":  # EOPatches bring their own grid
         outputs.append(result("grid.gpkg"))
     if SOURCE == "synthetic":
