@@ -98,13 +98,14 @@ class Mosaic:
     left: float
     top: float
     res: float
+    res_y: float  # an EOPatch's pixels are not quite square
     width: int
     height: int
 
     def window(self, bounds) -> tuple[int, int, int, int]:
         left, bottom, right, top = bounds
-        col, row = round((left - self.left) / self.res), round((self.top - top) / self.res)
-        return col, row, round((right - left) / self.res), round((top - bottom) / self.res)
+        col, row = round((left - self.left) / self.res), round((self.top - top) / self.res_y)
+        return col, row, round((right - left) / self.res), round((top - bottom) / self.res_y)
 
     @property
     def levels(self) -> int:
@@ -113,7 +114,7 @@ class Mosaic:
 
 def _vrt(path: Path, mosaic: Mosaic, sources: list[tuple[str, tuple]], bands: int) -> Path:
     """A GDAL VRT pasting the tile rasters onto the mosaic's grid (GDAL reads their overviews when zoomed out)."""
-    transform = f"{mosaic.left}, {mosaic.res}, 0, {mosaic.top}, 0, {-mosaic.res}"
+    transform = f"{mosaic.left}, {mosaic.res}, 0, {mosaic.top}, 0, {-mosaic.res_y}"
     parts = [
         f'<VRTDataset rasterXSize="{mosaic.width}" rasterYSize="{mosaic.height}">',
         f"<SRS>{html.escape(mosaic.crs.to_wkt())}</SRS><GeoTransform>{transform}</GeoTransform>",
@@ -152,12 +153,12 @@ def _tile_bounds(tiles: list[MapTile]) -> tuple[Mosaic, dict[str, tuple]]:
     for tile in tiles:
         with rasterio.open(tile.map) as src:
             bounds[tile.tile_id] = tuple(src.bounds)
-            crs, res = src.crs, src.res[0]
+            crs, (res, res_y) = src.crs, src.res
     left = min(b[0] for b in bounds.values())
     top = max(b[3] for b in bounds.values())
     width = round((max(b[2] for b in bounds.values()) - left) / res)
-    height = round((top - min(b[1] for b in bounds.values())) / res)
-    return Mosaic(crs, left, top, res, width, height), bounds
+    height = round((top - min(b[1] for b in bounds.values())) / res_y)
+    return Mosaic(crs, left, top, res, res_y, width, height), bounds
 
 
 def write_pyramid(cog_path, tiles: list[MapTile], out_dir: Path, scratch: Path) -> tuple[Mosaic, list[str]]:
@@ -285,6 +286,7 @@ def build_viewer(
             "left": mosaic.left,
             "top": mosaic.top,
             "res": mosaic.res,
+            "resY": mosaic.res_y,
             "width": mosaic.width,
             "height": mosaic.height,
             "tileSize": TILE,
