@@ -345,7 +345,10 @@ def page_size(html_path) -> dict:
         "folder_bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) + html_path.stat().st_size,
         "pyramid_tiles": sum(len(level.split(",")) for level in manifest["present"] if level),
         "map_tiles": len(manifest["grid"]),
-        "mean_finest_tile_bytes": sum(p.stat().st_size for p in finest) / len(finest),
+        # per full 256 x 256 tile: the finest level's bytes over the pixels they cover (edge tiles are partial)
+        "bytes_per_full_tile": sum(p.stat().st_size for p in finest)
+        * TILE**2
+        / (manifest["width"] * manifest["height"]),
         "mean_info_bytes_per_map_tile": sum(p.stat().st_size for p in info) / len(manifest["grid"]),
         "width": manifest["width"],
         "height": manifest["height"],
@@ -356,8 +359,8 @@ def projected_size(measured: dict, tiles: int = 262, tile_pixels: int = 1000, re
     """`page_size` for a country of `tiles` map tiles laid out in a near-square block, from the measured run.
 
     Page and manifest are exact for that layout (the manifest is built as build_viewer builds it); tile bytes are the
-    measured mean per finest-level pyramid tile times the pyramid's tile count (every level's bounding box: an upper
-    bound, as a country's corners hold no tiles)."""
+    measured bytes per full finest-level pyramid tile times the pyramid's tile count (every level's bounding box: an
+    upper bound, as a country's corners hold no tiles)."""
     columns = math.ceil(math.sqrt(tiles))
     rows = math.ceil(tiles / columns)
     width, height = columns * tile_pixels, rows * tile_pixels
@@ -380,7 +383,7 @@ def projected_size(measured: dict, tiles: int = 262, tile_pixels: int = 1000, re
     fixed = measured["manifest_bytes"] - measured["map_tiles"] * len(json.dumps(grid[0], separators=(",", ":")))
     manifest += max(0, fixed)  # classes, figures and the rest, the same for any grid (an overestimate)
     _, first_view_tiles = _fit_level(width, height, res, levels)
-    tile_bytes = measured["mean_finest_tile_bytes"]
+    tile_bytes = measured["bytes_per_full_tile"]
     return {
         "page_bytes": measured["page_bytes"] - measured["manifest_bytes"] + manifest,
         "manifest_bytes": manifest,
