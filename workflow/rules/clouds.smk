@@ -11,7 +11,7 @@ rule cloud_mask:
         ENV
     threads: 2
     resources:
-        mem_mb=tile_mem_mb(854),
+        mem_mb=tile_mem_mb("cloud_mask"),
         runtime=30,
     params:
         **config["clouds"],
