@@ -442,7 +442,7 @@ def row_bounded(quick: bool) -> None:
 # ---------------------------------------------------------------- country: merge, report, a job's fixed cost
 
 REPORT_SIZES = (100_000, 300_000)
-OVERHEAD_JOBS = (1, 9)
+OVERHEAD_JOBS = (1, 5)
 
 
 def row_country(quick: bool) -> None:
