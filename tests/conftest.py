@@ -47,7 +47,12 @@ TINY_TEST_TILE = "x0458_y5098"
 
 
 def default_config() -> dict:
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    """The demo config (config/config.yaml) with the schema's defaults filled in, as the workflow sees it."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return copy.deepcopy(config)  # the defaults are the schema's own objects
 
 
 def tiny_config(**overrides) -> dict:
