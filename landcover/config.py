@@ -29,3 +29,11 @@ def check(config: dict) -> None:
     sampling = config["sampling"]
     if sampling.get("fraction") is not None and not 0 < sampling["fraction"] <= 1:
         raise ConfigError(f"sampling.fraction must be in (0, 1], got {sampling['fraction']}")
+
+
+def merged(base: dict, delta: dict | None) -> dict:
+    """`base` updated by `delta` as Snakemake merges a --configfile: nested mappings key by key, all else replaced."""
+    out = dict(base)
+    for key, value in (delta or {}).items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

@@ -50,6 +50,13 @@ def default_config() -> dict:
     return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
+def example_config(name: str) -> dict:
+    """config/<name>.yaml as Snakemake reads it: a delta over the default config."""
+    from landcover.config import merged
+
+    return merged(default_config(), yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text()))
+
+
 def tiny_config(**overrides) -> dict:
     """The default config shrunk to a 2 x 2 grid of 1 km tiles; `overrides` are merged section-wise."""
     config = default_config()

@@ -5,13 +5,13 @@ import time
 
 import pytest
 import yaml
-from conftest import REPO, snakemake, write_config
+from conftest import REPO, example_config, snakemake, write_config
 
 pytestmark = pytest.mark.realdata
 
 
 def test_slovenia_plans_every_tile(real_data, tmp_path):
-    config = yaml.safe_load((REPO / "config" / "slovenia.yaml").read_text())
+    config = example_config("slovenia")
     config["area"]["aoi"] = str(real_data / "slovenia" / "svn_border.geojson")
     reference = tmp_path / "reference.gpkg"
     reference.touch()  # the user's land-use register; a dry run only needs it to exist
@@ -37,7 +37,7 @@ def asked_memory(dry_run: str) -> dict[str, int]:
 
 def test_jobs_ask_for_the_memory_measured_for_their_tile_size_and_samples(real_data, tmp_path):
     """10 km tiles: benchmarks/RESULTS.md's recommended mem_mb; the default 2.5 km tiles: the floors."""
-    config = yaml.safe_load((REPO / "config" / "slovenia.yaml").read_text())
+    config = example_config("slovenia")
     config["area"]["aoi"] = str(real_data / "slovenia" / "svn_border.geojson")
     reference = tmp_path / "country" / "reference.gpkg"
     reference.parent.mkdir()
