@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from affine import Affine
-from sentinelhub_standin import CLIENT_ID, CLIENT_SECRET, Scene, serve, served_value
+from sentinelhub_standin import CLIENT_ID, CLIENT_SECRET, SCENE_CRS, Scene, serve, served_value
 
 from landcover import stack
 from landcover.clouds import cloud_masks
@@ -351,3 +351,35 @@ def test_the_slovenia_cdse_plan_costs_at_most_half_of_all_13_bands_at_10_m(capsy
     assert units / tiles <= 0.5 * before
     assert requests / tiles < days / 3
     assert "months of PU" in out
+
+
+@pytest.mark.slow
+def test_the_workflow_runs_on_sentinel_hub(tmp_path, monkeypatch):
+    """Two 1 km tiles from the stand-in: coarse cloud bands, feature bands only, to the merged map."""
+    import geopandas as gpd
+    from conftest import snakemake, tiny_config, write_config
+    from shapely.geometry import box
+
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    monkeypatch.setenv("SH_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SH_CLIENT_SECRET", CLIENT_SECRET)
+    gpd.GeoDataFrame(geometry=[box(465000, 5079000, 467000, 5080000)], crs=SCENE_CRS).to_file(tmp_path / "aoi.gpkg")
+    halves = [box(465000, 5079000, 465500, 5080000), box(465500, 5079000, 467000, 5080000)]
+    gpd.GeoDataFrame({"lulc_id": [1, 2]}, geometry=halves, crs=SCENE_CRS).to_file(tmp_path / "reference.gpkg")
+    scenes = [Scene(dt.datetime(2017, month, 10, 10, 0, 21, tzinfo=UTC), 5.0) for month in range(1, 13, 2)]
+    with serve(scenes) as server:
+        config = tiny_config(
+            area={"source": "sentinelhub", "aoi": str(tmp_path / "aoi.gpkg")},
+            reference={"path": str(tmp_path / "reference.gpkg")},
+            split={"test_tiles": ["x0466_y5079"]},
+            report={"plot_tiles": ["x0465_y5079"], "dpi": 50},
+        )
+        config["sentinelhub"] = {"time_range": TIME_RANGE, "maxcc": 0.8, "cache_dir": str(tmp_path / "cache")}
+        config["sentinelhub"].update(base_url=server.base_url, token_url=server.token_url)
+        write_config(tmp_path, config)
+        run = snakemake(tmp_path)
+        assert server.counts["process"] == 2 * 3  # per tile: 10 m, 20 m and cloud groups, 6 days each
+    assert "Sentinel Hub plan: 2 tiles" in run.stdout + run.stderr
+    with stack.open(tmp_path / "results" / "stacks" / "x0466_y5079.nc") as ds:
+        assert ds.sizes["time"] == 6 and ds.sizes["cloud_band"] == 13
+    assert (tmp_path / "results" / "landcover.tif").exists()

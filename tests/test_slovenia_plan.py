@@ -44,7 +44,10 @@ def test_jobs_ask_for_the_memory_measured_for_their_tile_size_and_samples(real_d
     reference.touch()
     config["reference"]["path"] = str(reference)
     write_config(tmp_path / "country", config)
-    country = asked_memory(snakemake(tmp_path / "country", "-n").stdout)
+    dry_run = snakemake(tmp_path / "country", "-n")
+    country = asked_memory(dry_run.stdout)
+    # the Sentinel Hub cost, before any request
+    assert re.search(r"Sentinel Hub plan: 2\d\d tiles, .* requests, [\d,]+ PU", dry_run.stdout + dry_run.stderr)
     # train: ~182 training tiles x 40 000 samples x 207 columns as float32 plus LightGBM's bins
     assert country == {"cloud_mask": 1500, "features": 2000, "predict": 2250, "sample": 1000, "train": 10250}
 
