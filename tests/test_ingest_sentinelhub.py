@@ -202,6 +202,12 @@ def test_quota_exhausted_names_the_tile_and_keeps_what_arrived(tmp_path, monkeyp
         assert paid == 3 and standin.counts["process"] == paid + 1  # only what had not arrived
 
 
+def test_a_misplaced_response_is_refused(standin, tmp_path):
+    standin.misplace_m = 0.05  # a twentieth of a metre
+    with pytest.raises(IngestError, match=rf"tile {GRID.tile_id}: Sentinel Hub's 10m response has transform"):
+        fetch(standin, tmp_path)
+
+
 def test_bad_credentials_name_the_setting(standin, tmp_path):
     config = config_for(standin)
     config.sh_client_secret = "wrong"

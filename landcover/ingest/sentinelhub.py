@@ -301,7 +301,6 @@ def download_tile(
     bands: Sequence[str] = L1C_BANDS,
     cloud_resolution_m: float | None = 80,
     time_difference: dt.timedelta = TIME_DIFFERENCE,
-    max_threads: int = 2,
 ) -> xr.Dataset:
     """A raw tile stack of every overpass day in `time_range` ((start, end) days, both included): `bands` on the
     tile grid and, with `cloud_resolution_m`, all 13 bands on the coarse cloud grid (``cloud_bands``)."""
@@ -361,7 +360,7 @@ def download_tile(
     # Group by group (cached ones first), decoding as we go: whatever arrived stays in the cache if one fails.
     for group, start, request in sorted(requests, key=lambda item: not _cached(item[2])):
         with _service_errors(grid, config, f"download of {group.name} bands from {days[start][0]}"):
-            (response,) = client.download([request], max_threads=max_threads, decode_data=False)
+            (response,) = client.download([request], decode_data=False)
         values = _decode(response.content, grid, group)
         n = values.shape[0]
         arrays[group.name][start : start + n] = values[..., :-1]
