@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install browser lint bench clean config-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,14 +23,25 @@ demo: install
 	@echo "Map: results/landcover.tif  Report: results/report.html, results/report/"
 
 ## test: install what tests need, then run the whole test suite
-test: install
+test: install browser
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -ra
+
+# The viewer's test drives Debian's chromium (Playwright cannot download its own browser here); GDAL's
+# gdalinfo checks the map's class names. Installed when missing and running as root.
+browser:
+	@command -v chromium >/dev/null && command -v gdalinfo >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium gdal-bin >/dev/null; }
 
 lint: install
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## config-docs: regenerate config/README.md (every config key) from the schema; tests/test_config.py checks it
+config-docs: install
+	$(BIN)/python -m landcover.config workflow/schemas/config.schema.yaml > config/README.md.tmp
+	mv config/README.md.tmp config/README.md
 
 bench:
 	$(MAKE) -C benchmarks

@@ -47,14 +47,21 @@ TINY_TEST_TILE = "x0458_y5098"
 
 
 def default_config() -> dict:
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    """The demo config (config/config.yaml) with the schema's defaults filled in, as the workflow sees it."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return copy.deepcopy(config)  # the defaults are the schema's own objects
 
 
 def example_config(name: str) -> dict:
-    """config/<name>.yaml as Snakemake reads it: a delta over the default config."""
-    from landcover.config import merged
+    """config/<name>.yaml as the workflow reads it with --configfile: over the schema's defaults."""
+    from snakemake.utils import validate
 
-    return merged(default_config(), yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text()))
+    config = yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return copy.deepcopy(config)
 
 
 def tiny_config(**overrides) -> dict:

@@ -59,7 +59,8 @@ from sentinelhub.download.models import DownloadRequest
 from sentinelhub.exceptions import BaseSentinelHubException, OutOfRequestsException
 
 from landcover.atomic import atomic_path
-from landcover.ingest import IngestError
+from landcover.ingest import NO_DATA_ON_TILE, IngestError
+from landcover.ingest.checked import gdal_errors
 from landcover.stack import L1C_BANDS, TileGrid, new_stack
 
 __all__ = [
@@ -361,7 +362,8 @@ def download_tile(
     for group, start, request in sorted(requests, key=lambda item: not _cached(item[2])):
         with _service_errors(grid, config, f"download of {group.name} bands from {days[start][0]}"):
             (response,) = client.download([request], decode_data=False)
-        values = _decode(response.content, grid, group)
+        name = request.get_storage_paths()[1] or f"the {group.name} response from {days[start][0]}"
+        values = _decode(response.content, name, grid, group)
         n = values.shape[0]
         arrays[group.name][start : start + n] = values[..., :-1]
         masks[group.name][start : start + n] = values[..., -1] > 0
@@ -394,10 +396,11 @@ def _request(grid, group, days, maxcc, config, folder) -> DownloadRequest:
     ).download_list[0]
 
 
-def _decode(content: bytes, grid: TileGrid, group: RequestGroup) -> np.ndarray:
-    """(days, height, width, bands + 1) of a response, after checking its georeferencing against the group's grid."""
+def _decode(content: bytes, name: str, grid: TileGrid, group: RequestGroup) -> np.ndarray:
+    """(days, height, width, bands + 1) of a response, after checking its georeferencing against the group's grid;
+    GDAL's decoding errors raise, naming the response (`landcover.ingest.checked`)."""
     try:
-        with MemoryFile(content) as memfile, memfile.open() as src:
+        with gdal_errors(name, grid.tile_id), MemoryFile(content) as memfile, memfile.open() as src:
             crs, transform, count = src.crs, src.transform, src.count
             data = src.read()
     except RasterioError as err:
@@ -434,7 +437,7 @@ def _assemble(grid: TileGrid, groups, days, out, arrays, masks) -> xr.Dataset:
     out[~is_data] = 0
     keep = np.flatnonzero(is_data.any(axis=(1, 2)))
     for d in sorted(set(range(len(days))) - set(keep)):
-        LOGGER.info("tile %s: %s dropped, no valid pixel on the tile", grid.tile_id, days[d][0])
+        LOGGER.info("tile %s: %s dropped: %s", grid.tile_id, days[d][0], NO_DATA_ON_TILE)
     if not len(keep):
         raise IngestError(f"tile {grid.tile_id}: every Sentinel Hub acquisition is no data over the tile")
     everything = len(keep) == len(days)  # no copy of the large arrays then
@@ -445,6 +448,9 @@ def _assemble(grid: TileGrid, groups, days, out, arrays, masks) -> xr.Dataset:
         bands,
         grid,
     )
+    dropped = len(days) - len(keep)
+    # per reason, for the validation report (landcover.frames)
+    ds.attrs["dropped_frames"] = json.dumps({NO_DATA_ON_TILE: dropped} if dropped else {})
     clouds = next((g for g in groups if g.name == "clouds"), None)
     if clouds is not None:
         coarse = arrays["clouds"][keep]
