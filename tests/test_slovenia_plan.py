@@ -5,7 +5,7 @@ import time
 
 import pytest
 import yaml
-from conftest import REPO, snakemake, write_config
+from conftest import REPO, example_config, snakemake, write_config
 
 from landcover import resources
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.realdata
 
 
 def test_slovenia_plans_every_tile(real_data, tmp_path):
-    config = yaml.safe_load((REPO / "config" / "slovenia.yaml").read_text())
+    config = example_config("slovenia")
     config["area"]["aoi"] = str(real_data / "slovenia" / "svn_border.geojson")
     reference = tmp_path / "reference.gpkg"
     reference.touch()  # the user's land-use register; a dry run only needs it to exist
@@ -40,14 +40,17 @@ def asked_memory(dry_run: str) -> dict[str, int]:
 def test_jobs_ask_for_the_memory_measured_for_their_tile_size_and_samples(real_data, tmp_path):
     """10 km tiles: the peaks `make bench` measured (workflow/resources.yaml) through landcover.resources, before
     the stacks exist (the measured frame count); the default 2.5 km tiles: the floors."""
-    config = yaml.safe_load((REPO / "config" / "slovenia.yaml").read_text())
+    config = example_config("slovenia")
     config["area"]["aoi"] = str(real_data / "slovenia" / "svn_border.geojson")
     reference = tmp_path / "country" / "reference.gpkg"
     reference.parent.mkdir()
     reference.touch()
     config["reference"]["path"] = str(reference)
     write_config(tmp_path / "country", config)
-    country = asked_memory(snakemake(tmp_path / "country", "-n").stdout)
+    dry_run = snakemake(tmp_path / "country", "-n")
+    country = asked_memory(dry_run.stdout)
+    # the Sentinel Hub cost, before any request
+    assert re.search(r"Sentinel Hub plan: 2\d\d tiles, .* requests, [\d,]+ PU", dry_run.stdout + dry_run.stderr)
     table = resources.load_table(REPO / "workflow" / "resources.yaml")
     expected = {
         job: resources.memory_request(resources.tile_peak_mb(table["tile_jobs"][job], 1e6), 1000)

@@ -230,3 +230,34 @@ def final_outputs():
     if SOURCE == "synthetic":
         outputs.append(result("report/truth_scores.json"))
     return outputs
+
+
+def sentinelhub_bands(wildcards):
+    """Sentinel Hub downloads only what the tile uses (landcover/ingest/sentinelhub.py)."""
+    from landcover.ingest.sentinelhub import download_bands
+
+    return download_bands(config, wildcards.tile)
+
+
+def sentinelhub_mem_mb(wildcards):
+    """The download's stack (uint16 bands, data mask) and one band resampled as float32, per overpass day
+    (at most one in five) and tile pixel."""
+    from landcover.ingest.sentinelhub import assumed_days
+
+    days = assumed_days(config["sentinelhub"]["time_range"])
+    data_mb = days * tile_pixels() * (2 * len(sentinelhub_bands(wildcards)) + 8) / 2**20
+    return memory_request(LIBRARIES_MB + data_mb, 1000)
+
+
+def log_sentinelhub_plan():
+    """Requests and processing units of the run before any is spent (in `snakemake -n` too)."""
+    from snakemake.logging import logger
+
+    from landcover.grid import tile_grid
+    from landcover.ingest.sentinelhub import format_plan, plan_tile
+
+    plans = [plan_tile(config, tile_grid(tile, **grid_params())) for tile in TILES]
+    logger.info(
+        format_plan(plans)
+        + "\n(`landcover plan --configfile ...` asks the catalogue for each tile's days)"
+    )
