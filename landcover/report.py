@@ -24,8 +24,8 @@ from sklearn import metrics as skm
 from landcover import area, stack
 from landcover.atomic import atomic_path
 from landcover.classes import NO_DATA, LandCoverClass
-from landcover.maps import save_png
 from landcover.model import class_ids
+from landcover.raster_io import save_png
 
 log = logging.getLogger(__name__)
 

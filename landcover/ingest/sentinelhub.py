@@ -44,7 +44,8 @@ from sentinelhub.download.models import DownloadRequest
 from sentinelhub.exceptions import BaseSentinelHubException
 
 from landcover.atomic import atomic_path
-from landcover.ingest import IngestError
+from landcover.ingest import NO_DATA_ON_TILE, IngestError
+from landcover.ingest.checked import read_encoded
 from landcover.stack import L1C_BANDS, TileGrid, new_stack
 
 __all__ = ["acquisitions", "download_tile", "evalscript", "search_catalog", "sentinelhub_config"]
@@ -207,14 +208,17 @@ def download_tile(
     bands_out = np.zeros((len(overpasses), grid.height, grid.width, len(bands)), dtype=np.uint16)
     is_data_out = np.zeros((len(overpasses), grid.height, grid.width), dtype=bool)
     times = []
+    dropped: dict[str, int] = {}
     expected = (grid.height, grid.width, len(bands) + 1)
     batch = 2 * max_threads
     for start in range(0, len(requests), batch):
         try:
-            arrays = client.download(requests[start : start + batch], max_threads=max_threads)
+            responses = client.download(requests[start : start + batch], max_threads=max_threads, decode_data=False)
         except BaseSentinelHubException as err:
             raise IngestError(f"tile {grid.tile_id}: Sentinel Hub download failed ({err})") from err
-        for (first, _), array in zip(overpasses[start : start + batch], arrays):
+        for (first, _), request, response in zip(overpasses[start : start + batch], requests[start:], responses):
+            name = request.get_storage_paths()[1] or f"the Sentinel Hub response for {first:%Y-%m-%dT%H:%M:%S}"
+            array = read_encoded(response.content, name, grid.tile_id)  # decoding errors name the response
             if array is None or np.shape(array) != expected:
                 raise IngestError(
                     f"tile {grid.tile_id}: Sentinel Hub answered {first:%Y-%m-%dT%H:%M:%S} with shape "
@@ -222,7 +226,8 @@ def download_tile(
                 )
             is_data = array[..., -1] > 0
             if not is_data.any():
-                LOGGER.info("tile %s: %s dropped, no valid pixel on the tile", grid.tile_id, first)
+                LOGGER.info("tile %s: %s dropped: %s", grid.tile_id, first, NO_DATA_ON_TILE)
+                dropped[NO_DATA_ON_TILE] = dropped.get(NO_DATA_ON_TILE, 0) + 1
                 continue
             bands_out[len(times)] = np.where(is_data[..., None], array[..., :-1], 0)
             is_data_out[len(times)] = is_data
@@ -230,7 +235,9 @@ def download_tile(
     if not times:
         raise IngestError(f"tile {grid.tile_id}: every Sentinel Hub acquisition is no data over the tile")
     n = len(times)
-    return new_stack(bands_out[:n], is_data_out[:n], times, list(bands), grid)
+    ds = new_stack(bands_out[:n], is_data_out[:n], times, list(bands), grid)
+    ds.attrs["dropped_frames"] = json.dumps(dropped)  # per reason, for the validation report (landcover.frames)
+    return ds
 
 
 def _bbox(grid: TileGrid) -> BBox:

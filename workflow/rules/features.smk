@@ -4,6 +4,7 @@ rule features:
         clouds=result("clouds/{tile}.nc"),
     output:
         features=result("features/{tile}.nc"),
+        frames=result("frames/{tile}.json"),
     log:
         tile_log("features"),
     benchmark:

@@ -8,6 +8,8 @@ rule merge:
             caption="../report/preview.rst",
             category="Map",
         ),
+        aux=result("landcover.tif.aux.xml"),
+        qml=result("landcover.qml"),
     log:
         "logs/merge/merge.log",
     conda:

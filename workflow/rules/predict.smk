@@ -12,7 +12,7 @@ rule predict:
         result("benchmarks/predict/{tile}.tsv")
     conda:
         ENV
-    threads: 2
+    threads: config["threads"]["predict"]
     resources:
         mem_mb=tile_mem_mb(1438),
         runtime=30,
