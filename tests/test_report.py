@@ -19,8 +19,9 @@ from sklearn import metrics as skm
 
 from landcover import stack
 from landcover.classes import EOLEARN_CLASSES
-from landcover.maps import save_png, write_class_geotiff
+from landcover.maps import write_class_geotiff
 from landcover.model import predict_proba, train_model
+from landcover.raster_io import save_png
 from landcover.report import (
     area_estimate,
     area_figure,
@@ -216,7 +217,7 @@ def test_a_sample_that_cannot_carry_its_figures_says_so():
         counts, mapped, 0.01, EOLEARN_CLASSES, {"t": {"pixels": 20, "labelled_without_map_class": 0}}
     )
     found = caveats(metrics)
-    assert metrics["overall_accuracy"] == 1.0
+    assert metrics["overall_accuracy"] == 1.0 and metrics["kappa"] is None  # kappa is 0/0 with one class
     assert any(c.startswith("Only one test tile (t)") for c in found)
     assert any("one reference class only (forest)" in c for c in found)
     assert any(c.startswith("forest: 19 test pixels (fewer than 50)") for c in found)
@@ -313,3 +314,8 @@ def test_snakemake_report_holds_every_output_with_its_caption_and_the_validation
         estimate["assessed_share"] * estimate["mapped_area_ha"]
     )
     assert 0.5 < estimate["overall_accuracy"] <= 1 and 0 < estimate["overall_accuracy_ci95"] < 0.1
+    frames = metrics["frames"]  # every tile's features job counts its frames (issue 15)
+    assert set(frames["tiles"]) == set(TINY_TILES) and frames["kept"] > 0 and sum(frames["dropped"].values()) > 0
+    assert f"{frames['kept']:,} frames kept over {len(TINY_TILES)} tiles" in summary
+    for reason, count in frames["dropped"].items():
+        assert f"<td>{html.escape(reason)}</td><td>{count:,}</td>" in summary
