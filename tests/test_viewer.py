@@ -144,7 +144,7 @@ def known_pixels(results, count=4):
         rows, cols = np.nonzero(pure & (labels == value))
         row, col = rows[len(rows) // 2], cols[len(cols) // 2]
         x, y = transform * (col + 0.5, row + 0.5)
-        points.append((float(x), float(y), int(value), int(row), int(col)))
+        points.append((float(x), float(y), int(value)))
     return points
 
 
@@ -196,14 +196,14 @@ def test_viewer_in_chromium(browser, completed_run, tmp_path):
     page.uncheck("#grid-toggle")
     points = known_pixels(results)
     assert len(points) >= 2
-    for x, y, value, _, _ in points:
+    for x, y, value in points:
         page.evaluate(f"LCV.setView({x}, {y}, 2.5)")  # one map pixel = 4 screen pixels
         settle(page)
         sx, sy = page.evaluate(f"LCV.toScreen({x}, {y})")
         assert pixel_at(page.locator("#canvas").screenshot(), sx, sy) == COLOUR[value], (x, y, NAME[value])
 
     # a click on a known pixel tells its class, confidence and reference
-    x, y, value = points[0][:3]
+    x, y, value = points[0]
     page.evaluate(f"LCV.setView({x}, {y}, 2.5)")
     settle(page)
     sx, sy = page.evaluate(f"LCV.toScreen({x}, {y})")
