@@ -3,15 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
+LOCK := requirements.lock.txt
 
-.PHONY: demo test install browser lint bench clean config-docs
+.PHONY: demo test install browser lint bench clean config-docs lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+# Exactly the versions of the lock file (tests/test_lock.py fails when pyproject.toml needs one it lacks).
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -42,6 +44,18 @@ lint: install
 config-docs: install
 	$(BIN)/python -m landcover.config workflow/schemas/config.schema.yaml > config/README.md.tmp
 	mv config/README.md.tmp config/README.md
+
+## lock: resolve pyproject.toml's packages afresh in a clean venv and write their versions to requirements.lock.txt
+## (then pin envs/landcover.yaml to the same versions; tests/test_lock.py names any that differ)
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e '.[test]'
+	sed -n '/^#/p' $(LOCK) > $(LOCK).tmp
+	.lock-venv/bin/pip freeze --exclude-editable >> $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK)
+	rm -rf .lock-venv
 
 bench:
 	$(MAKE) -C benchmarks

@@ -102,6 +102,9 @@ def interpolation_stack(stack: xr.Dataset, clouds: xr.Dataset, features: xr.Data
     for column, frame in enumerate(frames):
         bands = load(stack["bands"].isel(time=frame).transpose("y", "x", "band"))
         raw, raw_names = compute_features(bands, band_names, raw_bands, raw_indices)
+        if not raw_names and "indices" in stack:  # an index-only source (an EOPatch with NDVI): its own index
+            raw_names = [str(i) for i in stack["index"].values]
+            raw = load(stack["indices"].isel(time=frame).transpose("y", "x", "index")).astype(np.float32)
         valid = load(stack["is_data"].isel(time=frame).transpose("y", "x")) & ~load(
             clouds["cloud_mask"].isel(time=frame).transpose("y", "x")
         ).astype(bool)

@@ -98,13 +98,14 @@ class Mosaic:
     left: float
     top: float
     res: float
+    res_y: float  # an EOPatch's pixels are not quite square
     width: int
     height: int
 
     def window(self, bounds) -> tuple[int, int, int, int]:
         left, bottom, right, top = bounds
-        col, row = round((left - self.left) / self.res), round((self.top - top) / self.res)
-        return col, row, round((right - left) / self.res), round((top - bottom) / self.res)
+        col, row = round((left - self.left) / self.res), round((self.top - top) / self.res_y)
+        return col, row, round((right - left) / self.res), round((top - bottom) / self.res_y)
 
     @property
     def levels(self) -> int:
@@ -113,7 +114,7 @@ class Mosaic:
 
 def _vrt(path: Path, mosaic: Mosaic, sources: list[tuple[str, tuple]], bands: int) -> Path:
     """A GDAL VRT pasting the tile rasters onto the mosaic's grid (GDAL reads their overviews when zoomed out)."""
-    transform = f"{mosaic.left}, {mosaic.res}, 0, {mosaic.top}, 0, {-mosaic.res}"
+    transform = f"{mosaic.left}, {mosaic.res}, 0, {mosaic.top}, 0, {-mosaic.res_y}"
     parts = [
         f'<VRTDataset rasterXSize="{mosaic.width}" rasterYSize="{mosaic.height}">',
         f"<SRS>{html.escape(mosaic.crs.to_wkt())}</SRS><GeoTransform>{transform}</GeoTransform>",
@@ -152,12 +153,12 @@ def _tile_bounds(tiles: list[MapTile]) -> tuple[Mosaic, dict[str, tuple]]:
     for tile in tiles:
         with rasterio.open(tile.map) as src:
             bounds[tile.tile_id] = tuple(src.bounds)
-            crs, res = src.crs, src.res[0]
+            crs, (res, res_y) = src.crs, src.res
     left = min(b[0] for b in bounds.values())
     top = max(b[3] for b in bounds.values())
     width = round((max(b[2] for b in bounds.values()) - left) / res)
-    height = round((top - min(b[1] for b in bounds.values())) / res)
-    return Mosaic(crs, left, top, res, width, height), bounds
+    height = round((top - min(b[1] for b in bounds.values())) / res_y)
+    return Mosaic(crs, left, top, res, res_y, width, height), bounds
 
 
 def write_pyramid(cog_path, tiles: list[MapTile], out_dir: Path, scratch: Path) -> tuple[Mosaic, list[str]]:
@@ -285,6 +286,7 @@ def build_viewer(
             "left": mosaic.left,
             "top": mosaic.top,
             "res": mosaic.res,
+            "resY": mosaic.res_y,
             "width": mosaic.width,
             "height": mosaic.height,
             "tileSize": TILE,
@@ -343,7 +345,10 @@ def page_size(html_path) -> dict:
         "folder_bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) + html_path.stat().st_size,
         "pyramid_tiles": sum(len(level.split(",")) for level in manifest["present"] if level),
         "map_tiles": len(manifest["grid"]),
-        "mean_finest_tile_bytes": sum(p.stat().st_size for p in finest) / len(finest),
+        # per full 256 x 256 tile: the finest level's bytes over the pixels they cover (edge tiles are partial)
+        "bytes_per_full_tile": sum(p.stat().st_size for p in finest)
+        * TILE**2
+        / (manifest["width"] * manifest["height"]),
         "mean_info_bytes_per_map_tile": sum(p.stat().st_size for p in info) / len(manifest["grid"]),
         "width": manifest["width"],
         "height": manifest["height"],
@@ -354,8 +359,8 @@ def projected_size(measured: dict, tiles: int = 262, tile_pixels: int = 1000, re
     """`page_size` for a country of `tiles` map tiles laid out in a near-square block, from the measured run.
 
     Page and manifest are exact for that layout (the manifest is built as build_viewer builds it); tile bytes are the
-    measured mean per finest-level pyramid tile times the pyramid's tile count (every level's bounding box: an upper
-    bound, as a country's corners hold no tiles)."""
+    measured bytes per full finest-level pyramid tile times the pyramid's tile count (every level's bounding box: an
+    upper bound, as a country's corners hold no tiles)."""
     columns = math.ceil(math.sqrt(tiles))
     rows = math.ceil(tiles / columns)
     width, height = columns * tile_pixels, rows * tile_pixels
@@ -378,7 +383,7 @@ def projected_size(measured: dict, tiles: int = 262, tile_pixels: int = 1000, re
     fixed = measured["manifest_bytes"] - measured["map_tiles"] * len(json.dumps(grid[0], separators=(",", ":")))
     manifest += max(0, fixed)  # classes, figures and the rest, the same for any grid (an overestimate)
     _, first_view_tiles = _fit_level(width, height, res, levels)
-    tile_bytes = measured["mean_finest_tile_bytes"]
+    tile_bytes = measured["bytes_per_full_tile"]
     return {
         "page_bytes": measured["page_bytes"] - measured["manifest_bytes"] + manifest,
         "manifest_bytes": manifest,

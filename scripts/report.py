@@ -7,7 +7,7 @@ from landcover.classes import classes_from_config
 from landcover.logs import log_to
 from landcover.model import load_model, load_samples, predict_proba
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 log = log_to(sm.log[0])
 classes = classes_from_config(sm.params.classes)
 

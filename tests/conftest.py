@@ -41,7 +41,7 @@ def load_npy(path: Path) -> np.ndarray:
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
-# A 2 x 2 grid of 1 km tiles (100 x 100 px) of the synthetic area: every stage, in about a minute.
+# A 2 x 2 grid of 1 km tiles (100 x 100 px) of the synthetic area: every stage (wall times: tests/README.md).
 TINY_TILES = ["x0457_y5097", "x0457_y5098", "x0458_y5097", "x0458_y5098"]
 TINY_TEST_TILE = "x0458_y5098"
 

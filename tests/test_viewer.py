@@ -70,11 +70,12 @@ def test_viewer_is_self_contained_and_light(completed_run):
     assert country["page_bytes"] < 500_000 and country["first_view_tile_bytes"] < 2_000_000, country
 
 
-def write_tile(folder, grid, seed):
-    """A tile's map, confidence, reference (2 bands) and true colour, random but reproducible."""
+def write_tile(folder, grid, seed, block=1):
+    """A tile's map (in blocks of `block` pixels), confidence, reference (2 bands) and true colour, random."""
     rng = np.random.default_rng(seed)
     shape = (grid.height, grid.width)
-    labels = rng.choice([0, 1, 2, 5], size=shape).astype(np.uint8)
+    coarse = rng.choice([0, 1, 2, 5], size=(-(-shape[0] // block), -(-shape[1] // block)))
+    labels = np.kron(coarse, np.ones((block, block)))[: shape[0], : shape[1]].astype(np.uint8)
     confidence = np.where(labels > 0, rng.integers(1, 101, shape), 0).astype(np.uint8)
     reference = rng.choice([0, 1, 2, 5], size=shape).astype(np.uint8)
     rgb = rng.integers(1, 256, (3, *shape)).astype(np.uint8)
@@ -97,16 +98,22 @@ def decode_tile(path):
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(png))))
 
 
-def test_pyramid_levels_carry_exact_values_at_full_resolution(tmp_path):
+def two_tile_viewer(folder, block=1):
+    """A viewer of two 300 x 300 pixel tiles side by side (600 x 300: pyramid levels 0..2)."""
     from test_maps import tile_grid
 
     tiles, truth = [], []
-    for index, (ix, iy) in enumerate([(10, 20), (11, 20)]):  # 600 x 300 pixels: levels 0..2
-        tile, labels, confidence, reference = write_tile(tmp_path, tile_grid(ix, iy, size=300), index)
+    for index, (ix, iy) in enumerate([(10, 20), (11, 20)]):
+        tile, labels, confidence, reference = write_tile(folder, tile_grid(ix, iy, size=300), index, block)
         tiles.append(tile)
         truth.append((labels, confidence, reference))
-    merge_tiles([t.map for t in tiles], tmp_path / "landcover.tif", EOLEARN_CLASSES)
-    build_viewer(tmp_path / "landcover.tif", tiles, EOLEARN_CLASSES, tmp_path / "map.html", tmp_path / "viewer")
+    merge_tiles([t.map for t in tiles], folder / "landcover.tif", EOLEARN_CLASSES)
+    build_viewer(folder / "landcover.tif", tiles, EOLEARN_CLASSES, folder / "map.html", folder / "viewer")
+    return tiles, truth
+
+
+def test_pyramid_levels_carry_exact_values_at_full_resolution(tmp_path):
+    tiles, truth = two_tile_viewer(tmp_path)
 
     folder = tmp_path / "viewer"
     manifest = json.loads((folder / "manifest.js").read_text().removeprefix("LCV.manifest(").strip().rstrip(");"))
@@ -243,4 +250,30 @@ def test_viewer_in_chromium(browser, completed_run, tmp_path):
     assert not seen["errors"], seen["errors"]
     outside = [url for url in seen["requests"] if not url.startswith(("file:", "data:"))]
     assert not outside, outside
+    page.close()
+
+
+def test_every_pyramid_level_lands_in_place_in_chromium(browser, tmp_path):
+    """Blocks of 16 x 16 pixels keep their class on every level (nearest overviews): at block centres the screen
+    shows the block's colour at full resolution, and at 2x and 4x zoomed out."""
+    _, truth = two_tile_viewer(tmp_path, block=16)
+    labels = np.concatenate([truth[0][0], truth[1][0]], axis=1)
+    page, seen = open_viewer(browser, tmp_path)
+    page.uncheck("#grid-toggle")
+    left, top = 30000.0, 63000.0  # tile_grid(10, 20, 300): 10 m pixels
+    for res, level in ((2.5, "2"), (20.0, "1"), (40.0, "0")):
+        for row, col in ((8, 8), (264, 296), (280, 520), (136, 584)):  # block centres in both tiles, both tile rows
+            x, y = left + col * 10 + 5, top - row * 10 - 5  # the pixel's centre
+            page.evaluate(f"LCV.setView({x}, {y}, {res})")
+            settle(page)
+            assert page.evaluate("document.body.dataset.level") == level
+            sx, sy = page.evaluate(f"LCV.toScreen({x}, {y})")
+            shot = page.locator("#canvas").screenshot()
+            expected = COLOUR[labels[row, col]] if labels[row, col] else None
+            colour = pixel_at(shot, sx, sy)
+            if expected:
+                assert colour == expected, (res, row, col)
+            else:
+                assert colour not in COLOUR.values(), (res, row, col)
+    assert not seen["errors"], seen["errors"]
     page.close()

@@ -2,7 +2,8 @@
 
 - `eopatch`: eo-learn EOPatch folders, read with numpy and json only;
 - `local_l1c`: Sentinel-2 L1C products (SAFE folders or loose band files) on disk;
-- `sentinelhub`: the Sentinel Hub Catalog and Process APIs.
+- `sentinelhub`: the Sentinel Hub Catalog and Process APIs;
+- `stac`: Sentinel-2 L2A COGs of a public STAC API, with cloud masks from the Scene Classification Layer.
 
 Besides ``bands`` and ``is_data`` a source may add what it already has, so later stages can skip work:
 ``cloud_probability`` (time, y, x) float32 0..1 and ``cloud_mask`` (time, y, x) bool (precomputed

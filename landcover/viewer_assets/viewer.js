@@ -62,9 +62,17 @@
   };
 
   // ---- tiles ----
+  // map units per pixel of level z, across and down (pixels may be slightly non-square, as an EOPatch's)
   function levelRes(z) {
     return M.res * 2 ** (M.levels - z);
   }
+
+  function levelResY(z) {
+    return M.resY * 2 ** (M.levels - z);
+  }
+
+  const right = () => M.left + M.width * M.res;
+  const bottom = () => M.top - M.height * M.resY;
 
   function loadScript(src, onerror) {
     pending++;
@@ -171,7 +179,7 @@
   function tileAt(z, x, y) {
     const r = levelRes(z);
     const px = Math.floor((x - M.left) / r);
-    const py = Math.floor((M.top - y) / r);
+    const py = Math.floor((M.top - y) / levelResY(z));
     return [Math.floor(px / M.tileSize), Math.floor(py / M.tileSize), px % M.tileSize, py % M.tileSize];
   }
 
@@ -179,18 +187,20 @@
     // the tile itself, or the part of a loaded coarser tile that covers it
     const r = levelRes(z);
     const span = M.tileSize * r;
+    const spanY = M.tileSize * levelResY(z);
     const x0 = M.left + tx * span;
-    const y0 = M.top - ty * span;
-    const w = Math.min(span, M.left + M.width * M.res - x0);
-    const h = Math.min(span, y0 - (M.top - M.height * M.res));
+    const y0 = M.top - ty * spanY;
+    const w = Math.min(span, right() - x0);
+    const h = Math.min(spanY, y0 - bottom());
     for (let a = z; a >= 0; a--) {
       const shift = z - a;
       const tile = a === z ? getTile(z, tx, ty) : tiles.get(`${a}/${tx >> shift}_${ty >> shift}`);
       if (!tile || tile.state !== "ready") continue;
       const ar = levelRes(a);
       const ax0 = M.left + (tx >> shift) * M.tileSize * ar;
-      const ay0 = M.top - (ty >> shift) * M.tileSize * ar;
-      const src = [(x0 - ax0) / ar, (ay0 - y0) / ar, w / ar, h / ar];
+      const ary = levelResY(a);
+      const ay0 = M.top - (ty >> shift) * M.tileSize * ary;
+      const src = [(x0 - ax0) / ar, (ay0 - y0) / ary, w / ar, h / ary];
       const [sx, sy] = toScreen(x0, y0);
       for (const layer of LAYERS) {
         if (!layer.on || layer.opacity === 0) continue;
@@ -217,7 +227,7 @@
     const [x0, y0] = toMap(0, 0);
     const [x1, y1] = toMap(w, h);
     const [tx0, ty0] = tileAt(z, Math.max(x0, M.left), Math.min(y0, M.top));
-    const [tx1, ty1] = tileAt(z, Math.min(x1, M.left + M.width * M.res - 1e-6), Math.max(y1, M.top - M.height * M.res + 1e-6));
+    const [tx1, ty1] = tileAt(z, Math.min(x1, right() - 1e-6), Math.max(y1, bottom() + 1e-6));
     for (let ty = ty0; ty <= ty1; ty++) for (let tx = tx0; tx <= tx1; tx++) drawTile(z, tx, ty);
     if ($("grid-toggle").checked) drawGrid();
     drawScale();
@@ -255,7 +265,7 @@
   // ---- pixel values ----
   function valuesAt(x, y, exact, callback) {
     // the finest loaded level (or, with `exact`, the map's own pixels once loaded)
-    const inside = x >= M.left && x < M.left + M.width * M.res && y <= M.top && y > M.top - M.height * M.res;
+    const inside = x >= M.left && x < right() && y <= M.top && y > bottom();
     if (!inside) return callback(null);
     for (let z = M.levels; z >= 0; z--) {
       const [tx, ty, px, py] = tileAt(z, x, y);
@@ -363,7 +373,7 @@
   }
 
   function buildPanel() {
-    $("crs").textContent = `${M.crs}, ${M.res} m pixels, ${M.grid.length} tiles`;
+    $("crs").textContent = `${M.crs}, ${+M.res.toFixed(4)} m pixels, ${M.grid.length} tiles`;
     for (const layer of LAYERS) {
       const box = el("input", { type: "checkbox", checked: layer.on, id: `layer-${layer.id}` });
       const slider = el("input", { type: "range", min: 0, max: 100, value: layer.opacity * 100, id: `opacity-${layer.id}`, title: "opacity" });
@@ -444,7 +454,7 @@
     }, { passive: false });
     $("zoom-in").onclick = () => zoom(0.5);
     $("zoom-out").onclick = () => zoom(2);
-    $("zoom-fit").onclick = () => fit(M.left, M.top - M.height * M.res, M.left + M.width * M.res, M.top);
+    $("zoom-fit").onclick = () => fit(M.left, bottom(), right(), M.top);
     window.addEventListener("resize", draw);
     $("zoom-fit").onclick();
   }

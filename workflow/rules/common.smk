@@ -1,4 +1,3 @@
-import math
 import os
 import sys
 from datetime import date
@@ -10,6 +9,7 @@ from shapely.geometry import box
 sys.path.insert(0, workflow.basedir)
 
 from landcover import config as config_checks
+from landcover import resources
 from landcover.split import split_tiles
 
 config_checks.check(config)
@@ -89,30 +89,32 @@ def result(path):
     return os.path.join(RESULTS, path)
 
 
-LIBRARIES_MB = 250  # a job's Python, numpy, GDAL and LightGBM, before any data
+RESOURCES = resources.load_table(
+    os.path.join(workflow.basedir, "workflow", "resources.yaml")
+)
 
 
 def tile_pixels():
     return (AREA["tile_size_m"] / AREA["resolution_m"]) ** 2
 
 
-def memory_request(peak_mb, floor_mb):
-    """mem_mb for a job whose measured or modelled peak RSS is `peak_mb`: x1.3 + 200 MB, in 250 MB steps."""
-    return max(floor_mb, math.ceil((1.3 * peak_mb + 200) / 250) * 250)
-
-
-def tile_mem_mb(peak_mb_10km):
-    """A per-tile job's memory request from its peak RSS on a 10 km tile (1000 x 1000 px, 70 frames;
-    benchmarks/RESULTS.md): the data part scaled to this run's tile size, at least 1 GB.
+def tile_mem_mb(job):
+    """mem_mb of a per-tile job: its peak measured by `make bench` (workflow/resources.yaml) scaled to this
+    run's tile size and, once the stack exists, its number of frames; doubled, tripled on a retry.
     """
-    data_mb = (peak_mb_10km - LIBRARIES_MB) * tile_pixels() / 1e6
-    return memory_request(LIBRARIES_MB + data_mb, 1000)
+    measured = RESOURCES["tile_jobs"][job]
+
+    def mem_mb(wildcards, input, attempt):
+        frames = resources.stack_frames(getattr(input, "stack", None))
+        peak = resources.tile_peak_mb(measured, tile_pixels(), frames)
+        return resources.memory_request(peak, 1000, attempt)
+
+    return mem_mb
 
 
-def train_mem_mb():
-    """The training job's memory request for at most max_samples (or fraction) pixels per training tile:
-    one float32 matrix, LightGBM's binned copy (1 byte a value) and its binning sample (at most 200 000
-    rows of float64), at least 2 GB (benchmarks/RESULTS.md, row 6)."""
+def train_mem_mb(wildcards, attempt):
+    """The training job's mem_mb for at most max_samples (or fraction) pixels per training tile
+    (landcover.resources.train_peak_mb, measured by `make bench`), at least 2 GB."""
     sampling = config["sampling"]
     pixels = tile_pixels()
     per_tile = (
@@ -126,8 +128,8 @@ def train_mem_mb():
     columns = (days // dates["step_days"] + 1) * (
         len(config["features"]["bands"]) + len(config["features"]["indices"])
     )
-    data_mb = (samples * 5 + min(samples, 200_000) * 8) * columns / 2**20
-    return memory_request(LIBRARIES_MB + data_mb, 2000)
+    peak = resources.train_peak_mb(RESOURCES["train"], samples, columns)
+    return resources.memory_request(peak, 2000, attempt)
 
 
 def tile_log(rule_name):

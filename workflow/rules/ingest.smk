@@ -89,6 +89,37 @@ elif SOURCE == "local_l1c":
         script:
             "../../scripts/ingest_local_l1c.py"
 
+elif SOURCE == "stac":
+
+    rule ingest_stac:
+        output:
+            stack=result("stacks/{tile}.nc"),
+        log:
+            tile_log("ingest_stac"),
+        benchmark:
+            result("benchmarks/ingest_stac/{tile}.tsv")
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=60,
+        params:
+            **grid_params(),
+            url=config["stac"]["url"],
+            collection=config["stac"]["collection"],
+            time_range=config["stac"]["time_range"],
+            max_cloud_cover=config["stac"].get("max_cloud_cover"),
+            bands=config["stac"].get("bands") or config["features"]["bands"],
+            cloud_mask=config["stac"].get("cloud_mask", "scl"),
+            probability_asset=config["stac"].get("probability_asset"),
+            probability_threshold=config["stac"].get(
+                "probability_threshold", config["clouds"]["threshold"]
+            ),
+            sign=config["stac"].get("sign"),
+        script:
+            "../../scripts/ingest_stac.py"
+
 elif SOURCE == "sentinelhub":
     # The feature bands on the tile grid and the s2cloudless bands at the cloud resolution, several
     # days per Process API request (landcover/ingest/sentinelhub.py).

@@ -12,7 +12,7 @@ rule train:
         ENV
     threads: config["threads"]["train"]
     resources:
-        mem_mb=train_mem_mb(),
+        mem_mb=train_mem_mb,
         runtime=120,
     params:
         classes=CLASSES,

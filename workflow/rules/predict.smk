@@ -14,7 +14,7 @@ rule predict:
         ENV
     threads: config["threads"]["predict"]
     resources:
-        mem_mb=tile_mem_mb(1438),
+        mem_mb=tile_mem_mb("predict"),
         runtime=30,
     params:
         block_rows=config["predict"]["block_rows"],
