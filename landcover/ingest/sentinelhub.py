@@ -91,8 +91,10 @@ NATIVE_RESOLUTION_M = {
     **dict.fromkeys(("B05", "B06", "B07", "B8A", "B11", "B12"), 20),
     **dict.fromkeys(("B01", "B09", "B10"), 60),
 }
-# Values (pixels x output bands x days) per response: about 48 MB of uint16, well inside the synchronous API's limits.
+# Values (pixels x output bands x days) per response: about 48 MB of uint16, well inside the synchronous API's limits;
+# and at most this many days a request, so that no request processes many scenes (the service times requests out).
 MAX_RESPONSE_VALUES = 24_000_000
+MAX_DAYS_PER_REQUEST = 32
 # The Copernicus Data Space Ecosystem's free tier, per month.
 FREE_QUOTA = {"processing_units": 10_000, "requests": 10_000}
 PRESETS = {
@@ -164,7 +166,8 @@ class RequestGroup:
 
     @property
     def days_per_request(self) -> int:
-        return max(1, MAX_RESPONSE_VALUES // (self.width * self.height * (len(self.bands) + 1)))
+        by_size = MAX_RESPONSE_VALUES // (self.width * self.height * (len(self.bands) + 1))
+        return max(1, min(MAX_DAYS_PER_REQUEST, by_size))
 
 
 def _group(name: str, bands: Sequence[str], factor: int, grid: TileGrid) -> RequestGroup:
@@ -323,16 +326,12 @@ def download_tile(
         )
     groups = request_groups(grid, bands, cloud_resolution_m)
     folder = None if cache_dir is None else str(Path(cache_dir) / grid.tile_id)
-    requests = [
-        (
-            group,
-            start,
-            _request(grid, group, [d for d, _ in days[start : start + group.days_per_request]], maxcc, config, folder),
-        )
-        for group in groups
-        for start in range(0, len(days), group.days_per_request)
-    ]
-    missing = [r for _, _, r in requests if not _cached(r)]
+    requests = []
+    for group in groups:
+        for start in range(0, len(days), group.days_per_request):
+            chunk = [day for day, _ in days[start : start + group.days_per_request]]
+            requests.append((group, start, len(chunk), _request(grid, group, chunk, maxcc, config, folder)))
+    missing = [r for *_, r in requests if not _cached(r)]
     if missing:
         _require_credentials(config, grid)
     n_requests, units = tile_plan(groups, len(days))
@@ -359,12 +358,11 @@ def download_tile(
         column += len(group.bands) if group in band_groups else 0
     client = SentinelHubDownloadClient(config=config)
     # Group by group (cached ones first), decoding as we go: whatever arrived stays in the cache if one fails.
-    for group, start, request in sorted(requests, key=lambda item: not _cached(item[2])):
+    for group, start, n, request in sorted(requests, key=lambda item: not _cached(item[-1])):
         with _service_errors(grid, config, f"download of {group.name} bands from {days[start][0]}"):
             (response,) = client.download([request], decode_data=False)
         name = request.get_storage_paths()[1] or f"the {group.name} response from {days[start][0]}"
-        values = _decode(response.content, name, grid, group)
-        n = values.shape[0]
+        values = _decode(response.content, name, grid, group, n)
         arrays[group.name][start : start + n] = values[..., :-1]
         masks[group.name][start : start + n] = values[..., -1] > 0
     return _assemble(grid, groups, days, out, arrays, masks)
@@ -396,7 +394,7 @@ def _request(grid, group, days, maxcc, config, folder) -> DownloadRequest:
     ).download_list[0]
 
 
-def _decode(content: bytes, name: str, grid: TileGrid, group: RequestGroup) -> np.ndarray:
+def _decode(content: bytes, name: str, grid: TileGrid, group: RequestGroup, days: int) -> np.ndarray:
     """(days, height, width, bands + 1) of a response, after checking its georeferencing against the group's grid;
     GDAL's decoding errors raise, naming the response (`landcover.ingest.checked`)."""
     try:
@@ -415,9 +413,11 @@ def _decode(content: bytes, name: str, grid: TileGrid, group: RequestGroup) -> n
     if not transform.almost_equals(group.transform, precision=1e-6 * abs(group.transform.a)):
         raise IngestError(f"{what} has transform {tuple(transform)[:6]}, the tile grid {tuple(group.transform)[:6]}")
     stride = len(group.bands) + 1
-    if count % stride:
-        raise IngestError(f"{what} has {count} bands, not a multiple of {stride} ({', '.join(group.bands)}, dataMask)")
-    return data.reshape(count // stride, stride, group.height, group.width).transpose(0, 2, 3, 1)
+    if count != days * stride:
+        raise IngestError(
+            f"{what} has {count} bands, expected {days} days x {stride} ({', '.join(group.bands)}, dataMask)"
+        )
+    return data.reshape(days, stride, group.height, group.width).transpose(0, 2, 3, 1)
 
 
 def _assemble(grid: TileGrid, groups, days, out, arrays, masks) -> xr.Dataset:
@@ -600,6 +600,7 @@ class TilePlan:
     requests: int
     processing_units: float
     from_catalog: bool
+    all_bands_units: float  # what all 13 bands at the tile's resolution, one request a day, would cost
 
 
 def plan_tile(config: dict, grid: TileGrid, days: int | None = None, sh_config: SHConfig | None = None) -> TilePlan:
@@ -614,7 +615,8 @@ def plan_tile(config: dict, grid: TileGrid, days: int | None = None, sh_config: 
         days = assumed_days(sh["time_range"])
     groups = request_groups(grid, download_bands(config, grid.tile_id), config["clouds"]["resolution_m"])
     requests, units = tile_plan(groups, days)
-    return TilePlan(grid.tile_id, days, requests, units, from_catalog)
+    all_bands = days * processing_units(grid.width, grid.height, len(L1C_BANDS), 1)
+    return TilePlan(grid.tile_id, days, requests, units, from_catalog, all_bands)
 
 
 def format_plan(plans: Sequence[TilePlan], per_tile: bool = False) -> str:
@@ -637,5 +639,10 @@ def format_plan(plans: Sequence[TilePlan], per_tile: bool = False) -> str:
         f"{units / FREE_QUOTA['processing_units']:.1f} months of PU, {requests / FREE_QUOTA['requests']:.1f} of "
         "requests; the download cache keeps what arrived, so a run stopped by the quota continues the next month"
     )
-    lines += [totals, quota]
+    before = sum(p.all_bands_units for p in plans)
+    saving = (
+        f"All 13 bands on the tile grid, one request a day, would cost {before:,.0f} PU and {sum(days)} requests"
+        f"; this plan needs {units / max(before, 1e-9):.0%} of those PU"
+    )
+    lines += [totals, saving, quota]
     return "\n".join(lines)

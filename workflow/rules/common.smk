@@ -241,12 +241,14 @@ def sentinelhub_bands(wildcards):
 
 def sentinelhub_mem_mb(wildcards):
     """The download's stack (uint16 bands, data mask) and one band resampled as float32, per overpass day
-    (at most one in five) and tile pixel."""
+    (at most one in five) and tile pixel, over the cloud job's measured Python and libraries (a model, not
+    measured by `make bench`: the download needs the service)."""
     from landcover.ingest.sentinelhub import assumed_days
 
     days = assumed_days(config["sentinelhub"]["time_range"])
     data_mb = days * tile_pixels() * (2 * len(sentinelhub_bands(wildcards)) + 8) / 2**20
-    return memory_request(LIBRARIES_MB + data_mb, 1000)
+    base_mb = RESOURCES["tile_jobs"]["cloud_mask"]["base_mb"]
+    return resources.memory_request(base_mb + data_mb, 1000)
 
 
 def log_sentinelhub_plan():
