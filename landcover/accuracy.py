@@ -78,8 +78,9 @@ class Settings:
 
 
 PLAIN = Settings()
-TUNING = {"folds": 4, "block_px": 10, "max_rounds": 100, "early_stopping_rounds": 10, "num_leaves": [7, 15, 31]}
-WORKFLOW = Settings(temporal_stats=True, context_sigmas=(1.0, 3.0), tuning=TUNING)
+TUNING = {"folds": 4, "block_px": 10, "max_rounds": 100, "early_stopping_rounds": 10, "num_leaves": [15, 31]}
+# the schema's defaults (workflow/schemas/config.schema.yaml): the methods that won on this bench
+WORKFLOW = Settings(temporal_stats=True, context_sigmas=(1.0, 3.0), class_weight="sqrt")
 
 
 @dataclass
@@ -318,6 +319,11 @@ def ablation_rows(workflow: Settings) -> list[tuple[str, Settings]]:
         ("plain + class weights (sqrt)", replace(PLAIN, class_weight="sqrt")),
         ("plain + class weights (balanced)", replace(PLAIN, class_weight="balanced")),
         ("plain + spatial-CV tuning", replace(PLAIN, tuning=TUNING)),
+        (
+            "plain + temporal statistics + spatial context",
+            replace(PLAIN, temporal_stats=True, context_sigmas=(1.0, 3.0)),
+        ),
+        ("workflow, spatial context sigma 1, 2, 4 px", replace(workflow, context_sigmas=(1.0, 2.0, 4.0))),
         (f"workflow ({describe(workflow)})", workflow),
     ]
     if workflow.temporal_stats:
