@@ -109,7 +109,8 @@ def tile_mem_mb(peak_mb_10km):
 
 def context_mem_mb():
     """The context job's request, modelled (not measured): the tile's feature cube padded by its halo, the
-    smoothed scales and the output (the features once more and each scale), float32, at least 1 GB."""
+    smoothed scales and the output (the features once more and each scale), float32, at least 1 GB.
+    """
     scales = len(config["features"]["context_sigmas"])
     cube_mb = model_columns() / (1 + scales) * tile_pixels() * 4 / 2**20
     return memory_request(LIBRARIES_MB + cube_mb * (2 + 2 * scales), 1000)
@@ -121,7 +122,11 @@ def model_columns():
     days = (date.fromisoformat(dates["end"]) - date.fromisoformat(dates["start"])).days
     features = config["features"]
     n_features = len(features["bands"]) + len(features["indices"])
-    return (days // dates["step_days"] + 1) * n_features * (1 + len(features["context_sigmas"]))
+    return (
+        (days // dates["step_days"] + 1)
+        * n_features
+        * (1 + len(features["context_sigmas"]))
+    )
 
 
 def train_mem_mb():
