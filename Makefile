@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench accuracy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ lint: install
 
 bench:
 	$(MAKE) -C benchmarks
+
+## accuracy: the real-data accuracy bench and its ablation -> docs/accuracy.md and the README's Accuracy block
+accuracy: install
+	$(BIN)/python -m landcover.accuracy
 
 clean:
 	rm -rf results logs .snakemake
