@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 LOCK := requirements.lock.txt
 
-.PHONY: demo test install browser lint bench clean config-docs lock
+.PHONY: demo test install browser lint bench accuracy clean config-docs lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ lock:
 
 bench:
 	$(MAKE) -C benchmarks
+
+## accuracy: the real-data accuracy bench and its ablation -> docs/accuracy.md and the README's Accuracy block
+accuracy: install
+	$(BIN)/python -m landcover.accuracy
 
 clean:
 	rm -rf results logs .snakemake
