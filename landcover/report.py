@@ -11,7 +11,6 @@ import hashlib
 import html
 import json
 import logging
-import warnings
 from pathlib import Path
 
 import lightgbm as lgb
@@ -38,14 +37,13 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray, sample_we
     precision, recall, f1, _ = skm.precision_recall_fscore_support(
         y_true, y_pred, labels=labels, sample_weight=sample_weight, zero_division=0
     )
-    with warnings.catch_warnings():  # one class only: kappa is 0/0, reported as None
-        warnings.simplefilter("ignore", RuntimeWarning)
-        kappa = skm.cohen_kappa_score(y_true, y_pred, labels=labels, sample_weight=sample_weight)
+    one_class = np.unique(np.concatenate([y_true, y_pred])).size < 2  # kappa is 0/0: reported as None
+    kappa = None if one_class else skm.cohen_kappa_score(y_true, y_pred, labels=labels, sample_weight=sample_weight)
     support = cm.sum(axis=1)
     return {
         "confusion_matrix": cm,
         "overall_accuracy": float(skm.accuracy_score(y_true, y_pred, sample_weight=sample_weight)),
-        "kappa": None if np.isnan(kappa) else float(kappa),
+        "kappa": None if kappa is None else float(kappa),
         "f1_macro": float(f1.mean()),
         "f1_weighted": float(np.average(f1, weights=support)),
         "precision": precision,
