@@ -117,10 +117,12 @@ def tile_features(
     valid_coverage_threshold: float = 0.8,
     block_rows: int = ROW_CHUNK,
     workers: int | None = None,
+    time_of_day: str = "acquisitions",
 ) -> xr.Dataset:
     """Interpolated features (date, y, x, feature) float32 and valid_count (y, x) uint16 of one tile.
 
-    `dates`: the target dates, or {start, end, step_days} (config `dates:`); default 2017 every 16 days. Reads the
+    `dates`: the target dates, or {start, end, step_days[, time_of_day]} (config `dates:`); default 2017 every 16
+    days, each evaluated at `time_of_day` (landcover.interpolate.evaluation_times). Reads the
     stack and clouds in row blocks (their on-disk chunks), so beside the output only one block of raw bands and
     features is in memory; `workers` threads interpolate each block."""
     grid = grid_of(stack)
@@ -128,6 +130,7 @@ def tile_features(
     if dates is None:
         dates = date_grid("2017-01-01", "2017-12-31", 16)
     elif isinstance(dates, Mapping):
+        time_of_day = dates.get("time_of_day", time_of_day)
         dates = date_grid(dates["start"], dates["end"], dates["step_days"])
     dates = np.asarray(dates, dtype="datetime64[D]")
     if block_rows < 1:
@@ -179,7 +182,9 @@ def tile_features(
             rows = slice(start, start + block_rows)
             values = _block_features(stack, rows, frames, band_names, bands, indices, precomputed)
             valid = block[frames] & np.isfinite(values).all(axis=-1)
-            features[:, rows] = interpolate(values, valid, times[frames], dates, workers=workers)
+            features[:, rows] = interpolate(
+                values, valid, times[frames], dates, workers=workers, time_of_day=time_of_day
+            )
             valid_count[rows] = valid.sum(axis=0)
     empty = int((valid_count == 0).sum())
     if empty:

@@ -5,9 +5,9 @@ from landcover.grid import tile_grid
 from landcover.ingest.stac import read_stac_tile, search_items
 from landcover.logs import log_to
 
-log_to(snakemake.log[0])  # noqa: F821
-params = snakemake.params  # noqa: F821
-tile = snakemake.wildcards.tile  # noqa: F821
+log_to(snakemake.log[0])
+params = snakemake.params
+tile = snakemake.wildcards.tile
 
 grid = tile_grid(tile, params.tile_size_m, params.resolution_m, params.crs)
 items = search_items(params.url, params.collection, grid, params.time_range, params.max_cloud_cover, params.sign)
@@ -19,4 +19,4 @@ ds = read_stac_tile(
     probability_asset=params.probability_asset,
     probability_threshold=params.probability_threshold,
 )
-stack.write(ds, snakemake.output.stack)  # noqa: F821
+stack.write(ds, snakemake.output.stack)

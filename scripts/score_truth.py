@@ -6,7 +6,7 @@ from landcover.atomic import atomic_path
 from landcover.logs import log_to
 from landcover.report import score_against_truth
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 log = log_to(sm.log[0])
 
 scores = score_against_truth(list(sm.input.maps), list(sm.input.truth))

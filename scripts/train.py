@@ -4,7 +4,7 @@ from landcover.classes import classes_from_config
 from landcover.logs import log_to
 from landcover.model import read_training_set, save_model, train_model
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 log = log_to(sm.log[0])
 
 samples = read_training_set(list(sm.input.samples))

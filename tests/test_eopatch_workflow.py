@@ -5,8 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import REPO, snakemake, write_config
+from conftest import example_config, snakemake, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
@@ -17,7 +16,7 @@ YARDSTICK = {"TestEOPatch_r0_c1": 0.882, "TestEOPatch_r0_c0": 0.925}
 
 @pytest.mark.parametrize("test_tile", sorted(YARDSTICK))
 def test_real_eopatch_scores_at_least_the_yardstick(real_data, tmp_path, test_tile):
-    config = yaml.safe_load((REPO / "config" / "eopatch.yaml").read_text())
+    config = example_config("eopatch")
     config["eopatch"]["path"] = str(real_data / "eolearn-testeopatch")
     config["split"]["test_tiles"] = [test_tile]
     config["report"]["plot_tiles"] = [test_tile]

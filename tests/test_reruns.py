@@ -69,7 +69,8 @@ def test_added_test_tile_runs_its_chain_and_the_merge_only(run_copy):
 def test_report_setting_reruns_the_report_only(run_copy):
     write_config(run_copy, tiny_config(report={"dpi": 60}))
     jobs = planned(run_copy)
-    assert set(jobs) == {"report", "plot_tile"}
+    # the figures drawn at that dpi, and the viewer that shows them
+    assert set(jobs) == {"report", "plot_tile", "class_evolution", "tile_figures", "viewer"}
 
 
 def test_date_grid_change_reruns_features_to_maps(run_copy):

@@ -1,4 +1,3 @@
-import math
 import os
 import sys
 from datetime import date
@@ -10,19 +9,17 @@ from shapely.geometry import box
 sys.path.insert(0, workflow.basedir)
 
 from landcover import config as config_checks
+from landcover import resources
 from landcover.split import split_tiles
 
 config_checks.check(config)
 
 if workflow.is_main_process:
-    from snakemake.logging import logger
-
     from landcover import runlock
 
-    if runlock.claim(".snakemake"):
-        logger.warning(
-            "Removed the lock left by an earlier run that was killed (no other run is alive here)."
-        )
+    # Snakemake's own lock is never touched here: this only marks the run as alive, so that
+    # `landcover unlock` can tell a killed run's stale lock from a live one (landcover/runlock.py).
+    runlock.hold(".snakemake")
 
 RESULTS = config["results"]
 AREA = config["area"]
@@ -30,6 +27,7 @@ SOURCE = AREA["source"]
 CLASSES = config["classes"]
 CLASS_IDS = [c["id"] for c in CLASSES]
 ENV = "../../envs/landcover.yaml"
+SYNTHETIC_CRS = "EPSG:32633"  # the synthetic area lies in Slovenia
 
 
 def area_bounds():
@@ -58,6 +56,8 @@ def list_tiles():
         return sorted(wanted) if wanted else sorted(tiles)
     from landcover.grid import make_grid, read_aoi
 
+    if SOURCE == "synthetic":
+        AREA["crs"] = AREA["crs"] or SYNTHETIC_CRS
     aoi = box(*area_bounds()) if SOURCE == "synthetic" else read_aoi(AREA["aoi"])
     grid = make_grid(
         aoi,
@@ -66,6 +66,8 @@ def list_tiles():
         crs=AREA["crs"],
         tiles=AREA["tiles"] or None,
     )
+    # null: the UTM zone of the AOI's centroid, fixed here once for every job
+    AREA["crs"] = AREA["crs"] or grid.crs.to_string()
     return list(grid.tile_id)
 
 
@@ -87,30 +89,32 @@ def result(path):
     return os.path.join(RESULTS, path)
 
 
-LIBRARIES_MB = 250  # a job's Python, numpy, GDAL and LightGBM, before any data
+RESOURCES = resources.load_table(
+    os.path.join(workflow.basedir, "workflow", "resources.yaml")
+)
 
 
 def tile_pixels():
     return (AREA["tile_size_m"] / AREA["resolution_m"]) ** 2
 
 
-def memory_request(peak_mb, floor_mb):
-    """mem_mb for a job whose measured or modelled peak RSS is `peak_mb`: x1.3 + 200 MB, in 250 MB steps."""
-    return max(floor_mb, math.ceil((1.3 * peak_mb + 200) / 250) * 250)
-
-
-def tile_mem_mb(peak_mb_10km):
-    """A per-tile job's memory request from its peak RSS on a 10 km tile (1000 x 1000 px, 70 frames;
-    benchmarks/RESULTS.md): the data part scaled to this run's tile size, at least 1 GB.
+def tile_mem_mb(job):
+    """mem_mb of a per-tile job: its peak measured by `make bench` (workflow/resources.yaml) scaled to this
+    run's tile size and, once the stack exists, its number of frames; doubled, tripled on a retry.
     """
-    data_mb = (peak_mb_10km - LIBRARIES_MB) * tile_pixels() / 1e6
-    return memory_request(LIBRARIES_MB + data_mb, 1000)
+    measured = RESOURCES["tile_jobs"][job]
+
+    def mem_mb(wildcards, input, attempt):
+        frames = resources.stack_frames(getattr(input, "stack", None))
+        peak = resources.tile_peak_mb(measured, tile_pixels(), frames)
+        return resources.memory_request(peak, 1000, attempt)
+
+    return mem_mb
 
 
-def train_mem_mb():
-    """The training job's memory request for at most max_samples (or fraction) pixels per training tile:
-    one float32 matrix, LightGBM's binned copy (1 byte a value) and its binning sample (at most 200 000
-    rows of float64), at least 2 GB (benchmarks/RESULTS.md, row 6)."""
+def train_mem_mb(wildcards, attempt):
+    """The training job's mem_mb for at most max_samples (or fraction) pixels per training tile
+    (landcover.resources.train_peak_mb, measured by `make bench`), at least 2 GB."""
     sampling = config["sampling"]
     pixels = tile_pixels()
     per_tile = (
@@ -124,8 +128,8 @@ def train_mem_mb():
     columns = (days // dates["step_days"] + 1) * (
         len(config["features"]["bands"]) + len(config["features"]["indices"])
     )
-    data_mb = (samples * 5 + min(samples, 200_000) * 8) * columns / 2**20
-    return memory_request(LIBRARIES_MB + data_mb, 2000)
+    peak = resources.train_peak_mb(RESOURCES["train"], samples, columns)
+    return resources.memory_request(peak, 2000, attempt)
 
 
 def tile_log(rule_name):
@@ -170,24 +174,92 @@ def maps_of(tiles):
     return [result(f"maps/{tile}.tif") for tile in tiles]
 
 
-REPORT_FIGURES = [
-    "confusion_true",
-    "confusion_predicted",
-    "class_frequencies",
-    "roc",
-    "feature_importance",
+REPORT_FIGURES = (
+    {  # the report rule's `report/<name>.png` and its subcategory in the report
+        "confusion_true": "Confusion matrices",
+        "confusion_predicted": "Confusion matrices",
+        "class_frequencies": "Training set",
+        "roc": "Scores",
+        "feature_importance": "Model",
+        "area": "Area estimates",
+    }
+)
+
+
+def frame_records():
+    """Each tile's frames kept and dropped per reason, once the features rule writes them (issue 15)."""
+    if not any("frames/" in path for path in rules.features.output):
+        return []
+    return [result(f"frames/{tile}.json") for tile in TILES]
+
+
+def report_caption(name):
+    return os.path.join(workflow.basedir, "workflow", "report", f"{name}.rst")
+
+
+# The eo-learn post's explanatory figures (workflow/rules/figures.smk), shown in the report and the viewer.
+SEED_FIGURES = [
+    {
+        "src": result("figures/class_evolution.png"),
+        "caption": report_caption("class_evolution"),
+        "tile": None,
+    }
+] + [
+    {
+        "src": result(f"figures/{tile}_{name}.png"),
+        "caption": report_caption(name),
+        "tile": tile,
+    }
+    for tile in PLOT_TILES
+    for name in ("interpolation", "negative_buffer")
 ]
 
 
 def final_outputs():
     outputs = [
         result("landcover.tif"),
+        result("landcover.tif.aux.xml"),
+        result("landcover.qml"),
         result("landcover_preview.png"),
         result("report/metrics.json"),
     ]
     outputs += [result(f"plots/{tile}.png") for tile in PLOT_TILES]
+    outputs += [result("map.html")] + [figure["src"] for figure in SEED_FIGURES]
     if SOURCE != "eopatch":  # EOPatches bring their own grid
         outputs.append(result("grid.gpkg"))
     if SOURCE == "synthetic":
         outputs.append(result("report/truth_scores.json"))
     return outputs
+
+
+def sentinelhub_bands(wildcards):
+    """Sentinel Hub downloads only what the tile uses (landcover/ingest/sentinelhub.py)."""
+    from landcover.ingest.sentinelhub import download_bands
+
+    return download_bands(config, wildcards.tile)
+
+
+def sentinelhub_mem_mb(wildcards):
+    """The download's stack (uint16 bands, data mask) and one band resampled as float32, per overpass day
+    (at most one in five) and tile pixel, over the cloud job's measured Python and libraries (a model, not
+    measured by `make bench`: the download needs the service)."""
+    from landcover.ingest.sentinelhub import assumed_days
+
+    days = assumed_days(config["sentinelhub"]["time_range"])
+    data_mb = days * tile_pixels() * (2 * len(sentinelhub_bands(wildcards)) + 8) / 2**20
+    base_mb = RESOURCES["tile_jobs"]["cloud_mask"]["base_mb"]
+    return resources.memory_request(base_mb + data_mb, 1000)
+
+
+def log_sentinelhub_plan():
+    """Requests and processing units of the run before any is spent (in `snakemake -n` too)."""
+    from snakemake.logging import logger
+
+    from landcover.grid import tile_grid
+    from landcover.ingest.sentinelhub import format_plan, plan_tile
+
+    plans = [plan_tile(config, tile_grid(tile, **grid_params())) for tile in TILES]
+    logger.info(
+        format_plan(plans)
+        + "\n(`landcover plan --configfile ...` asks the catalogue for each tile's days)"
+    )

@@ -13,7 +13,7 @@ rule features:
         ENV
     threads: 1
     resources:
-        mem_mb=tile_mem_mb(1303),
+        mem_mb=tile_mem_mb("features"),
         runtime=20,
     params:
         bands=config["features"]["bands"],

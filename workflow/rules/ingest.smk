@@ -121,25 +121,34 @@ elif SOURCE == "stac":
             "../../scripts/ingest_stac.py"
 
 elif SOURCE == "sentinelhub":
+    # The feature bands on the tile grid and the s2cloudless bands at the cloud resolution, several
+    # days per Process API request (landcover/ingest/sentinelhub.py).
+    if workflow.is_main_process:
+        log_sentinelhub_plan()
 
     rule download_sentinelhub:
         output:
             stack=result("stacks/{tile}.nc"),
         log:
             tile_log("download_sentinelhub"),
-        retries: 3
+        # 429 and 5xx are retried inside, with back-off; what still fails is permanent (credentials,
+        # quota, a refused request) and is not sent again (profiles/slurm's `retries` does not apply).
+        retries: 0
         conda:
             ENV
         threads: 1
         resources:
-            mem_mb=2000,
+            mem_mb=sentinelhub_mem_mb,
             runtime=60,
             sentinelhub=1,
         params:
             **grid_params(),
             time_range=config["sentinelhub"]["time_range"],
             maxcc=config["sentinelhub"]["maxcc"],
+            bands=sentinelhub_bands,
+            cloud_resolution_m=config["clouds"]["resolution_m"],
             cache_dir=config["sentinelhub"].get("cache_dir", "cache/sentinelhub"),
+            preset=config["sentinelhub"].get("preset"),
             base_url=config["sentinelhub"].get("base_url"),
             token_url=config["sentinelhub"].get("token_url"),
         script:

@@ -10,9 +10,9 @@ rule train:
         result("benchmarks/train/train.tsv")
     conda:
         ENV
-    threads: 2
+    threads: config["threads"]["train"]
     resources:
-        mem_mb=train_mem_mb(),
+        mem_mb=train_mem_mb,
         runtime=120,
     params:
         classes=CLASSES,

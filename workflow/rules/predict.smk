@@ -12,9 +12,9 @@ rule predict:
         result("benchmarks/predict/{tile}.tsv")
     conda:
         ENV
-    threads: 2
+    threads: config["threads"]["predict"]
     resources:
-        mem_mb=tile_mem_mb(1438),
+        mem_mb=tile_mem_mb("predict"),
         runtime=30,
     params:
         block_rows=config["predict"]["block_rows"],
