@@ -18,11 +18,13 @@ from landcover.grid import tile_grid
 from landcover.stack import L1C_BANDS, TileGrid
 from landcover.synthetic import synthesize_reference, synthesize_tile
 
+SYNTHETIC_CRS = "EPSG:32633"  # the synthetic area's, when area.crs is null
+
 
 def tiny_grids(config: dict | None = None) -> list[TileGrid]:
-    config = config or tiny_config()
-    area = config["area"]
-    return [tile_grid(tile, area["tile_size_m"], area["resolution_m"], area["crs"]) for tile in TINY_TILES]
+    area = (config or tiny_config())["area"]
+    crs = area["crs"] or SYNTHETIC_CRS
+    return [tile_grid(tile, area["tile_size_m"], area["resolution_m"], crs) for tile in TINY_TILES]
 
 
 def synthesize_area(config: dict, acquisitions: int) -> dict[str, tuple[xr.Dataset, xr.Dataset]]:
@@ -47,7 +49,7 @@ def write_aoi_and_reference(folder: Path, config: dict) -> tuple[Path, Path]:
     bounds = np.array([g.bounds for g in grids])
     aoi = folder / "aoi.gpkg"
     area = box(bounds[:, 0].min() + 1, bounds[:, 1].min() + 1, bounds[:, 2].max() - 1, bounds[:, 3].max() - 1)
-    gpd.GeoDataFrame(geometry=[area], crs=config["area"]["crs"]).to_file(aoi, driver="GPKG")
+    gpd.GeoDataFrame(geometry=[area], crs=grids[0].crs).to_file(aoi, driver="GPKG")
     reference = folder / "reference.gpkg"
     synthesize_reference(grids, config["synthetic"]["seed"]).to_file(reference, driver="GPKG", layer="reference")
     return aoi, reference

@@ -103,9 +103,11 @@ def test_unknown_band_or_cloud_mask_is_an_error():
 
 # The L2A path's features against the L1C path's (synthetic source, s2cloudless) on the same truth: the bands are
 # identical, only the cloud masks differ (SCL from the truth against s2cloudless's estimate), so over the pixels
-# both paths observe, NDVI agrees to within these bounds.
-NDVI_MEDIAN_TOLERANCE = 0.02
-NDVI_P90_TOLERANCE = 0.1
+# both paths observe, NDVI agrees to within these bounds (measured: 94 % of values identical, mean |difference|
+# 0.0015, 99th percentile 0.042, on the 4 tiny tiles x 23 dates).
+NDVI_MEAN_TOLERANCE = 0.005
+NDVI_P99_TOLERANCE = 0.1
+NDVI_IDENTICAL_SHARE = 0.9
 
 
 @pytest.mark.slow
@@ -134,6 +136,6 @@ def test_the_stac_source_runs_the_whole_workflow_and_agrees_with_the_l1c_path(ar
         assert both.mean() > 0.9
         differences.append(np.abs(ndvi[0] - ndvi[1])[both])
     differences = np.concatenate(differences)
-    median, p90 = np.median(differences), np.quantile(differences, 0.9)
-    print(f"NDVI |L2A - L1C|: median {median:.4f}, 90th percentile {p90:.4f}")
-    assert median <= NDVI_MEDIAN_TOLERANCE and p90 <= NDVI_P90_TOLERANCE
+    mean, p99, identical = differences.mean(), np.quantile(differences, 0.99), (differences == 0).mean()
+    print(f"NDVI |L2A - L1C|: mean {mean:.4f}, 99th percentile {p99:.4f}, identical {identical:.1%}")
+    assert mean <= NDVI_MEAN_TOLERANCE and p99 <= NDVI_P99_TOLERANCE and identical >= NDVI_IDENTICAL_SHARE

@@ -26,13 +26,12 @@ from contextlib import contextmanager
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.io import MemoryFile
 from rasterio.warp import reproject
 
 from landcover.ingest import IngestError
 from landcover.stack import TileGrid
 
-__all__ = ["gdal_errors", "open_raster", "read_encoded", "verify_checksum", "warp_band"]
+__all__ = ["gdal_errors", "open_raster", "verify_checksum", "warp_band"]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -120,12 +119,6 @@ def open_raster(path: str | os.PathLike, tile: str) -> Iterator[rasterio.Dataset
         if src.crs is None or src.transform.is_identity:
             raise IngestError(f"tile {tile}: {path}: raster has no georeferencing (CRS and transform)")
         yield src
-
-
-def read_encoded(content: bytes, name: str, tile: str) -> np.ndarray:
-    """Every band of an encoded raster held in memory (e.g. a Sentinel Hub response), as (y, x, band)."""
-    with gdal_errors(name, tile), MemoryFile(content) as memory, memory.open() as src:
-        return np.moveaxis(src.read(), 0, -1)
 
 
 def warp_band(

@@ -116,7 +116,8 @@ def read_stac_tile(
     probability_asset: str | None = None,
     probability_threshold: float = 0.4,
 ) -> xr.Dataset:
-    """A raw tile stack with ``cloud_mask`` (and ``cloud_probability``) from L2A items (see `search_items`)."""
+    """A raw tile stack with ``cloud_mask`` from L2A items (see `search_items`); ``cloud_probability`` too when the
+    masks come from a probability asset."""
     unknown = [band for band in bands if band not in L2A_BANDS]
     if unknown or not bands:
         raise IngestError(
@@ -144,7 +145,7 @@ def read_stac_tile(
     bands_out = np.zeros((*shape, len(bands)), dtype=np.uint16)
     is_data_out = np.zeros(shape, dtype=bool)
     cloud_out = np.zeros(shape, dtype=bool)
-    probability_out = np.zeros(shape, dtype=np.float32)
+    probability_out = np.zeros(shape if cloud_mask == "probability" else (0, 0, 0), dtype=np.float32)
     times: list[pd.Timestamp] = []
     dropped: dict[str, int] = {}
     with rasterio.Env(**GDAL_HTTP):
@@ -174,7 +175,9 @@ def read_stac_tile(
             k = len(times)
             stack[~filled] = 0.0
             bands_out[k] = np.clip(np.rint(stack * REFLECTANCE_SCALE), 0, np.iinfo(np.uint16).max)
-            is_data_out[k], cloud_out[k], probability_out[k] = filled, cloud, probability
+            is_data_out[k], cloud_out[k] = filled, cloud
+            if probability_out.size:
+                probability_out[k] = probability
             times.append(min(when for when, _ in granules))
     if not times:
         raise IngestError(f"tile {grid.tile_id}: every L2A item found is no data over the tile")
@@ -182,7 +185,9 @@ def read_stac_tile(
     LOGGER.info("tile %s: %d frames from %d items", grid.tile_id, n, len(items))
     ds = new_stack(bands_out[:n], is_data_out[:n], times, list(bands), grid)
     dims = ("time", "y", "x")
-    ds = ds.assign(cloud_mask=(dims, cloud_out[:n]), cloud_probability=(dims, probability_out[:n]))
+    ds = ds.assign(cloud_mask=(dims, cloud_out[:n]))
+    if probability_out.size:
+        ds = ds.assign(cloud_probability=(dims, probability_out[:n]))
     ds.attrs["dropped_frames"] = json.dumps(dropped)
     ds.attrs["cloud_mask_source"] = cloud_mask if cloud_mask == "scl" else f"probability:{probability_asset}"
     return ds
