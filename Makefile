@@ -31,8 +31,9 @@ test: install browser
 # The viewer's test drives Debian's chromium (Playwright cannot download its own browser here); GDAL's
 # gdalinfo checks the map's class names. Installed when missing and running as root.
 browser:
-	@command -v chromium >/dev/null && command -v gdalinfo >/dev/null || { [ "$$(id -u)" = 0 ] && \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium gdal-bin >/dev/null; }
+	@command -v chromium >/dev/null && command -v gdalinfo >/dev/null || \
+	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium gdal-bin >/dev/null; \
+	else echo "chromium or gdalinfo is missing (apt-get install chromium gdal-bin as root): the viewer tests will fail"; fi
 
 lint: install
 	$(BIN)/snakemake --lint
