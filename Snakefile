@@ -13,6 +13,9 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
@@ -27,6 +30,8 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/maps.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/viewer.smk"
 
 
 rule all:

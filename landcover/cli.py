@@ -55,7 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     grid.add_argument("--crs", default=None, help="default: the UTM zone of the area's centroid")
     grid.add_argument("-o", "--output", default="grid.gpkg")
 
+    plan = commands.add_parser("plan", help="Sentinel Hub: tiles, catalogue days, requests and PU, before any download")
+    plan.add_argument("--configfile", required=True, help="a config, e.g. config/slovenia-cdse.yaml")
+    plan.add_argument("--no-catalog", action="store_true", help="assume one overpass day in five; ask nothing")
+    plan.add_argument("--per-tile", action="store_true", help="one line per tile")
+
     args, extra = parser.parse_known_args(argv)
+    if args.command == "plan":
+        return _plan(args)
     if args.command == "run":
         workflow = find_workflow(args.workflow)
         profile = args.profile or str(workflow / "profiles" / "default")
@@ -73,6 +80,39 @@ def main(argv: list[str] | None = None) -> int:
     tiles = make_grid(read_aoi(args.aoi), args.tile_size, args.resolution, crs=args.crs)
     write_grid(tiles, args.output)
     print(f"{len(tiles)} tiles of {args.tile_size:g} m in {tiles.crs} -> {args.output}")
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    """The plan of a configuration as the workflow reads it: `--configfile` over the schema's defaults."""
+    import yaml
+    from snakemake.utils import validate
+
+    from landcover.grid import make_grid, read_aoi, tile_grid
+    from landcover.ingest import sentinelhub
+
+    config = yaml.safe_load(Path(args.configfile).read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    area, sh = config["area"], config.get("sentinelhub")
+    if area["source"] != "sentinelhub" or not sh:
+        print(f"{args.configfile}: area.source is {area['source']}; nothing to download from Sentinel Hub")
+        return 0
+    grid = make_grid(
+        read_aoi(area["aoi"]), area["tile_size_m"], area["resolution_m"], area["crs"], area["tiles"] or None
+    )
+    size = (area["tile_size_m"], area["resolution_m"], grid.crs.to_string())  # crs null: the AOI's UTM zone
+    tiles = grid.tile_id
+    sh_config = None
+    if not args.no_catalog:
+        sh_config = sentinelhub.sentinelhub_config(sh.get("base_url"), sh.get("token_url"), preset=sh.get("preset"))
+        if not (sh_config.sh_client_id and sh_config.sh_client_secret):
+            print(
+                "No Sentinel Hub credentials (SH_CLIENT_ID/SH_CLIENT_SECRET or a profile): days assumed",
+                file=sys.stderr,
+            )
+            sh_config = None
+    plans = [sentinelhub.plan_tile(config, tile_grid(tile, *size), sh_config=sh_config) for tile in tiles]
+    print(sentinelhub.format_plan(plans, per_tile=args.per_tile))
     return 0
 
 

@@ -1,9 +1,11 @@
 """Land-cover GeoTIFFs (per tile and the merged Cloud-Optimised GeoTIFF) and their pictures.
 
 Class names travel inside the GeoTIFF as band metadata ``CLASS_<id>=<name>`` (the GDAL_METADATA
-TIFF tag), next to the colour table. GDAL's own category names and raster attribute tables cannot
-be stored in a GeoTIFF: the GTiff driver keeps them only in a ``.aux.xml`` sidecar, which a workflow
-output would lose or leave stale.
+TIFF tag), next to the colour table. QGIS and ArcGIS do not read those tags as class names, and a
+GeoTIFF cannot hold GDAL's category names or raster attribute table: the GTiff driver keeps them in
+a ``.aux.xml`` sidecar. The merged map therefore gets that sidecar (category names and a thematic
+attribute table: value, class, colour) and a QGIS layer style (``.qml``, which QGIS loads by itself
+for the file beside it), both written by the merge rule as outputs of their own.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import math
 import os
 from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
 
 import matplotlib
 import numpy as np
@@ -142,6 +145,74 @@ def merge_tiles(paths, out_path, classes: tuple[LandCoverClass, ...]) -> None:
         with atomic_path(out_path) as tmp:  # fsynced and renamed like every other output
             os.replace(cog, tmp)
     log.info("merged %d tile maps (%d x %d pixels) into %s", len(paths), width, height, out_path)
+
+
+def category_sidecar(classes: tuple[LandCoverClass, ...]) -> str:
+    """GDAL's PAM ``.aux.xml`` for band 1: category names (index = class id) and a thematic attribute table."""
+    by_id = {c.id: c for c in classes}
+    names = [escape(by_id[i].name) if i in by_id else "" for i in range(max(by_id) + 1)]
+    # field types: 0 integer, 2 string; usages: 5 min-max (the value), 2 name, 6-9 red, green, blue, alpha
+    fields = (("Value", 0, 5), ("Class", 2, 2), ("Red", 0, 6), ("Green", 0, 7), ("Blue", 0, 8), ("Alpha", 0, 9))
+    rows = [
+        f'<Row index="{row}">'
+        + "".join(f"<F>{v}</F>" for v in (c.id, escape(c.name), *c.rgb, colormap(classes)[c.id][3]))
+        + "</Row>"
+        for row, c in enumerate(classes)
+    ]
+    return "\n".join(
+        [
+            "<PAMDataset>",
+            '  <PAMRasterBand band="1">',
+            "    <CategoryNames>",
+            *(f"      <Category>{name}</Category>" for name in names),
+            "    </CategoryNames>",
+            '    <GDALRasterAttributeTable tableType="thematic">',
+            *(
+                f'      <FieldDefn index="{i}"><Name>{name}</Name><Type>{kind}</Type><Usage>{usage}</Usage></FieldDefn>'
+                for i, (name, kind, usage) in enumerate(fields)
+            ),
+            *(f"      {row}" for row in rows),
+            "    </GDALRasterAttributeTable>",
+            "  </PAMRasterBand>",
+            "</PAMDataset>",
+            "",
+        ]
+    )
+
+
+def qgis_style(classes: tuple[LandCoverClass, ...]) -> str:
+    """A QGIS layer style: the paletted renderer with the class colours and names, no data transparent."""
+    entries = "\n".join(
+        f'        <paletteEntry value="{c.id}" color={quoteattr(c.colour)} alpha="255" label={quoteattr(c.name)}/>'
+        for c in classes
+        if c.id != NO_DATA
+    )
+    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<qgis version="3.28" styleCategories="Symbology">
+  <pipe>
+    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">
+      <rasterTransparency/>
+      <minMaxOrigin><limits>None</limits><extent>WholeRaster</extent><statAccuracy>Estimated</statAccuracy>
+        <cumulativeCutLower>0.02</cumulativeCutLower><cumulativeCutUpper>0.98</cumulativeCutUpper>
+        <stdDevFactor>2</stdDevFactor></minMaxOrigin>
+      <colorPalette>
+{entries}
+      </colorPalette>
+    </rasterrenderer>
+    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
+    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0"/>
+    <rasterresampler maxOversampling="2"/>
+  </pipe>
+  <blendMode>0</blendMode>
+</qgis>
+"""
+
+
+def write_class_sidecars(aux_path, qml_path, classes: tuple[LandCoverClass, ...]) -> None:
+    """The merged map's ``<map>.aux.xml`` (GDAL categories and attribute table) and ``.qml`` (QGIS style)."""
+    for path, text in ((aux_path, category_sidecar(classes)), (qml_path, qgis_style(classes))):
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
 
 
 def class_rgb(labels: np.ndarray, classes: tuple[LandCoverClass, ...]) -> np.ndarray:

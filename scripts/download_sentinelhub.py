@@ -10,6 +10,14 @@ params = snakemake.params
 tile = snakemake.wildcards.tile
 
 grid = tile_grid(tile, params.tile_size_m, params.resolution_m, params.crs)
-config = sentinelhub_config(params.base_url, params.token_url)
-ds = download_tile(grid, params.time_range, params.maxcc, params.cache_dir, config)
+config = sentinelhub_config(params.base_url, params.token_url, preset=params.preset)
+ds = download_tile(
+    grid,
+    params.time_range,
+    params.maxcc,
+    params.cache_dir,
+    config,
+    bands=params.bands,
+    cloud_resolution_m=params.cloud_resolution_m,
+)
 stack.write(ds, snakemake.output.stack)

@@ -1,7 +1,8 @@
-"""Snakemake script: valid data, scene filter and interpolated features of one tile."""
+"""Snakemake script: valid data, scene filter and interpolated features of one tile, and its frame counts."""
 
 from landcover import stack
 from landcover.features import tile_features
+from landcover.frames import frame_counts, write_frame_counts
 from landcover.logs import log_to
 
 log_to(snakemake.log[0])
@@ -20,4 +21,6 @@ with (
         valid_coverage_threshold=params.valid_coverage_threshold,
         workers=snakemake.threads,
     )
+    counts = frame_counts(ds, clouds, params.valid_coverage_threshold)
 stack.write(features, snakemake.output.features)
+write_frame_counts(counts, snakemake.output.frames)

@@ -55,6 +55,15 @@ def default_config() -> dict:
     return copy.deepcopy(config)  # the defaults are the schema's own objects
 
 
+def example_config(name: str) -> dict:
+    """config/<name>.yaml as the workflow reads it with --configfile: over the schema's defaults."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return copy.deepcopy(config)
+
+
 def tiny_config(**overrides) -> dict:
     """The default config shrunk to a 2 x 2 grid of 1 km tiles; `overrides` are merged section-wise."""
     config = default_config()

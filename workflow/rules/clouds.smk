@@ -11,7 +11,7 @@ rule cloud_mask:
         ENV
     threads: config["threads"]["cloud_mask"]
     resources:
-        mem_mb=tile_mem_mb(854),
+        mem_mb=tile_mem_mb("cloud_mask"),
         runtime=30,
     params:
         **config["clouds"],

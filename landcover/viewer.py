@@ -1,0 +1,416 @@
+"""The offline map viewer: ``map.html`` beside a folder of pre-rendered tiles, opened from disk.
+
+A browser opened on ``file://`` may load scripts and images from beside the page but read none of
+their bytes (canvas pixels and fetch are blocked), so every pyramid tile is a small script that
+hands the viewer its pictures as ``data:`` URLs, which it may read. A tile carries two pictures:
+
+- a lossless PNG whose red, green and blue are the class id, the reference class id and the
+  confidence (percent, bit 7 set where the area has imagery), so that hovering reads exact values;
+- a JPEG of the true-colour composite.
+
+The pyramid halves the resolution level by level from the map's own pixels (level ``zmax``) until
+one 256-pixel tile holds the whole map; the class map is read from the COG's overviews and the
+other layers from their tiles' overviews, so no level needs the whole country in memory and the
+page loads only the tiles in view. Per map tile, a script with its logs and a small picture is
+loaded when the tile is clicked.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+import math
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from PIL import Image
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from landcover.atomic import atomic_path, scratch_dir
+from landcover.classes import NO_DATA, LandCoverClass
+from landcover.maps import _backdrop, check_readable, class_rgb, overview_factors
+from landcover.stack import TileGrid, grid_of
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).with_name("viewer_assets")
+TILE = 256  # pixels across a pyramid tile
+HAS_IMAGERY = 128  # bit set in the confidence byte where the area has imagery
+LOG_LINES = 200  # the last lines of each log shown per tile
+THUMBNAIL = 200  # pixels across each panel of a tile's picture
+JPEG_QUALITY = 80
+
+
+def write_true_colour(stack_ds, path) -> str:
+    """A tile's clearest mid-summer acquisition as an RGB GeoTIFF (uint8, 0 = no data); returns its title."""
+    grid: TileGrid = grid_of(stack_ds)
+    image, title = _backdrop(stack_ds, grid.tile_id or "?")
+    rgb = np.clip(np.round(image * 254) + 1, 1, 255).astype(np.uint8)  # 0 stays free for no data
+    profile = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": 0,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+        "photometric": "RGB",
+    }
+    with atomic_path(path) as tmp:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(np.moveaxis(rgb, -1, 0))
+            dst.update_tags(TITLE=title)
+            dst.build_overviews(overview_factors(grid.height, grid.width), Resampling.average)
+        check_readable(tmp)
+    return title
+
+
+@dataclass(frozen=True)
+class MapTile:
+    """One tile of the run and its rasters."""
+
+    tile_id: str
+    map: str
+    confidence: str
+    reference: str
+    true_colour: str
+
+
+@dataclass(frozen=True)
+class Mosaic:
+    """The merged map's pixel grid."""
+
+    crs: object
+    left: float
+    top: float
+    res: float
+    res_y: float  # an EOPatch's pixels are not quite square
+    width: int
+    height: int
+
+    def window(self, bounds) -> tuple[int, int, int, int]:
+        left, bottom, right, top = bounds
+        col, row = round((left - self.left) / self.res), round((self.top - top) / self.res_y)
+        return col, row, round((right - left) / self.res), round((top - bottom) / self.res_y)
+
+    @property
+    def levels(self) -> int:
+        return max(0, math.ceil(math.log2(max(self.width, self.height) / TILE)))
+
+
+def _vrt(path: Path, mosaic: Mosaic, sources: list[tuple[str, tuple]], bands: int) -> Path:
+    """A GDAL VRT pasting the tile rasters onto the mosaic's grid (GDAL reads their overviews when zoomed out)."""
+    transform = f"{mosaic.left}, {mosaic.res}, 0, {mosaic.top}, 0, {-mosaic.res_y}"
+    parts = [
+        f'<VRTDataset rasterXSize="{mosaic.width}" rasterYSize="{mosaic.height}">',
+        f"<SRS>{html.escape(mosaic.crs.to_wkt())}</SRS><GeoTransform>{transform}</GeoTransform>",
+    ]
+    for band in range(1, bands + 1):
+        parts.append(f'<VRTRasterBand dataType="Byte" band="{band}"><NoDataValue>0</NoDataValue>')
+        for source, (col, row, width, height) in sources:
+            parts.append(
+                f'<ComplexSource><SourceFilename relativeToVRT="0">{html.escape(os.path.abspath(source))}'
+                f"</SourceFilename><SourceBand>{band}</SourceBand>"
+                f'<SrcRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>'
+                f'<DstRect xOff="{col}" yOff="{row}" xSize="{width}" ySize="{height}"/><NODATA>0</NODATA>'
+                "</ComplexSource>"
+            )
+        parts.append("</VRTRasterBand>")
+    parts.append("</VRTDataset>")
+    path.write_text("\n".join(parts))
+    return path
+
+
+def _data_url(array: np.ndarray, kind: str) -> str:
+    buffer = io.BytesIO()
+    if kind == "png":
+        Image.fromarray(array).save(buffer, "PNG", compress_level=9)
+    else:
+        Image.fromarray(array).save(buffer, "JPEG", quality=JPEG_QUALITY)
+    return f"data:image/{kind};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _read(src, window: Window, shape: tuple[int, int], resampling: Resampling) -> np.ndarray:
+    return src.read(window=window, out_shape=(src.count, *shape), resampling=resampling)
+
+
+def _tile_bounds(tiles: list[MapTile]) -> tuple[Mosaic, dict[str, tuple]]:
+    bounds = {}
+    for tile in tiles:
+        with rasterio.open(tile.map) as src:
+            bounds[tile.tile_id] = tuple(src.bounds)
+            crs, (res, res_y) = src.crs, src.res
+    left = min(b[0] for b in bounds.values())
+    top = max(b[3] for b in bounds.values())
+    width = round((max(b[2] for b in bounds.values()) - left) / res)
+    height = round((top - min(b[1] for b in bounds.values())) / res_y)
+    return Mosaic(crs, left, top, res, res_y, width, height), bounds
+
+
+def write_pyramid(cog_path, tiles: list[MapTile], out_dir: Path, scratch: Path) -> tuple[Mosaic, list[str]]:
+    """Pyramid tiles `tiles/<z>/<x>_<y>.js` under `out_dir`; returns the grid and each level's written tiles."""
+    mosaic, bounds = _tile_bounds(tiles)
+    vrts = {}
+    for name, bands in (("reference", 1), ("confidence", 1), ("true_colour", 3)):
+        sources = [(getattr(t, name), mosaic.window(bounds[t.tile_id])) for t in tiles]
+        vrts[name] = _vrt(scratch / f"{name}.vrt", mosaic, sources, bands)
+    present = []
+    with (
+        rasterio.open(cog_path) as classes,
+        rasterio.open(vrts["reference"]) as reference,
+        rasterio.open(vrts["confidence"]) as confidence,
+        rasterio.open(vrts["true_colour"]) as true_colour,
+    ):
+        if (classes.width, classes.height) != (mosaic.width, mosaic.height):
+            raise ValueError(f"{cog_path}: {classes.width} x {classes.height} pixels, its tiles make a different grid")
+        for z in range(mosaic.levels + 1):
+            factor = 2 ** (mosaic.levels - z)
+            span = TILE * factor
+            written = []
+            for ty in range(math.ceil(mosaic.height / span)):
+                for tx in range(math.ceil(mosaic.width / span)):
+                    col, row = tx * span, ty * span
+                    window = Window(col, row, min(span, mosaic.width - col), min(span, mosaic.height - row))
+                    shape = (math.ceil(window.height / factor), math.ceil(window.width / factor))
+                    labels = _read(classes, window, shape, Resampling.nearest)[0]
+                    truth = _read(reference, window, shape, Resampling.nearest)[0]
+                    rgb = _read(true_colour, window, shape, Resampling.average)
+                    imagery = (rgb > 0).any(axis=0)
+                    if not (imagery.any() or labels.any() or truth.any()):
+                        continue  # outside every tile (a country's corners): nothing to load
+                    sure = _read(confidence, window, shape, Resampling.average)[0].astype(np.uint8)
+                    data = np.stack([labels, truth, np.minimum(sure, 100) | (imagery * HAS_IMAGERY)], axis=-1)
+                    picture = np.moveaxis(rgb, 0, -1)
+                    path = out_dir / "tiles" / str(z) / f"{tx}_{ty}.js"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(
+                        f'LCV.tile("{z}/{tx}_{ty}","{_data_url(data.astype(np.uint8), "png")}",'
+                        f'"{_data_url(np.ascontiguousarray(picture), "jpeg")}");\n'
+                    )
+                    written.append(f"{tx}_{ty}")
+            present.append(",".join(written))
+            log.info("level %d: %d tiles of %d map pixels", z, len(written), span)
+    return mosaic, present
+
+
+def _tail(path: Path) -> str:
+    lines = path.read_text(errors="replace").splitlines()
+    skipped = len(lines) - LOG_LINES
+    return "\n".join(([f"[{skipped} earlier lines in {path}]"] if skipped > 0 else []) + lines[-LOG_LINES:])
+
+
+def _thumbnail(tile: MapTile, classes: tuple[LandCoverClass, ...]) -> np.ndarray:
+    """True colour, reference and map of a tile side by side, each at most THUMBNAIL pixels across."""
+    panels = []
+    for path, coloured in ((tile.true_colour, False), (tile.reference, True), (tile.map, True)):
+        with rasterio.open(path) as src:
+            step = max(1, math.ceil(max(src.width, src.height) / THUMBNAIL))
+            shape = (math.ceil(src.height / step), math.ceil(src.width / step))
+            if coloured:
+                panels.append(class_rgb(src.read(1, out_shape=shape), classes))
+            else:
+                panels.append(np.moveaxis(src.read(out_shape=(3, *shape), resampling=Resampling.average), 0, -1))
+    gap = np.full((panels[0].shape[0], 4, 3), 255, np.uint8)
+    return np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1)
+
+
+def _caption(path) -> str:
+    """A report caption (reStructuredText) as plain text for the page."""
+    text = Path(path).read_text()
+    return re.sub(r"``?([^`]+)``?", r"\1", " ".join(text.split()))
+
+
+def build_viewer(
+    cog_path,
+    tiles: list[MapTile],
+    classes: tuple[LandCoverClass, ...],
+    html_path,
+    assets_dir,
+    logs: dict[str, list[str]] | None = None,
+    pictures: dict[str, str] | None = None,
+    figures: list[dict] | None = None,
+    title: str = "Land cover",
+) -> None:
+    """Write `html_path` and its folder `assets_dir` (next to it) from the merged map and the tile rasters.
+
+    `logs`: per tile id, the log files to show; `pictures`: per tile id, a picture made by the workflow;
+    `figures`: {"src", "caption" (an .rst file), "tile" (or None)} shown in the side panel."""
+    html_path, assets_dir = Path(html_path), Path(assets_dir)
+    if assets_dir.parent.resolve() != html_path.parent.resolve():
+        raise ValueError(f"{assets_dir}: the viewer's folder must sit beside {html_path}")
+    base = html_path.parent
+
+    def link(path) -> str:
+        return Path(os.path.relpath(os.path.abspath(path), base.resolve())).as_posix()
+
+    with scratch_dir(assets_dir) as scratch, atomic_path(assets_dir) as out:
+        out.mkdir()
+        mosaic, present = write_pyramid(cog_path, tiles, out, scratch)
+        info_dir = out / "info"
+        info_dir.mkdir()
+        grid = []
+        for tile in tiles:
+            with rasterio.open(tile.map) as src:
+                grid.append({"id": tile.tile_id, "bounds": list(src.bounds)})
+            with rasterio.open(tile.true_colour) as src:
+                imagery = src.tags().get("TITLE", "")
+            Image.fromarray(_thumbnail(tile, classes)).save(info_dir / f"{tile.tile_id}.png")
+            info = {
+                "imagery": imagery,
+                "thumbnail": f"{assets_dir.name}/info/{tile.tile_id}.png",
+                "picture": link(pictures[tile.tile_id]) if pictures and tile.tile_id in pictures else None,
+                "logs": {
+                    link(path): _tail(Path(path)) for path in (logs or {}).get(tile.tile_id, []) if Path(path).exists()
+                },
+            }
+            (info_dir / f"{tile.tile_id}.js").write_text(
+                f"LCV.tileInfo({json.dumps(tile.tile_id)},{json.dumps(info)});\n"
+            )
+        manifest = {
+            "title": title,
+            "crs": mosaic.crs.to_string(),
+            "left": mosaic.left,
+            "top": mosaic.top,
+            "res": mosaic.res,
+            "resY": mosaic.res_y,
+            "width": mosaic.width,
+            "height": mosaic.height,
+            "tileSize": TILE,
+            "levels": mosaic.levels,
+            "present": present,
+            "folder": assets_dir.name,
+            "classes": [{"id": c.id, "name": c.name, "colour": c.colour} for c in classes if c.id != NO_DATA],
+            "grid": grid,
+            "figures": [
+                {"src": link(f["src"]), "caption": _caption(f["caption"]), "tile": f.get("tile")} for f in figures or []
+            ],
+        }
+        (out / "manifest.js").write_text("LCV.manifest(" + json.dumps(manifest, separators=(",", ":")) + ");\n")
+        for name in ("viewer.js", "viewer.css"):
+            shutil.copyfile(ASSETS / name, out / name)
+        page = (ASSETS / "map.html").read_text()
+        page = page.replace("{{title}}", html.escape(title)).replace("{{folder}}", html.escape(assets_dir.name))
+        with atomic_path(html_path) as tmp:
+            tmp.write_text(page)
+    log.info(
+        "viewer %s: %d x %d pixels, %d levels, %d tiles",
+        html_path,
+        mosaic.width,
+        mosaic.height,
+        len(present),
+        len(tiles),
+    )
+
+
+VIEWPORT = (1280, 800)  # CSS pixels of the map area the page sizes are stated for
+
+
+def _fit_level(width: int, height: int, res: float, levels: int, viewport=VIEWPORT) -> tuple[int, int]:
+    """The pyramid level the page opens on (the whole map in view, as viewer.js's fit) and its tiles in view."""
+    view_res = max(width * res / (viewport[0] - 20), height * res / (viewport[1] - 20))
+    z = max(0, min(levels, math.ceil(levels - math.log2(view_res / res) - 1e-9)))
+    span = TILE * 2 ** (levels - z)
+    return z, math.ceil(width / span) * math.ceil(height / span)
+
+
+def page_size(html_path) -> dict:
+    """Bytes the page loads when opened (page, scripts, style, manifest; then the tiles of the first view) and on disk."""
+    html_path = Path(html_path)
+    manifest_js = next(html_path.parent.glob("*/manifest.js"))
+    folder = manifest_js.parent
+    manifest = json.loads(manifest_js.read_text().removeprefix("LCV.manifest(").rstrip().removesuffix(");"))
+    page = sum(p.stat().st_size for p in (html_path, manifest_js, folder / "viewer.js", folder / "viewer.css"))
+    z, _ = _fit_level(manifest["width"], manifest["height"], manifest["res"], manifest["levels"])
+    first_view = sum(p.stat().st_size for p in (folder / "tiles" / str(z)).glob("*.js"))
+    finest = list((folder / "tiles" / str(manifest["levels"])).glob("*.js"))
+    info = list((folder / "info").iterdir())
+    return {
+        "page_bytes": page,
+        "manifest_bytes": manifest_js.stat().st_size,
+        "first_view_tile_bytes": first_view,
+        "folder_bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) + html_path.stat().st_size,
+        "pyramid_tiles": sum(len(level.split(",")) for level in manifest["present"] if level),
+        "map_tiles": len(manifest["grid"]),
+        # per full 256 x 256 tile: the finest level's bytes over the pixels they cover (edge tiles are partial)
+        "bytes_per_full_tile": sum(p.stat().st_size for p in finest)
+        * TILE**2
+        / (manifest["width"] * manifest["height"]),
+        "mean_info_bytes_per_map_tile": sum(p.stat().st_size for p in info) / len(manifest["grid"]),
+        "width": manifest["width"],
+        "height": manifest["height"],
+    }
+
+
+def projected_size(measured: dict, tiles: int = 262, tile_pixels: int = 1000, res: float = 10.0) -> dict:
+    """`page_size` for a country of `tiles` map tiles laid out in a near-square block, from the measured run.
+
+    Page and manifest are exact for that layout (the manifest is built as build_viewer builds it); tile bytes are the
+    measured bytes per full finest-level pyramid tile times the pyramid's tile count (every level's bounding box: an
+    upper bound, as a country's corners hold no tiles)."""
+    columns = math.ceil(math.sqrt(tiles))
+    rows = math.ceil(tiles / columns)
+    width, height = columns * tile_pixels, rows * tile_pixels
+    levels = max(0, math.ceil(math.log2(max(width, height) / TILE)))
+    counts = [math.ceil(width / (TILE * 2**f)) * math.ceil(height / (TILE * 2**f)) for f in range(levels, -1, -1)]
+    size = tile_pixels * res
+    grid = [
+        {"id": f"x{i % columns:04d}_y{i // columns:04d}", "bounds": [i % columns * size, i // columns * size] * 2}
+        for i in range(tiles)
+    ]
+    present = [
+        ",".join(
+            f"{x}_{y}"
+            for y in range(math.ceil(height / (TILE * 2**f)))
+            for x in range(math.ceil(width / (TILE * 2**f)))
+        )
+        for f in range(levels, -1, -1)
+    ]
+    manifest = len("LCV.manifest(" + json.dumps({"grid": grid, "present": present}, separators=(",", ":")) + ");\n")
+    fixed = measured["manifest_bytes"] - measured["map_tiles"] * len(json.dumps(grid[0], separators=(",", ":")))
+    manifest += max(0, fixed)  # classes, figures and the rest, the same for any grid (an overestimate)
+    _, first_view_tiles = _fit_level(width, height, res, levels)
+    tile_bytes = measured["bytes_per_full_tile"]
+    return {
+        "page_bytes": measured["page_bytes"] - measured["manifest_bytes"] + manifest,
+        "manifest_bytes": manifest,
+        "first_view_tile_bytes": round(first_view_tiles * tile_bytes),
+        "folder_bytes": round(sum(counts) * tile_bytes + tiles * measured["mean_info_bytes_per_map_tile"]),
+        "pyramid_tiles": sum(counts),
+        "map_tiles": tiles,
+        "width": width,
+        "height": height,
+    }
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Sizes of the map viewer's page: as built, and for a country.")
+    parser.add_argument("html", help="the viewer page, e.g. results/map.html")
+    parser.add_argument("--tiles", type=int, default=262, help="map tiles of the projected country (262: Slovenia)")
+    parser.add_argument("--tile-pixels", type=int, default=1000, help="pixels across a map tile (10 km at 10 m)")
+    args = parser.parse_args(argv)
+    measured = page_size(args.html)
+    projected = projected_size(measured, args.tiles, args.tile_pixels)
+    keys = ("page_bytes", "first_view_tile_bytes", "folder_bytes", "pyramid_tiles", "map_tiles", "width", "height")
+    print(f"{'':24}{'this run':>14}{f'{args.tiles} tiles':>16}")
+    for key in keys:
+        print(f"{key:24}{measured[key]:>14,}{projected[key]:>16,}")
+
+
+if __name__ == "__main__":
+    main()
