@@ -72,6 +72,7 @@ class Settings:
     class_weight: str | None = None
     tuning: dict | None = field(default=None, hash=False)
     majority_radius: int = 0
+    rounds: int | None = None  # trees per class; None: LightGBM's 100
 
     def feature_key(self) -> tuple:
         return (self.valid_coverage_threshold, self.cloud_masks, self.step_days)
@@ -80,7 +81,7 @@ class Settings:
 PLAIN = Settings()
 TUNING = {"folds": 4, "block_px": 10, "max_rounds": 100, "early_stopping_rounds": 10, "num_leaves": [15, 31]}
 # the schema's defaults (workflow/schemas/config.schema.yaml): the methods that won on this bench
-WORKFLOW = Settings(temporal_stats=True, context_sigmas=(1.0, 3.0), class_weight="sqrt")
+WORKFLOW = Settings(temporal_stats=True, context_sigmas=(1.0, 3.0), class_weight="sqrt", rounds=60)
 
 
 @dataclass
@@ -179,6 +180,7 @@ class Bench:
             temporal_stats=settings.temporal_stats,
             class_weight=settings.class_weight,
             tuning=settings.tuning,
+            rounds=settings.rounds,
         )
         predicted, _ = predict_tile(booster, metadata, test_ds, threads=self.threads)
         return {
@@ -319,6 +321,8 @@ def describe(settings: Settings) -> str:
         parts.append("spatial-CV tuning")
     if settings.majority_radius:
         parts.append(f"majority filter r={settings.majority_radius}")
+    if settings.rounds:
+        parts.append(f"{settings.rounds} rounds")
     return ", ".join(parts) or "no method"
 
 
@@ -344,6 +348,8 @@ def ablation_rows(workflow: Settings) -> list[tuple[str, Settings]]:
         rows.append(("workflow without spatial-CV tuning", replace(workflow, tuning=None)))
     if workflow.class_weight:
         rows.append(("workflow without class weights", replace(workflow, class_weight=None)))
+    if workflow.rounds:
+        rows.append(("workflow with LightGBM's 100 rounds", replace(workflow, rounds=None)))
     rows.append(
         ("workflow + majority filter r=1 (post-classification, separate)", replace(workflow, majority_radius=1))
     )

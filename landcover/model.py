@@ -223,12 +223,13 @@ def train_model(
     temporal_stats: bool = False,
     class_weight: str | None = None,
     tuning: dict | None = None,
+    rounds: int | None = None,
 ) -> tuple[lgb.Booster, dict]:
     """One multiclass LightGBM model (LightGBM's defaults plus `params`), reproducible for a given seed.
 
     `temporal_stats` adds the series' statistics to the inputs, `class_weight` lifts rare classes, `tuning`
     ({folds, block_px, max_rounds, early_stopping_rounds, num_leaves}) picks the number of trees and leaves by
-    spatial cross-validation inside the training tiles."""
+    spatial cross-validation inside the training tiles; `rounds` (trees per class) applies unless `params` sets it."""
     training = samples if isinstance(samples, TrainingSet) else TrainingSet.from_table(samples)
     labels = training.labels
     by_id = {c.id: c for c in classes if c.id != NO_DATA}
@@ -255,6 +256,8 @@ def train_model(
         "verbosity": -1,
         "num_threads": int(threads),
     }
+    if rounds and not ROUNDS.intersection(params):
+        lgb_params["num_iterations"] = int(rounds)
     inputs = model_inputs(training.features, len(dates), len(features), temporal_stats)
     weights = class_weights(labels, class_weight)
     dataset = lgb.Dataset(

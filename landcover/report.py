@@ -168,9 +168,10 @@ def roc_figure(y_true: np.ndarray, proba: np.ndarray, metadata: dict, classes: t
 
 
 def importance_figure(booster: lgb.Booster, metadata: dict) -> Figure:
-    """LightGBM gain importance of each (date, feature) input."""
+    """LightGBM gain importance of each (date, feature) input (temporal statistics, when used, follow them)."""
     dates, features = metadata["dates"], metadata["features"]
-    gain = booster.feature_importance(importance_type="gain").reshape(len(dates), len(features))
+    gain = booster.feature_importance(importance_type="gain")[: len(dates) * len(features)]
+    gain = gain.reshape(len(dates), len(features))
     fig = Figure(figsize=(2 + 0.6 * len(features), 1.5 + 0.25 * len(dates)))
     ax = fig.add_subplot()
     image = ax.imshow(gain, aspect="auto", cmap="viridis")

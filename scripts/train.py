@@ -19,5 +19,6 @@ booster, metadata = train_model(
     temporal_stats=sm.params.temporal_stats,
     class_weight=sm.params.class_weight,
     tuning=dict(sm.params.tuning) if sm.params.tuning["enabled"] else None,
+    rounds=sm.params.rounds,
 )
 save_model(booster, metadata, sm.output.model, sm.output.metadata)

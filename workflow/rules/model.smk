@@ -21,6 +21,7 @@ rule train:
         temporal_stats=config["features"]["temporal_stats"],
         class_weight=config["model"]["class_weight"],
         tuning=config["model"]["tuning"],
+        rounds=config["model"]["rounds"],
         training_tiles=TRAIN_TILES,
     script:
         "../../scripts/train.py"
