@@ -321,7 +321,7 @@ class Surface:
         gain = np.empty((common.size, SPECTRA.shape[1]), dtype=np.float32)
         for group in range(3):
             own = ndtri(0.001 + 0.998 * uniform(self.seed, "texture", group, col, row)).ravel()
-            gain[:, BAND_GROUP == group] = (1 + 0.04 * common + 0.018 * own)[:, None]
+            gain[:, BAND_GROUP == group] = (1 + 0.03 * common + 0.015 * own)[:, None]
         return gain
 
     def fractions(self, doy: float, turbidity: float) -> np.ndarray:
@@ -337,13 +337,13 @@ class Surface:
     def reflectance(self, day: int, doy: float, turbidity: float) -> np.ndarray:
         """Clear-sky TOA reflectance (ny, nx, band) float32 on `day` (days since 1970).
 
-        Each parcel also varies from date to date (soil moisture, dew, view angle): +-12% overall
-        and +-7% in the near infrared, which a single date cannot average out."""
+        Each parcel also varies from date to date (soil moisture, dew, view angle): +-10% overall
+        and +-6% in the near infrared, which a single date cannot average out."""
         # einsum rather than a BLAS product: no thread pool to fight the other jobs for.
         mix = np.einsum("kn,kb->nb", self.fractions(doy, turbidity), SPECTRA)
         mix *= self.brightness
-        overall = 0.88 + 0.24 * uniform(self.seed, "jitter", day, self.keys).astype(np.float32)
-        nir = 0.93 + 0.14 * uniform(self.seed, "jitter-nir", day, self.keys).astype(np.float32)
+        overall = 0.9 + 0.2 * uniform(self.seed, "jitter", day, self.keys).astype(np.float32)
+        nir = 0.94 + 0.12 * uniform(self.seed, "jitter-nir", day, self.keys).astype(np.float32)
         mix *= overall[self.unit][:, None]
         mix[:, BAND_GROUP == 1] *= nir[self.unit][:, None]
         pixels = np.asarray(self.blend @ mix, dtype=np.float32)
