@@ -272,6 +272,7 @@ def area_estimate(counts: np.ndarray, mapped: np.ndarray, pixel_ha: float, class
     ids = np.union1d(np.flatnonzero(mapped[1:]) + 1, np.flatnonzero(counts.sum(axis=0) + counts.sum(axis=1)))
     estimate = area.stratified_estimate(counts[np.ix_(ids, ids)], mapped[ids], pixel_ha)
     map_sample, reference_sample = counts[np.ix_(ids, ids)].sum(axis=1), counts[np.ix_(ids, ids)].sum(axis=0)
+    unassessed = mapped[ids] * ~estimate["assessed"]
     return {
         "method": "stratified estimator of Olofsson et al. (2014), map classes as strata, 95 % confidence intervals",
         "sample": "every pixel of the test tiles that the reference labels (rasterised, not eroded) and the map classifies",
@@ -287,8 +288,9 @@ def area_estimate(counts: np.ndarray, mapped: np.ndarray, pixel_ha: float, class
                 "id": int(class_id),
                 "name": name,
                 "mapped_area_ha": float(estimate["mapped_area_ha"][i]),
-                "estimated_area_ha": _number(estimate["area_ha"][i]),
-                "estimated_area_ci95_ha": _number(estimate["area_ci_ha"][i]),
+                # a map class left out of the strata: its own pixels are not assessed, so no estimate
+                "estimated_area_ha": _number(estimate["area_ha"][i]) if unassessed[i] == 0 else None,
+                "estimated_area_ci95_ha": _number(estimate["area_ci_ha"][i]) if unassessed[i] == 0 else None,
                 "users_accuracy": _number(estimate["users_accuracy"][i]),
                 "users_accuracy_ci95": _number(estimate["users_accuracy_ci"][i]),
                 "producers_accuracy": _number(estimate["producers_accuracy"][i]),
