@@ -2,8 +2,8 @@
 
 Starts slurmctld + slurmd on this machine (tests/slurm_cluster.py; installs slurm-wlm with
 .ci/install-slurm.sh when missing, so it needs root and apt-get, else it skips) and runs the
-repository's Snakefile on a 2 x 2 grid of 1 km synthetic tiles: each tile's chain of stages one sbatch
-job (the profile's job groups), each whole-area rule another.
+repository's Snakefile on a 2 x 2 grid of 1 km synthetic tiles: each tile's stages as three sbatch jobs
+(the profile's job groups), each whole-area rule as one.
 
     .venv/bin/pytest -m slurm -v
 """
