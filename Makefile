@@ -3,15 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
+LOCK := requirements.lock.txt
 
-.PHONY: demo test install browser lint bench clean
+.PHONY: demo test install browser lint bench accuracy clean config-docs lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+# Exactly the versions of the lock file (tests/test_lock.py fails when pyproject.toml needs one it lacks).
+$(VENV)/.installed: pyproject.toml $(LOCK) | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -39,8 +41,29 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## config-docs: regenerate config/README.md (every config key) from the schema; tests/test_config.py checks it
+config-docs: install
+	$(BIN)/python -m landcover.config workflow/schemas/config.schema.yaml > config/README.md.tmp
+	mv config/README.md.tmp config/README.md
+
+## lock: resolve pyproject.toml's packages afresh in a clean venv and write their versions to requirements.lock.txt
+## (then pin envs/landcover.yaml to the same versions; tests/test_lock.py names any that differ)
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e '.[test]'
+	sed -n '/^#/p' $(LOCK) > $(LOCK).tmp
+	.lock-venv/bin/pip freeze --exclude-editable >> $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK)
+	rm -rf .lock-venv
+
 bench:
 	$(MAKE) -C benchmarks
+
+## accuracy: the real-data accuracy bench and its ablation -> docs/accuracy.md and the README's Accuracy block
+accuracy: install
+	$(BIN)/python -m landcover.accuracy
 
 clean:
 	rm -rf results logs .snakemake

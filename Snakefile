@@ -6,7 +6,14 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo area, only when no --configfile names another: a config of one's own then stands
+# alone over the schema's defaults instead of inheriting the demo's tiles (config/README.md).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

@@ -38,6 +38,7 @@ ENV = dict(os.environ)
 if OMP_WAIT_POLICY:
     ENV["OMP_WAIT_POLICY"] = OMP_WAIT_POLICY
 COMMANDS: list[str] = []
+COMPILED = False  # row 5b (treelite + tl2cgen, not kept: compiling alone takes minutes); --compiled runs it
 LOG: list[str] = []
 
 
@@ -79,6 +80,7 @@ def measure(
     record["process_wall_s"] = wall
     times = record["times_s"] or record["warmup_s"]
     record["median_s"] = statistics.median(times)
+    record["runs"] = len(times)
     runs = record["times_s"]
     if len(runs) > 6:
         spread = f"min {min(runs):.4g}, max {max(runs):.4g}"
@@ -106,6 +108,7 @@ class Row:
     ours_mb: float | None = None
     peer_mb: float | None = None
     extra: dict = field(default_factory=dict)
+    runs: str = ""  # timed runs behind each side's figure ("5 / 3", "single run / -")
 
     @property
     def ratio(self) -> float | None:
@@ -129,6 +132,17 @@ def fail_row(row: str, what: str, err: BaseException) -> None:
 
 def _same_input(a: dict, b: dict) -> bool:
     return a["saved"].get("input") == b["saved"].get("input")
+
+
+def _prof(record: dict) -> dict:
+    return {"profile": record.get("profile", []), "profile_total_s": record.get("profile_total_s")}
+
+
+def _runs(*records: dict | None) -> str:
+    """How many timed runs each side's figure is the median of; "single run" where only one."""
+    return " / ".join(
+        "-" if r is None else "single run" if r["runs"] == 1 else f"median of {r['runs']}" for r in records
+    )
 
 
 # ---------------------------------------------------------------- row 1
@@ -158,10 +172,44 @@ def row_interpolation(quick: bool) -> None:
     ROWS.append(
         Row("1", "interpolation 500x500, 60 frames, 9 features -> 23 dates", ours["median_s"], peer["median_s"],
             ">= 10x faster, float32, |diff| <= 1e-5, <= 1/3 peak RSS", met, note, ours["peak_rss_mb"], peer["peak_rss_mb"],
-            {"peer_warmup_s": peer["warmup_s"], "profile": ours.get("profile", [])})
+            {"peer_warmup_s": peer["warmup_s"], **_prof(ours)}, _runs(ours, peer))
     )  # fmt: skip
     FACTS["interp_peer"] = peer
     FACTS["interp_ours"] = ours
+    row_interpolation_real(quick)
+
+
+def row_interpolation_real(quick: bool) -> None:
+    """1b: the real patch (acquisitions near 10:00 UTC), eo-learn against each of our time-of-day conventions."""
+    peer = measure("run_peer.py", "interpolation_real", repeats=3, warmup=1)
+    ours = measure("run_ours.py", "interpolation_real", repeats=5, warmup=1)
+    b = np.load(os.path.join(WORK, "interp_real_peer.npy"))
+    finite = np.isfinite(b)
+    diffs = {}
+    for convention in ("first_acquisition", "acquisitions", "0000"):
+        a = np.load(os.path.join(WORK, f"interp_real_ours_{convention}.npy"))
+        d = np.abs(a[finite] - b[finite])
+        diffs[convention] = (float(d.max()), float(np.percentile(d, 99)))
+    same_dates = ours["saved"]["dates"] == peer["saved"]["dates"]
+    at = ours["saved"]["evaluated_at"]
+    exact = diffs["first_acquisition"][0] <= 1e-5
+    note = (
+        f"eo-learn's test EOPatch (data/eolearn-testeopatch, 101 x 100 px, 68 acquisitions 2015-2017 near 10:00 UTC), "
+        f"NDVI through IS_VALID onto the 2017 grid; max |ours - eo-learn| where eo-learn has a value (99th percentile): "
+        f"time_of_day first_acquisition (eo-learn's convention, grid at {at['first_acquisition'][11:]}, times rounded "
+        f"to the hour) {diffs['first_acquisition'][0]:.2g} ({diffs['first_acquisition'][1]:.2g}); acquisitions (the "
+        f"workflow's default, grid at the mean {at['acquisitions'][11:]}) {diffs['acquisitions'][0]:.2g} "
+        f"({diffs['acquisitions'][1]:.2g}); 00:00 (midnight) {diffs['0000'][0]:.2g} ({diffs['0000'][1]:.2g}); "
+        f"dates {'identical' if same_dates else 'DIFFER'}; a range ending on the grid (2017-01-01..2017-12-19): "
+        f"ours {ours['saved']['end_on_grid_dates']} dates (end included), eo-learn {peer['saved']['end_on_grid_dates']} "
+        f"(end left out); inputs {'identical' if _same_input(ours, peer) else 'DIFFER'}"
+    )
+    ROWS.append(
+        Row("1b", "interpolation on real times: the real patch 101x100, 68 frames, NDVI -> 23 dates", ours["median_s"],
+            peer["median_s"], "same values as eo-learn under its convention (|diff| <= 1e-5)", exact and same_dates,
+            note, ours["peak_rss_mb"], peer["peak_rss_mb"], {"diffs": diffs}, _runs(ours, peer))
+    )  # fmt: skip
+    FACTS["interp_real"] = {"diffs": diffs, "evaluated_at": at}
 
 
 # ---------------------------------------------------------------- row 2
@@ -180,7 +228,7 @@ def row_erosion_sampling(quick: bool) -> None:
             peer["median_s"], ">= 5x faster, identical labels", speed >= 5 and differ == 0,
             f"{speed:.1f}x faster; {differ} pixels differ; {kept:.1%} of pixels keep a label; "
             f"inputs {'identical' if _same_input(ours, peer) else 'DIFFER'}", ours["peak_rss_mb"], peer["peak_rss_mb"],
-            {"profile": ours.get("profile", [])})
+            _prof(ours), _runs(ours, peer))
     )  # fmt: skip
     FACTS["erosion_peer"], FACTS["erosion_ours"] = peer, ours
     peer = measure("run_peer.py", "sampling", repeats=10, warmup=1)
@@ -192,7 +240,7 @@ def row_erosion_sampling(quick: bool) -> None:
             f"{speed:.1f}x faster; {ours['saved']['samples']} samples (ours, a pandas table with 207 feature columns) "
             f"vs {peer['saved']['samples']} (eo-learn FractionSamplingTask, arrays in the EOPatch); "
             f"inputs {'identical' if _same_input(ours, peer) else 'DIFFER'}", ours["peak_rss_mb"], peer["peak_rss_mb"],
-            {"profile": ours.get("profile", [])})
+            _prof(ours), _runs(ours, peer))
     )  # fmt: skip
     FACTS["sampling_peer"], FACTS["sampling_ours"] = peer, ours
 
@@ -204,7 +252,7 @@ def row_clouds(quick: bool) -> None:
     s2c = measure("run_peer.py", "s2cloudless", repeats=5, warmup=1)
     task = measure("run_peer.py", "cloudmask_task", repeats=3, warmup=1)
     ours = measure("run_ours.py", "clouds", repeats=5, warmup=1, profile=True)
-    paired = measure("run_ours.py", "clouds_paired", repeats=5, warmup=1)["saved"]
+    paired = measure("run_paired.py", "clouds_paired", repeats=5, warmup=1)["saved"]
     mask = np.load(os.path.join(WORK, "clouds_ours_mask.npy"))[:, ::8, ::8]
     m_s2c = np.load(os.path.join(WORK, "clouds_s2c_mask80.npy"))
     m_task = np.load(os.path.join(WORK, "clouds_eolearn_mask80.npy"))
@@ -225,11 +273,11 @@ def row_clouds(quick: bool) -> None:
         Row("3", "cloud masks 500x500x60x13 at 80 m (peer: s2cloudless alone)", ours["median_s"], s2c["median_s"],
             "identical masks, no slower than s2cloudless alone", d_s2c == 0 and d_task == 0 and paired_ratio <= 1.0, note,
             ours["peak_rss_mb"], s2c["peak_rss_mb"],
-            {"task_s": task["median_s"], "task_mb": task["peak_rss_mb"], "profile": ours.get("profile", [])})
+            {"task_s": task["median_s"], "task_mb": task["peak_rss_mb"], **_prof(ours)}, _runs(ours, s2c))
     )  # fmt: skip
     ROWS.append(
         Row("3b", "cloud masks, peer eo-learn CloudMaskTask (80 m EOPatch)", ours["median_s"], task["median_s"],
-            "(reference)", None, "", ours["peak_rss_mb"], task["peak_rss_mb"])
+            "(reference)", None, "", ours["peak_rss_mb"], task["peak_rss_mb"], runs=_runs(ours, task))
     )  # fmt: skip
     FACTS["clouds_ours"], FACTS["clouds_s2c"], FACTS["clouds_task"] = ours, s2c, task
 
@@ -257,7 +305,7 @@ def row_chain(quick: bool) -> None:
             peer["median_s"], ">= 5x faster", speed >= 5,
             f"{speed:.1f}x faster; {agree}; kept {len(ours['saved'].get('kept_dates', []))} frames; eo-learn reads an "
             f"EOPatch folder (npy.gz, level 1), ours a NetCDF stack (Blosc LZ4 with byte shuffle, 4-frame chunks)", ours["peak_rss_mb"], peer["peak_rss_mb"],
-            {"peer_warmup_s": peer["warmup_s"], "profile": ours.get("profile", [])})
+            {"peer_warmup_s": peer["warmup_s"], **_prof(ours)}, _runs(ours, peer))
     )  # fmt: skip
     FACTS["chain_peer"], FACTS["chain_ours"] = peer, ours
 
@@ -275,12 +323,15 @@ def row_predict(quick: bool) -> None:
     speed = peer["median_s"] / ours["median_s"]
     differ = int(np.count_nonzero(labels["ours"] != labels["lightgbm"]))
     ROWS.append(
-        Row("5", "predict 1000x1000 px, 207 features, 8 classes (peer: LightGBM predict_proba)", ours["median_s"],
+        Row("5", "predict 1000x1000 px, 207 features, 8 classes (peer: plain LightGBM predict, not eo-learn)", ours["median_s"],
             peer["median_s"], "(reference for 5b) identical labels", differ == 0,
             f"{peer['saved'].get('trees')} trees; landcover.model.predict_tile (128-row blocks, 2 threads) {speed:.2f}x "
-            f"LightGBM's speed on the whole table; {differ} labels differ", ours["peak_rss_mb"], peer["peak_rss_mb"])
+            f"LightGBM's speed on the whole table; {differ} labels differ", ours["peak_rss_mb"], peer["peak_rss_mb"],
+            runs=_runs(ours, peer))
     )  # fmt: skip
     FACTS["predict_peer"], FACTS["predict_ours"] = peer, ours
+    if not COMPILED:
+        return
     try:
         comp = measure("run_ours.py", "predict_compiled", repeats=reps, warmup=0, timeout=1500)
     except Exception as err:  # noqa: BLE001
@@ -297,7 +348,7 @@ def row_predict(quick: bool) -> None:
             f"{speed:.2f}x LightGBM's speed; {differ} labels differ; compiling took {info.get('compile_s', float('nan')):.0f} s "
             f"({info.get('size_mb', float('nan')):.1f} MB .so); {'KEEP' if keep else 'not kept: below the 3x bar'}; "
             f"lleaves 1.3 not tried: it needs llvmlite < 0.44, i.e. numba <= 0.60, which does not support numpy 2.4",
-            comp["peak_rss_mb"], peer["peak_rss_mb"])
+            comp["peak_rss_mb"], peer["peak_rss_mb"], runs=_runs(comp, peer))
     )  # fmt: skip
     FACTS["predict_compiled"] = comp
 
@@ -305,36 +356,57 @@ def row_predict(quick: bool) -> None:
 # ---------------------------------------------------------------- row 6
 
 
-TRAIN_SIZES = (100_000, 250_000, 400_000)
+TRAIN_SIZES = (100_000, 300_000)
+TRAIN_COLUMNS = 207
 
 
-def row_train(quick: bool) -> None:
-    sizes = TRAIN_SIZES[:2] if quick else TRAIN_SIZES
-    subprocess.run([sys.executable, "-c", f"import run_ours; [run_ours.train_samples(n) for n in {list(sizes)}]"],
-                   cwd=HERE, check=True)  # fmt: skip
-    runs = [measure("run_ours.py", "train", repeats=0, warmup=1, params={"n": n}) for n in sizes]
+def _train_fit(runs: list[dict], sizes) -> dict:
+    """Time: a linear fit over the sizes; memory: landcover.resources.train_peak_mb's bytes per value, the largest
+    any size needed (the formula the training rule asks with)."""
+    from landcover.resources import BINNING_SAMPLE
+
     n = np.array(sizes, dtype=float)
     t = np.array([r["median_s"] for r in runs])
     mem = np.array([r["peak_rss_mb"] for r in runs])
-    base = np.array([r["rss_after_inputs_mb"] for r in runs])
+    base = float(max(r["rss_after_inputs_mb"] for r in runs))
+    per_value = max(((m - base) * 2**20 / TRAIN_COLUMNS - min(k, BINNING_SAMPLE) * 8) / k for k, m in zip(n, mem))
     slope, intercept = np.polyfit(n, t, 1)
-    # LightGBM bins from a sample of at most 200 000 rows (bin_construct_sample_cnt): a transient that grows
-    # with n only up to there, so memory is fitted on the sizes beyond it when there are two
-    beyond = n > 200_000 if (n > 200_000).sum() >= 2 else np.ones_like(n, dtype=bool)
-    mslope, mintercept = np.polyfit(n[beyond], mem[beyond], 1)
-    t_1e6 = slope * 1e6 + intercept
-    m_1e6 = mslope * 1e6 + mintercept
-    FACTS["train"] = {"sizes": sizes, "times": t.tolist(), "mem": mem.tolist(), "fit": (slope, intercept),
-                      "mfit": (mslope, mintercept), "t_1e6": t_1e6, "m_1e6": m_1e6}  # fmt: skip
-    peer_s = 400.0 * 207 / 225  # FACTS: ~400 s for 1e6 x 225 features; histogram cost ~ linear in features
+    return {"sizes": list(sizes), "times": t.tolist(), "mem": mem.tolist(), "fit": (slope, intercept),
+            "base_mb": base, "bytes_per_value": per_value, "t_1e6": slope * 1e6 + intercept}  # fmt: skip
+
+
+def row_train(quick: bool) -> None:
+    """Ours (scripts/train.py's functions) and the eo-learn example's training step (LGBMClassifier on the
+    feature matrix), on the same samples tables; each size once (single runs), extrapolated to 1e6 samples."""
+    from landcover.resources import train_peak_mb
+
+    sizes = (50_000, 100_000) if quick else TRAIN_SIZES
+    subprocess.run([sys.executable, "-c", f"import inputs; [inputs.samples_tables(n) for n in {list(sizes)}]"],
+                   cwd=HERE, check=True)  # fmt: skip
+    fits = {}
+    for side, script, case in (("ours", "run_ours.py", "train"), ("peer", "run_peer.py", "train_lightgbm")):
+        runs = [measure(script, case, repeats=0, warmup=1, params={"n": n}) for n in sizes]
+        fits[side] = _train_fit(runs, sizes) | {"trees": runs[-1]["saved"].get("trees")}
+    ours, peer = fits["ours"], fits["peer"]
+    m_ours, m_peer = (train_peak_mb(f, 1e6, TRAIN_COLUMNS) for f in (ours, peer))
+    FACTS["train"] = ours | {"m_1e6": m_ours}
+    FACTS["train_peer"] = peer | {"m_1e6": m_peer}
+
+    def measured(f):
+        return ", ".join(f"{int(k):,}: {x:.0f} s, {m:.0f} MB" for k, x, m in zip(f["sizes"], f["times"], f["mem"]))
+
     ROWS.append(
-        Row("6", "train LightGBM, 1e6 samples x 207 features, 8 classes (EXTRAPOLATED)", t_1e6, peer_s,
+        Row("6", f"train LightGBM, 1e6 samples x {TRAIN_COLUMNS} features, 8 classes (EXTRAPOLATED from single runs; "
+            "peer: the eo-learn example's LGBMClassifier)", ours["t_1e6"], peer["t_1e6"],
             "time and peak memory (no speed target)", None,
-            f"measured n = {', '.join(f'{int(x):,}' for x in sizes)}: {', '.join(f'{x:.0f} s' for x in t)}, peak RSS "
-            f"{', '.join(f'{x:.0f}' for x in mem)} MB (of which Python and the libraries {', '.join(f'{x:.0f}' for x in base)} MB; ours "
-            f"reads the samples tables into one float32 matrix, as scripts/train.py does); linear fit -> 1e6: {t_1e6:.0f} s, {m_1e6:.0f} MB (memory fitted above LightGBM's 200 000-row binning sample; extrapolated, not "
-            f"measured, to keep make bench under 30 min); peer: FACTS' ~400 s for 1e6 x 225 scaled to 207 features",
-            m_1e6, None)
+            f"measured once per size (n: time, peak RSS): ours {measured(ours)}; peer {measured(peer)}; both read the "
+            f"same samples tables (Parquet, 25 000 rows each) into one float32 matrix inside the timing, ours with "
+            f"landcover.model.read_training_set/train_model (scripts/train.py), the peer with pandas and "
+            f"lightgbm.LGBMClassifier(objective='multiclass').fit as the eo-learn example trains; trees: ours "
+            f"{ours['trees']}, peer {peer['trees']} (both LightGBM's defaults); linear fit of time -> 1e6, memory "
+            f"by landcover.resources.train_peak_mb (Python and libraries + bytes per value + LightGBM's 200 000-row "
+            f"binning sample): {ours['bytes_per_value']:.1f} vs {peer['bytes_per_value']:.1f} bytes per value",
+            m_ours, m_peer, runs="single run per size / single run per size")
     )  # fmt: skip
 
 
@@ -357,13 +429,85 @@ def row_bounded(quick: bool) -> None:
         measure("run_ours.py", "prepare_model", repeats=0, warmup=1)
     for name, case, threads in JOBS:
         try:
-            rec = measure("run_ours.py", case, repeats=0, warmup=1)
+            rec = measure("run_ours.py", case, repeats=1 if quick else 3, warmup=0)
         except Exception as err:  # noqa: BLE001
             BOUNDED.append({"job": name, "error": str(err).splitlines()[0], "threads": threads})
             print(f"  !! {name}: {err}", flush=True)
             continue
         BOUNDED.append({"job": name, "wall_s": rec["median_s"], "peak_mb": rec["peak_rss_mb"], "threads": threads,
+                        "base_mb": rec["rss_after_inputs_mb"], "runs": rec["runs"],
                         "bytes": rec["saved"].get("bytes", {}), "loadavg": rec["loadavg"][0]})  # fmt: skip
+
+
+# ---------------------------------------------------------------- country: merge, report, a job's fixed cost
+
+REPORT_SIZES = (100_000, 300_000)
+OVERHEAD_JOBS = (1, 5)
+
+
+def row_country(quick: bool) -> None:
+    """The once-per-run stages at Slovenia's size and a Snakemake job's fixed cost, for the projection."""
+    measure("run_ours.py", "prepare_country", repeats=0, warmup=1, timeout=3000)
+    merge = measure("run_ours.py", "merge_country", repeats=0, warmup=1, timeout=3000)
+    if not os.path.exists(os.path.join(WORK, "model_40k.txt")):
+        measure("run_ours.py", "prepare_model", repeats=0, warmup=1)
+    sizes = (20_000, 60_000) if quick else REPORT_SIZES
+    report = [measure("run_ours.py", "report_country", repeats=0, warmup=1, params={"n": n}) for n in sizes]
+    slope, intercept = np.polyfit(np.array(sizes, dtype=float), [r["median_s"] for r in report], 1)
+    overhead = [measure("run_ours.py", "job_overhead", repeats=1 if quick else 3, warmup=0, params={"jobs": n})
+                for n in OVERHEAD_JOBS]  # fmt: skip
+    per_job = (overhead[1]["median_s"] - overhead[0]["median_s"]) / (OVERHEAD_JOBS[1] - OVERHEAD_JOBS[0])
+    FACTS["country"] = {
+        "merge_s": merge["median_s"], "merge_mb": merge["peak_rss_mb"], "merge_bytes": merge["saved"]["bytes"],
+        "tiles": merge["saved"]["tiles"], "report_sizes": list(sizes), "report_s": [r["median_s"] for r in report],
+        "report_mb": [r["peak_rss_mb"] for r in report], "report_fit": (slope, intercept),
+        "overhead_jobs": list(OVERHEAD_JOBS), "overhead_s": [r["median_s"] for r in overhead],
+        "overhead_runs": overhead[-1]["runs"], "job_s": per_job,
+    }  # fmt: skip
+
+
+# ---------------------------------------------------------------- the rules' resource table
+
+RESOURCE_TABLE = os.path.join(HERE, "..", "workflow", "resources.yaml")
+PER_FRAME = {"cloud_mask": True, "features": True, "sample": False, "predict": False}
+
+
+def write_resource_table() -> None:
+    """workflow/resources.yaml, which workflow/rules/common.smk reads (landcover.resources): the bounded-memory
+    jobs' peaks and the training's bytes per value; parts this run did not measure are kept."""
+    import yaml
+
+    from landcover.resources import load_table
+
+    table = load_table(RESOURCE_TABLE) if os.path.exists(RESOURCE_TABLE) else {}
+    jobs = {b["job"]: b for b in BOUNDED if "error" not in b and b["job"] in PER_FRAME}
+    if not jobs and "train" not in FACTS:
+        return
+    from run_ours import BOUNDED_SIZE, BOUNDED_TIMES
+
+    if jobs:
+        table["tile_jobs"] = {
+            name: {"peak_mb": round(b["peak_mb"]), "base_mb": round(b["base_mb"]), "pixels": BOUNDED_SIZE**2,
+                   "frames": BOUNDED_TIMES, "per_frame": PER_FRAME[name], "wall_s": round(b["wall_s"], 2),
+                   "threads": b["threads"], "runs": b["runs"]}
+            for name, b in jobs.items()
+        }  # fmt: skip
+    if "train" in FACTS:
+        train = FACTS["train"]
+        table["train"] = {"base_mb": round(train["base_mb"]), "bytes_per_value": round(train["bytes_per_value"], 2),
+                          "samples": [int(n) for n in train["sizes"]], "peak_mb": [round(m) for m in train["mem"]]}  # fmt: skip
+    table["measured"] = f"{time.strftime('%Y-%m-%d')} (make bench, benchmarks/RESULTS.md)"
+    header = (
+        "# Written by `make bench` (benchmarks/bench.py); read by workflow/rules/common.smk through\n"
+        "# landcover/resources.py. Peak RSS (MB) of each per-tile job measured on one tile of `pixels`\n"
+        "# pixels and `frames` acquisitions, of which `base_mb` is Python and the libraries; the training's\n"
+        "# memory per sample value. Do not edit: run `make bench`.\n"
+    )
+    body = yaml.safe_dump({k: table[k] for k in ("measured", "tile_jobs", "train") if k in table},
+                          sort_keys=False, default_flow_style=None, width=200)  # fmt: skip
+    with open(RESOURCE_TABLE + ".tmp", "w") as f:
+        f.write(header + body)
+    os.replace(RESOURCE_TABLE + ".tmp", RESOURCE_TABLE)
 
 
 # ---------------------------------------------------------------- reporting
@@ -417,30 +561,33 @@ def _fmt_bytes(n: float) -> str:
 
 def table() -> str:
     lines = [
-        "| row | what | ours | peer | ours/peer | ours MB | peer MB | target | met |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| row | what | ours | peer | ours/peer | runs (ours / peer) | ours MB | peer MB | target | met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in ROWS:
         ratio = "-" if r.ratio is None else f"{r.ratio:.3f}"
         met = "-" if r.met is None else r.met if isinstance(r.met, str) else ("yes" if r.met else "**NO**")
         lines.append(
-            f"| {r.row} | {r.what} | {_fmt_s(r.ours_s)} | {_fmt_s(r.peer_s)} | {ratio} | {_fmt_mb(r.ours_mb)} | "
-            f"{_fmt_mb(r.peer_mb)} | {r.target} | {met} |"
+            f"| {r.row} | {r.what} | {_fmt_s(r.ours_s)} | {_fmt_s(r.peer_s)} | {ratio} | {r.runs or '-'} | "
+            f"{_fmt_mb(r.ours_mb)} | {_fmt_mb(r.peer_mb)} | {r.target} | {met} |"
         )
     return "\n".join(lines)
 
 
 def bounded_table() -> str:
-    lines = ["| job (1000x1000 px, 70 frames, 13 bands) | threads | wall | peak RSS | < 2 GiB | output on disk |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| job (1000x1000 px, 70 frames, 13 bands) | threads | wall | runs | peak RSS | of which libraries | < 2 GiB | output on disk |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for b in BOUNDED:
         if "error" in b:
-            lines.append(f"| {b['job']} | {b['threads']} | - | - | **did not run**: {b['error'][:120]} | - |")
+            lines.append(f"| {b['job']} | {b['threads']} | - | - | - | - | **did not run**: {b['error'][:120]} | - |")
             continue
         size = ", ".join(f"{k} {_fmt_bytes(v)}" for k, v in b["bytes"].items()) or "-"
         ok = "yes" if b["peak_mb"] < 2048 else "**NO**"
+        runs = b.get("runs", 1)
+        runs = "single run" if runs == 1 else f"median of {runs}"
         lines.append(
-            f"| {b['job']} | {b['threads']} | {_fmt_s(b['wall_s'])} | {b['peak_mb']:,.0f} MB | {ok} | {size} |"
+            f"| {b['job']} | {b['threads']} | {_fmt_s(b['wall_s'])} | {runs} | {b['peak_mb']:,.0f} MB | "
+            f"{b.get('base_mb', float('nan')):,.0f} MB | {ok} | {size} |"
         )
     return "\n".join(lines)
 
@@ -472,13 +619,17 @@ def _restore(saved: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    all_rows = ["interpolation", "erosion_sampling", "clouds", "chain", "predict", "train", "bounded"]
+    # the rows that feed the rules' resources and the projection first: a run cut short keeps them (--reuse)
+    all_rows = ["interpolation", "train", "bounded", "country", "predict", "erosion_sampling", "clouds", "chain"]
     parser.add_argument("--rows", default=",".join(all_rows))
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--compiled", action="store_true", help="also row 5b, the compiled predictor (minutes)")
     parser.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     parser.add_argument("--reuse", action="store_true",
                         help="take the rows not in --rows from the last run's work/bench_state.json")  # fmt: skip
     args = parser.parse_args()
+    global COMPILED
+    COMPILED = args.compiled
     os.makedirs(WORK, exist_ok=True)
     started = time.perf_counter()
     load_start = os.getloadavg()
@@ -490,6 +641,7 @@ def main() -> None:
         "predict": (row_predict, "5", "prediction"),
         "train": (row_train, "6", "training"),
         "bounded": (row_bounded, "M", "bounded memory"),
+        "country": (row_country, "C", "country-scale merge, report and job cost"),
     }
     state = _load_state() if args.reuse else {}
     wanted = args.rows.split(",")
@@ -519,6 +671,8 @@ def main() -> None:
         }
         _save_state(state)
     total = time.perf_counter() - started
+    ROWS.sort(key=lambda r: (int(re.match(r"\d+", r.row).group()) if r.row[0].isdigit() else 99, r.row))
+    write_resource_table()
     from report import write_results
 
     info = machine()

@@ -22,8 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-WORK = os.path.join(HERE, "work")
+from inputs import WORK
 
 
 @dataclass
@@ -37,8 +36,9 @@ def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _profile(case: Case, top: int = 8) -> list[dict]:
-    """The functions with the most own time in one more run (outside the timing): name, seconds, share."""
+def _profile(case: Case, top: int = 8) -> tuple[list[dict], float]:
+    """The functions with the most own time in one more run (outside the timing): name, seconds, share of the
+    whole profile; and the whole profile's own time (the one denominator of every share)."""
     import cProfile
     import pstats
 
@@ -53,7 +53,7 @@ def _profile(case: Case, top: int = 8) -> list[dict]:
     for (path, line, name), (_, calls, tottime, cumtime, _) in rows:
         short = path.split("site-packages/")[-1].split("/work/main/")[-1]
         out.append({"function": f"{short}:{line}({name})", "calls": calls, "own_s": tottime, "share": tottime / total})
-    return out
+    return out, total
 
 
 def main(cases: dict[str, Callable[..., Case]]) -> None:
@@ -92,7 +92,7 @@ def main(cases: dict[str, Callable[..., Case]]) -> None:
     saved = case.save(result, args.out) if case.save is not None and result is not None else {}
     del result  # the profiled run must not hold two results (it would inflate the peak RSS)
     gc.collect()
-    profile = _profile(case) if args.profile else []
+    profile, profile_total = _profile(case) if args.profile else ([], 0.0)
     record = {
         "case": args.case,
         "setup_s": setup_s,
@@ -103,6 +103,7 @@ def main(cases: dict[str, Callable[..., Case]]) -> None:
         "saved": saved or {},
         "info": case.info,
         "profile": profile,
+        "profile_total_s": profile_total,
     }
     sys.stdout.flush()
     print("@@RESULT " + json.dumps(record), flush=True)

@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+WORK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "work")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 2017
 YEAR = 2017
 DATE_START, DATE_END, STEP_DAYS = "2017-01-01", "2017-12-31", 16
@@ -22,6 +24,8 @@ L1C_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09
 FEATURE_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
 INDICES = ("NDVI", "NDWI", "NORM")
 FEATURE_NAMES = FEATURE_BANDS + INDICES
+CHAIN_SIZE, CHAIN_TIMES = 500, 60  # row 4's stack
+PREDICT_SIZE, TRAIN_FOR_PREDICT = 1000, 40_000  # row 5: a 10 km tile, the model trained on 40 000 samples
 
 
 def checksum(*arrays) -> str:
@@ -258,3 +262,52 @@ def samples_frame(n: int, seed=SEED):
         }
     )
     return pd.concat([ids, pd.DataFrame(x, columns=columns)], axis=1)
+
+
+def model_paths() -> tuple[str, str]:
+    """The model rows 5 and the bounded-memory predict use (trained once by run_ours.py prepare_model)."""
+    return os.path.join(WORK, "model_40k.txt"), os.path.join(WORK, "model_40k.json")
+
+
+def prediction_table() -> np.ndarray:
+    """The 1000 x 1000 tile's feature table (1e6, 207) float32, rows in C order of (y, x)."""
+    x, _ = class_table(PREDICT_SIZE * PREDICT_SIZE, 207, seed=SEED + 1)
+    return x
+
+
+def samples_tables(n: int, name: str = "train", seed=SEED) -> list[str]:
+    """`n` samples as tables of 25 000 rows each, as `sample` writes them (cached under work/): the input both
+    sides of row 6 read."""
+    folder = os.path.join(WORK, f"{name}_samples_{n}")
+    if not os.path.isdir(folder):
+        os.makedirs(folder + ".partial", exist_ok=True)
+        table = samples_frame(n, seed)
+        for part, start in enumerate(range(0, n, 25000)):
+            table.iloc[start : start + 25000].to_parquet(os.path.join(folder + ".partial", f"{part:04d}.parquet"))
+        del table
+        os.replace(folder + ".partial", folder)
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder))
+
+
+# ---------------------------------------------------------------- row 1b: the real patch
+
+REAL_PATCH = os.path.join(REPO, "data", "eolearn-testeopatch", "TestEOPatch")
+
+
+def _load_npy_gz(path: str) -> np.ndarray:
+    import gzip
+
+    with gzip.open(path + ".gz", "rb") as f:
+        return np.load(f)
+
+
+def real_patch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The repository's real eo-learn test EOPatch (Slovenia): NDVI (t, y, x, 1) float32, IS_VALID (t, y, x)
+    and the 68 acquisition times (near 10:00 UTC) as datetime64[s]."""
+    import json
+
+    with open(os.path.join(REAL_PATCH, "timestamps.json")) as f:
+        times = np.array(json.load(f), dtype="datetime64[s]")
+    ndvi = _load_npy_gz(os.path.join(REAL_PATCH, "data", "NDVI.npy")).astype(np.float32)
+    valid = _load_npy_gz(os.path.join(REAL_PATCH, "mask", "IS_VALID.npy"))[..., 0].astype(bool)
+    return ndvi, valid & np.isfinite(ndvi[..., 0]), times

@@ -11,7 +11,11 @@ TEST_FRACTION = 0.3
 MAX_SAMPLES = 40_000
 FRAMES, PEER_FRAMES = 70, 60
 TILE_PX, PEER_PX = 1000 * 1000, 500 * 500
+MANY_FRAMES = 140  # areas with about 140 acquisitions a year exist (overlapping orbits)
 NODES = (1, 4, 16, 64)
+# per-tile rules of a country run (config/slovenia.yaml: one download per tile) and the once-per-run ones
+PER_TILE_RULES = ("download_sentinelhub", "cloud_mask", "features", "reference", "sample", "predict")
+ONCE_RULES = ("grid", "train", "report", "merge")
 
 
 def _s(x: float | None) -> str:
@@ -34,35 +38,41 @@ def _round_up(x: float, step: float) -> int:
     return int(math.ceil(x / step) * step)
 
 
-def resources(bounded: list[dict], facts: dict) -> list[tuple[str, int, int, int, str]]:
-    """(rule, threads, mem_mb, runtime_min, basis) from the measured 10 km jobs: mem 1.3 x peak + 200 MB rounded up
-    to 250 MB; runtime 4 x the measured wall (a shared or slower node, retries) rounded up to 5 min, at least 10."""
+def resources(bounded: list[dict], facts: dict) -> list[tuple[str, int, str, int, int, int]]:
+    """(rule, threads, measured, mem_mb, mem_mb at MANY_FRAMES, mem_mb on the 2nd attempt) by the workflow's own
+    formula (landcover.resources) from the measured 10 km jobs and the training fit."""
+    from landcover import resources as res
+
     out = []
     by_job = {b["job"].split(" ")[0]: b for b in bounded if "error" not in b}
-    for rule, job in (
-        ("cloud_mask", "cloud_mask"),
-        ("features", "features"),
-        ("sample", "sample"),
-        ("predict", "predict"),
-    ):
-        b = by_job.get(job)
+    for rule in ("cloud_mask", "features", "sample", "predict"):
+        b = by_job.get(rule)
         if b is None:
             continue
-        mem = _round_up(1.3 * b["peak_mb"] + 200, 250)
-        runtime = max(10, _round_up(4 * b["wall_s"] / 60, 5))
-        out.append((rule, b["threads"], mem, runtime, f"measured {b['peak_mb']:.0f} MB, {b['wall_s']:.0f} s"))
+        job = {"peak_mb": b["peak_mb"], "base_mb": b.get("base_mb", 0.0), "pixels": TILE_PX, "frames": FRAMES,
+               "per_frame": rule in ("cloud_mask", "features")}  # fmt: skip
+        mem = [
+            res.memory_request(res.tile_peak_mb(job, TILE_PX, f), 1000, a)
+            for f, a in ((FRAMES, 1), (MANY_FRAMES, 1), (FRAMES, 2))
+        ]
+        out.append(
+            (rule, b["threads"], f"measured {b['peak_mb']:.0f} MB ({b.get('base_mb', 0):.0f} MB libraries)", *mem)
+        )
     train = facts.get("train")
     if train:
         n = TILES * (1 - TEST_FRACTION) * MAX_SAMPLES
-        slope, icpt = train["fit"]
-        mslope, micpt = train["mfit"]
-        t = slope * n + icpt
-        m = mslope * n + micpt
-        out.append(
-            ("train", 2, _round_up(1.3 * m + 500, 1000), max(30, _round_up(2 * t / 60, 30)),
-             f"extrapolated to {n / 1e6:.1f} M samples: {m / 1024:.1f} GB, {t / 60:.0f} min")
-        )  # fmt: skip
+        peak = res.train_peak_mb(train, n, 207)
+        mem = res.memory_request(peak, 2000)
+        out.append(("train", 2, f"{n / 1e6:.1f} M samples x 207: {peak / 1024:.1f} GB (formula, extrapolated)", mem, mem,
+                    res.memory_request(peak, 2000, 2)))  # fmt: skip
     return out
+
+
+def _scaled_mb(record: dict, scale: float) -> float:
+    """A whole process's peak at `scale` x its data: its libraries (RSS before the case's data) plus the rest
+    scaled; the same for both sides."""
+    libraries = record["rss_after_inputs_mb"]
+    return libraries + (record["peak_rss_mb"] - libraries) * scale
 
 
 def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
@@ -70,12 +80,10 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     need = ("cloud_mask", "features", "sample", "predict")
     if not all(k in by_job for k in need):
         return "(not computed: a per-tile job of the bounded-memory runs is missing)\n", {}
-    prep = facts.get("prepare_bounded", {})
-    stack_bytes = by_job["cloud_mask"]["bytes"].get("stack.nc")
     per_tile = {k: by_job[k]["wall_s"] for k in need}
     per_tile["reference"] = by_job.get("reference", {}).get("wall_s", 0.0)
     disk = {
-        "stacks": stack_bytes,
+        "stacks": by_job["cloud_mask"]["bytes"].get("stack.nc"),
         "clouds": by_job["cloud_mask"]["bytes"].get("clouds.nc"),
         "features": by_job["features"]["bytes"].get("features.nc"),
         "samples": by_job["sample"]["bytes"].get("samples.parquet"),
@@ -83,71 +91,75 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     }
     train = facts.get("train")
     n_train = TILES * (1 - TEST_FRACTION) * MAX_SAMPLES
+    n_test = TILES * TEST_FRACTION * MAX_SAMPLES
     t_train = train["fit"][0] * n_train + train["fit"][1] if train else float("nan")
+    country = facts.get("country", {})
+    t_merge = country.get("merge_s", float("nan"))
+    t_report = (country["report_fit"][0] * n_test + country["report_fit"][1]) if country else float("nan")
+    jobs = TILES * len(PER_TILE_RULES) + len(ONCE_RULES)
+    t_jobs = jobs * country["job_s"] if country else float("nan")
+    once = t_train + t_merge + t_report
 
-    # one 2-core machine: 2-thread rules one tile at a time; 1-thread rules two tiles at a time
+    # one 2-core machine: 2-thread rules one tile at a time; 1-thread rules (and the jobs' start-up) two at a time
     serial = {k: v * TILES for k, v in per_tile.items()}
     packed = {k: v * TILES / (1 if by_job.get(k, {}).get("threads", 1) == 2 else 2) for k, v in per_tile.items()}
-    tile_total_serial = sum(serial.values())
-    tile_total_packed = sum(packed.values())
-
-    # like for like: both sides from the same rows (2b, 4, 5), scaled from 500 x 500 x 60 to 1000 x 1000 x 70
-    scale = TILE_PX * FRAMES / (PEER_PX * PEER_FRAMES)
-    area = TILE_PX / PEER_PX
-    pairs = []  # (stage, ours per tile, eo-learn per tile)
-    if "chain_peer" in facts and "chain_ours" in facts:
-        pairs.append(("stack -> clouds -> features (row 4)", facts["chain_ours"]["median_s"] * scale,
-                      facts["chain_peer"]["median_s"] * scale))  # fmt: skip
-    if "erosion_peer" in facts and "erosion_ours" in facts:
-        pairs.append(
-            ("erosion (row 2a)", facts["erosion_ours"]["median_s"] * area, facts["erosion_peer"]["median_s"] * area)
-        )
-    if "sampling_peer" in facts and "sampling_ours" in facts:
-        pairs.append(
-            ("sampling (row 2b)", facts["sampling_ours"]["median_s"] * area, facts["sampling_peer"]["median_s"] * area)
-        )
-    if "predict_peer" in facts and "predict_ours" in facts:
-        pairs.append(("predict (row 5)", facts["predict_ours"]["median_s"], facts["predict_peer"]["median_s"]))
-    peer_mem = facts["chain_peer"]["peak_rss_mb"] * scale if "chain_peer" in facts else None
+    total_serial = sum(serial.values()) + once + t_jobs
+    total_packed = sum(packed.values()) + once + t_jobs / 2
 
     lines = []
+    report_sizes = ", ".join(f"{n:,}" for n in country.get("report_sizes", []))
     lines.append(
         f"Slovenia 2017 as in the eo-learn example: {TILES} tiles of 10 x 10 km (1000 x 1000 px at 10 m), {FRAMES} "
         f"acquisitions, 13 bands; downloads excluded. Per-tile figures are the bounded-memory runs above (one 10 km "
-        f"tile, measured on this shared 2-core machine, so pessimistic); training is on {TILES} x "
-        f"{1 - TEST_FRACTION:.0%} training tiles x {MAX_SAMPLES:,} samples = {n_train / 1e6:.1f} M samples, "
-        f"**extrapolated** from the row-6 fit (measured at <= {max(train['sizes']) if train else 0:,} samples). "
-        f"Disk is the synthetic tile's compressed size (real scenes compress differently, the stack most of all).\n"
+        f"tile on this shared 2-core machine, so pessimistic). Training is on {TILES} x {1 - TEST_FRACTION:.0%} "
+        f"training tiles x {MAX_SAMPLES:,} samples = {n_train / 1e6:.1f} M samples, **extrapolated** from row 6's "
+        f"single runs (at most {max(train['sizes']) if train else 0:,} samples); the merge is measured on "
+        f"{country.get('tiles', TILES)} random-class 1000 x 1000 tile maps (a single run); the report (scripts/report.py "
+        f"on the test tiles' {n_test / 1e6:.1f} M samples) is **extrapolated** linearly from single runs on "
+        f"{report_sizes} samples; each of the {jobs:,} Snakemake jobs ({TILES} tiles x {len(PER_TILE_RULES)} per-tile "
+        f"rules + {len(ONCE_RULES)}) costs a fixed start-up measured below. Disk is the synthetic tile's compressed "
+        f"size (real scenes compress differently, the stack most of all).\n"
     )
     lines.append(
-        "| stage | per tile | 262 tiles, 1 machine (serial) | 1 machine, 1-thread rules 2 at a time | disk per tile | disk, 262 tiles |"
+        "| stage | per tile | 262 tiles, 1 machine (serial) | 1 machine, 1-thread jobs 2 at a time | disk per tile | disk, 262 tiles |"
     )
     lines.append("|---|---|---|---|---|---|")
-    rows = [
+    for label, key, dkey in (
         ("stack (input, synthetic here)", None, "stacks"),
         ("cloud_mask", "cloud_mask", "clouds"),
         ("features", "features", "features"),
         ("reference (erosion only)", "reference", None),
         ("sample", "sample", "samples"),
         ("predict", "predict", "maps"),
-    ]
-    for label, key, dkey in rows:
+    ):
         d = disk.get(dkey) if dkey else None
         t = per_tile.get(key) if key else None
         lines.append(
             f"| {label} | {_s(t)} | {_s(serial.get(key)) if key else '-'} | {_s(packed.get(key)) if key else '-'} | "
             f"{_gb(d) if d else '-'} | {_gb(d * TILES) if d else '-'} |"
         )
+    cog = sum(country.get("merge_bytes", {}).values()) or None
     lines.append(f"| train (once, extrapolated) | - | {_s(t_train)} | {_s(t_train)} | - | - |")
-    lines.append("| merge (once) | - | not measured | not measured | - | ~0.5 GB (uint8 COG) |")
-    total_serial = tile_total_serial + t_train
-    total_packed = tile_total_packed + t_train
-    total_disk = sum(v for v in disk.values() if v) * TILES
+    lines.append(f"| merge (once, measured: single run) | - | {_s(t_merge)} | {_s(t_merge)} | - | {_gb(cog)} |")
+    lines.append(f"| report (once, extrapolated) | - | {_s(t_report)} | {_s(t_report)} | - | - |")
+    lines.append(f"| jobs' fixed cost ({jobs:,} jobs) | - | {_s(t_jobs)} | {_s(t_jobs / 2)} | - | - |")
+    tile_disk = sum(v for v in disk.values() if v)
+    total_disk = tile_disk * TILES + (cog or 0)
     lines.append(
         f"| **total** | {_s(sum(per_tile.values()))} | **{_s(total_serial)}** | **{_s(total_packed)}** | "
-        f"{_gb(sum(v for v in disk.values() if v))} | {_gb(total_disk)} |"
+        f"{_gb(tile_disk)} | {_gb(total_disk)} |"
     )
     lines.append("")
+    if country:
+        o = country["overhead_s"]
+        lines.append(
+            f"A job's fixed cost: Snakemake (local executor, 1 core) running {country['overhead_jobs'][1]} script jobs "
+            f"that only import what the rules' scripts import and write an empty file took {_s(o[1])}, one such job "
+            f"{_s(o[0])} (medians of {country['overhead_runs']}): {country['job_s']:.2f} s a job. On a cluster each job "
+            f"also waits in the queue (not measured; the SLURM profile's job groups run a tile's chain as one job). "
+            f"The merge peaked at {country['merge_mb']:,.0f} MB; the report at {country['report_mb'][-1]:,.0f} MB on "
+            f"{country['report_sizes'][-1]:,} samples.\n"
+        )
     target = (
         "met"
         if total_serial <= 24 * 3600
@@ -155,43 +167,67 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     )
     lines.append(f"Target (whole country within 24 h on one 2-core machine, downloads excluded): {target} "
                  f"({_s(total_serial)} serial, {_s(total_packed)} with two 1-thread jobs at a time).\n")  # fmt: skip
-    lines.append("On N cluster nodes of 2 cores (per-tile stages spread over the nodes, training on one node):\n")
-    lines.append("| nodes | per-tile stages | + training | total |")
+    lines.append("On N cluster nodes of 2 cores (per-tile stages and their jobs' start-up spread over the nodes; "
+                 "training, report and merge on one node):\n")  # fmt: skip
+    lines.append("| nodes | per-tile stages | + training, report, merge | total |")
     lines.append("|---|---|---|---|")
+    tile_jobs_s = t_jobs * TILES * len(PER_TILE_RULES) / jobs if country else 0.0
     for n in NODES:
-        stages = math.ceil(TILES / n) * sum(per_tile.values())
-        lines.append(f"| {n} | {_s(stages)} | {_s(t_train)} | {_s(stages + t_train)} |")
+        stages = math.ceil(TILES / n) * (sum(per_tile.values()) + tile_jobs_s / TILES)
+        lines.append(f"| {n} | {_s(stages)} | {_s(once)} | {_s(stages + once)} |")
     lines.append("")
     summary = {"ours_serial_s": total_serial, "ours_packed_s": total_packed, "disk": total_disk}
+
+    # like for like: both sides from the same rows (2, 4, 5, 6), scaled from 500 x 500 x 60 to 1000 x 1000 x 70
+    scale = TILE_PX * FRAMES / (PEER_PX * PEER_FRAMES)
+    area = TILE_PX / PEER_PX
+    pairs = []  # (stage, ours per tile, eo-learn per tile)
+    for stage, key, factor in (
+        ("stack -> clouds -> features (row 4)", "chain", scale),
+        ("erosion (row 2a)", "erosion", area),
+        ("sampling (row 2b)", "sampling", area),
+        ("predict (row 5; peer: plain LightGBM)", "predict", 1.0),
+    ):
+        if f"{key}_peer" in facts and f"{key}_ours" in facts:
+            pairs.append((stage, facts[f"{key}_ours"]["median_s"] * factor, facts[f"{key}_peer"]["median_s"] * factor))
     if pairs:
+        peer_train = facts.get("train_peer")
+        p_train = peer_train["fit"][0] * n_train + peer_train["fit"][1] if peer_train else float("nan")
         ours_tile = sum(p[1] for p in pairs)
         peer_tile = sum(p[2] for p in pairs)
         lines.append(
             f"eo-learn's estimate beside ours, like for like: both from the same benchmark rows (each side's stack read, "
-            f"cloud masks, features and interpolation of row 4, sampling and erosion of row 2, prediction of row 5), "
-            f"scaled linearly from 500 x 500 x {PEER_FRAMES} to 1000 x 1000 x {FRAMES} (x{scale:.2f} for the chain, x{area:.0f} "
-            f"for erosion and sampling); writing the outputs is left out on both sides, and training is the same LightGBM "
-            f"on both, so the same figure:\n"
+            f"cloud masks, features and interpolation of row 4, sampling and erosion of row 2, prediction of row 5, "
+            f"training of row 6), scaled linearly from 500 x 500 x {PEER_FRAMES} to 1000 x 1000 x {FRAMES} (x{scale:.2f} "
+            f"for the chain, x{area:.0f} for erosion and sampling); writing the outputs, the merge, the report and the "
+            f"jobs' start-up are left out on both sides:\n"
         )
         lines.append("| stage | ours per tile | eo-learn per tile | ours, 262 tiles | eo-learn, 262 tiles |")
         lines.append("|---|---|---|---|---|")
         for stage, o, p in pairs:
             lines.append(f"| {stage} | {_s(o)} | {_s(p)} | {_s(o * TILES)} | {_s(p * TILES)} |")
-        lines.append(f"| train (once, extrapolated) | - | - | {_s(t_train)} | {_s(t_train)} |")
+        lines.append(
+            f"| train (once, extrapolated; peer: the example's LGBMClassifier) | - | - | {_s(t_train)} | {_s(p_train)} |"
+        )
         lines.append(
             f"| **total, one 2-core machine** | {_s(ours_tile)} | {_s(peer_tile)} | **{_s(ours_tile * TILES + t_train)}** | "
-            f"**{_s(peer_tile * TILES + t_train)}** |"
+            f"**{_s(peer_tile * TILES + p_train)}** |"
         )
         lines.append("")
-        if peer_mem:
+        if "chain_peer" in facts and "chain_ours" in facts:
+            peer_mem = _scaled_mb(facts["chain_peer"], scale)
+            ours_mem = _scaled_mb(facts["chain_ours"], scale)
             lines.append(
-                f"eo-learn's chain would need about {peer_mem / 1024:.1f} GB per 10 km tile (its "
-                f"{facts['chain_peer']['peak_rss_mb']:.0f} MB peak at 500 x 500 x 60, scaled), so on a small machine it has "
-                f"to work on 5 km sub-tiles (the eo-learn example's EOPatch size); ours peaks at "
-                f"{max(b['peak_mb'] for b in by_job.values()) / 1024:.2f} GB in its heaviest 10 km job (above).\n"
+                f"Memory, both sides alike: each chain's peak at 500 x 500 x 60 (row 4: ours "
+                f"{facts['chain_ours']['peak_rss_mb']:.0f} MB, eo-learn {facts['chain_peer']['peak_rss_mb']:.0f} MB), its "
+                f"libraries (RSS before the data: ours {facts['chain_ours']['rss_after_inputs_mb']:.0f} MB, eo-learn "
+                f"{facts['chain_peer']['rss_after_inputs_mb']:.0f} MB) kept and the rest scaled x{scale:.2f} to a 10 km "
+                f"tile: ours {ours_mem / 1024:.1f} GB, eo-learn {peer_mem / 1024:.1f} GB. Ours runs the chain as two jobs "
+                f"that read the stack in row blocks and measured {by_job['cloud_mask']['peak_mb'] / 1024:.2f} and "
+                f"{by_job['features']['peak_mb'] / 1024:.2f} GB on the 10 km tile (above); eo-learn holds the whole "
+                f"EOPatch, so on a small machine it works on 5 km sub-tiles (the eo-learn example's EOPatch size).\n"
             )
-        summary.update(ours_like_s=ours_tile * TILES + t_train, peer_like_s=peer_tile * TILES + t_train)
-    del prep
+        summary.update(ours_like_s=ours_tile * TILES + t_train, peer_like_s=peer_tile * TILES + p_train)
     return "\n".join(lines), summary
 
 
@@ -204,37 +240,32 @@ def _own(profile: list[dict], *needles: str) -> float:
 
 
 def why(row, facts: dict) -> str:
-    """What the profile of our side says about a missed target."""
-    prof = (row.extra or {}).get("profile") or []
-    text = f"top functions: {_profile_text(prof)}." if prof else ""
-    if row.row == "3" and "clouds_s2c" in facts and prof:
+    """What the profile of our side says about a missed target; shares are of the whole profiled run."""
+    extra = row.extra or {}
+    prof = extra.get("profile") or []
+    total = extra.get("profile_total_s") or sum(p["own_s"] for p in prof) or 1.0
+    text = f"top functions (share of the whole profiled run, {total:.3g} s): {_profile_text(prof)}." if prof else ""
+    if row.row == "3" and prof and row.peer_s:
         lgb = _own(prof, "lightgbm/basic.py")
-        total = sum(p["own_s"] for p in prof) or 1
         over = row.ours_s - row.peer_s
         text += (f" s2cloudless's LightGBM is {lgb / total:.0%} of the profiled run; ours took {over:+.2f} s "
-                 f"({over / row.peer_s:+.0%}) beside s2cloudless alone, although ours gives the same model the same "
-                 f"pixels in a similar-spectra-first order (same values, ~15 % less LightGBM CPU): the 10 m -> 80 m block "
-                 f"sums and the upsampling are what remains of the overhead, plus run-to-run noise of the shared "
-                 f"machine.")  # fmt: skip
+                 f"({over / row.peer_s:+.0%}) beside s2cloudless alone in separate processes; the 10 m -> 80 m block "
+                 f"sums and the upsampling are ours only.")  # fmt: skip
     if row.row == "4" and prof and row.peer_s:
         lgb = _own(prof, "lightgbm/basic.py")
         h5 = _own(prof, "h5py/")
-        total = sum(p["own_s"] for p in prof) or 1
         text += (f" s2cloudless's LightGBM takes {lgb:.2f} s ({lgb / total:.0%}) and reading the stack "
                  f"(Blosc LZ4, read twice: by cloud_masks and by tile_features, as the workflow's two jobs do) {h5:.2f} s "
                  f"({h5 / total:.0%}). eo-learn runs the same s2cloudless model on the same 80 m pixels, so even with "
                  f"everything else free the speed-up could not exceed {row.peer_s / max(lgb, 1e-9):.1f}x: the 5x target "
                  f"is out of reach while s2cloudless's model dominates both chains (Amdahl).")  # fmt: skip
-    if row.row == "2b" and prof:
+    if row.row == "2b" and prof and row.peer_s:
+        take = _own(prof, "'take' of 'numpy.ndarray'")
         text += (
-            " Ours gathers each date's values of the chosen pixels once (`np.take` into the table's columns, no "
-            "further copy). A 20 % sample of a 500 x 500 tile touches most cache lines of the 207 MB feature cube, "
-            "and one pass over it takes 11.5-13.5 ms on these 2 cores (also with 2 threads: memory bound), which is "
-            "the whole 5x budget (~13 ms); eo-learn's own gather of the same values takes ~42 ms of its time."
-        )
-    if row.row == "2a" and prof:
-        text += (
-            " at well under a millisecond, per-call allocation and two filter passes (cv2 erode and dilate) dominate."
+            f" Ours gathers each date's values of the chosen pixels once (`np.take` into the table's columns, no "
+            f"further copy): {take * 1000:.1f} ms ({take / total:.0%}) of the profiled run, against a 5x budget of "
+            f"{row.peer_s / 5 * 1000:.1f} ms for the whole case; a 20 % sample of a 500 x 500 tile touches most cache "
+            f"lines of the 207 MB feature cube, so the gather is bound by memory bandwidth."
         )
     return text
 
@@ -248,8 +279,14 @@ def write_results(
     out.append(
         f"{how} on {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} in {total_s / 60:.1f} min. "
         f"Machine: {m.get('cpu', '?')}, {m.get('cores')} cores, {m.get('memory_gb', 0):.0f} GB RAM, Python {m['python']}, "
-        f"{m['platform']}. Load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end: the machine was "
-        f"shared with other jobs, so times are noisy (medians below; each measurement's load is in the log)."
+        f"{m['platform']}. Load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end"
+        + (
+            ": the machine was shared with other jobs, so absolute times are inflated and noisy; each row's two sides "
+            "ran minutes apart in the same run, so the ratios compare like with like (each measurement's load is in "
+            "the log)."
+            if max(load_start[0], load_end[0]) > 0.5 * (m.get("cores") or 1)
+            else "."
+        )
     )
     if m.get("reused"):
         out.append("")
@@ -257,8 +294,8 @@ def write_results(
     out.append("")
     out.append(
         f"OMP_WAIT_POLICY={m.get('omp_wait_policy') or '(default)'} for every measured process, both sides: with OpenMP's "
-        "default spinning, LightGBM (in ours, in s2cloudless and in the peers) ran up to 7x slower whenever the two cores "
-        "were shared (a 10 000-sample training took 370 s instead of 50-59 s here)."
+        "default spinning, LightGBM (in ours, in s2cloudless and in the peers) runs several times slower whenever the "
+        "cores are shared (`BENCH_OMP_WAIT_POLICY= make bench` measures that default)."
     )
     out.append("")
     out.append("Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".")
@@ -266,8 +303,9 @@ def write_results(
     out.append(
         "Method: each side of each row runs in its own process under `/usr/bin/time -v` (peak RSS = that process: inputs, "
         "warm-up and timed runs); both build the same seeded inputs (`inputs.py`, checksums compared). Time = median of "
-        "the timed runs after a warm-up run (for eo-learn the warm-up holds numba's compilation). `ours/peer` is the "
-        "ratio of median times (0.1 = ten times faster)."
+        "the timed runs after a warm-up run (for eo-learn the warm-up holds numba's compilation); the runs column says "
+        'how many timed runs each side\'s figure is the median of, and "single run" where there was one. `ours/peer` is '
+        "the ratio of median times (0.1 = ten times faster)."
     )
     out.append("")
     out.append("## Results")
@@ -305,15 +343,21 @@ def write_results(
         out.append("")
         res = resources(bounded, facts)
         if res:
-            out.append("### Recommended rule resources (10 km tiles)")
+            out.append("### Rule memory requests (10 km tiles)")
             out.append("")
-            out.append("mem_mb = 1.3 x measured peak + 200 MB (rounded up to 250 MB); runtime (min) = 4 x measured wall, at "
-                       "least 10 (cluster nodes are shared or slower); threads = what the job can use.")  # fmt: skip
+            out.append(
+                "The workflow's own formula (`landcover/resources.py`, used by `workflow/rules/common.smk`), on the peaks "
+                "above, which this run wrote to `workflow/resources.yaml` for the rules to read: mem_mb = (1.3 x peak + "
+                f"200 MB, in 250 MB steps) x attempt, a job killed for memory retrying with more (the profiles set "
+                f"`retries`); the peak's data part (above the libraries) scales with the tile's pixels and, for the jobs "
+                f"that hold every frame (cloud_mask, features), with its frames beyond the {FRAMES} measured, read from "
+                f"the tile's stack before the job starts; training by samples x columns."
+            )
             out.append("")
-            out.append("| rule | threads | mem_mb | runtime | basis |")
-            out.append("|---|---|---|---|---|")
-            for rule, threads, mem, runtime, basis in res:
-                out.append(f"| {rule} | {threads} | {mem} | {runtime} | {basis} |")
+            out.append(f"| rule | threads | basis | mem_mb | mem_mb, {MANY_FRAMES} frames | mem_mb, 2nd attempt |")
+            out.append("|---|---|---|---|---|---|")
+            for rule, threads, basis, mem, many, second in res:
+                out.append(f"| {rule} | {threads} | {basis} | {mem} | {many} | {second} |")
             out.append("")
         out.append("## Country projection: Slovenia 2017")
         out.append("")

@@ -11,7 +11,8 @@ import warnings
 
 import inputs
 import numpy as np
-from harness import WORK, Case, main
+from harness import Case, main
+from inputs import CHAIN_SIZE, CHAIN_TIMES, PREDICT_SIZE, TRAIN_FOR_PREDICT, WORK, model_paths, prediction_table
 
 warnings.filterwarnings("ignore")
 
@@ -53,6 +54,36 @@ def interpolation() -> Case:
             "shape": list(result.shape),
             "dates": [str(d) for d in np.asarray(dates, dtype="datetime64[D]")],
             "input": checksum,
+        }
+
+    return Case(run, save)
+
+
+def interpolation_real() -> Case:
+    """The real patch's NDVI through IS_VALID onto the 2017 grid, under each time-of-day convention (timed: the
+    workflow's default)."""
+    interpolate = _interpolate()
+    ndvi, valid, times = inputs.real_patch()
+    dates = _date_grid()(inputs.DATE_START, inputs.DATE_END, inputs.STEP_DAYS)
+
+    def run():
+        return interpolate(ndvi, valid, times, dates)
+
+    def save(result, out):
+        from landcover.interpolate import TIME_OF_DAY_MODES, evaluation_times
+
+        for convention in (*TIME_OF_DAY_MODES, "00:00"):
+            np.save(
+                os.path.join(out, f"interp_real_ours_{convention.replace(':', '')}.npy"),
+                interpolate(ndvi, valid, times, dates, time_of_day=convention),
+            )
+        at = {c: str(evaluation_times(dates[:1], times, c)[0][0]) for c in TIME_OF_DAY_MODES}
+        on_grid = _date_grid()(inputs.DATE_START, "2017-12-19", 16)
+        return {
+            "dates": [str(d) for d in dates],
+            "evaluated_at": at,
+            "end_on_grid_dates": len(on_grid),
+            "input": inputs.checksum(ndvi, valid),
         }
 
     return Case(run, save)
@@ -116,42 +147,14 @@ def clouds() -> Case:
     return Case(run, save)
 
 
-def clouds_paired() -> Case:
-    """Ours and s2cloudless alone timed in turn in one process, on the same inputs as rows 3's separate
-    processes: a paired comparison that the shared machine's process-to-process spread does not bias."""
-    import time
-
-    import run_peer
-
-    ours, peer = clouds(), run_peer.s2cloudless()
-    times: dict[str, list[float]] = {"ours": [], "s2cloudless": []}
-
-    def run():
-        for name, case in (("s2cloudless", peer), ("ours", ours)):
-            started = time.perf_counter()
-            case.run()
-            times[name].append(time.perf_counter() - started)
-        return times
-
-    def save(result, out):
-        timed = {name: values[1:] for name, values in times.items()}  # without the warm-up pair
-        return {name: float(np.median(values)) for name, values in timed.items()} | {"times": timed}
-
-    return Case(run, save)
-
-
 # ---------------------------------------------------------------- row 4
 
 
 def chain_stack_path() -> str:
-    from run_peer import CHAIN_SIZE, CHAIN_TIMES
-
     return os.path.join(WORK, f"chain_stack_{CHAIN_SIZE}_{CHAIN_TIMES}_v3.nc")
 
 
 def save_chain_stack() -> str:
-    from run_peer import CHAIN_SIZE, CHAIN_TIMES
-
     path = chain_stack_path()
     if not os.path.exists(path):
         bands, is_data, times = inputs.raw_stack(CHAIN_SIZE, CHAIN_SIZE, CHAIN_TIMES, swath_edges=True)
@@ -201,19 +204,6 @@ def chain() -> Case:
 
 # ---------------------------------------------------------------- rows 5-6: model
 
-PREDICT_SIZE = 1000
-TRAIN_FOR_PREDICT = 40000
-
-
-def model_paths() -> tuple[str, str]:
-    return os.path.join(WORK, "model_40k.txt"), os.path.join(WORK, "model_40k.json")
-
-
-def prediction_table() -> np.ndarray:
-    """The 1000 x 1000 tile's feature table (1e6, 207) float32, rows in C order of (y, x)."""
-    x, _ = inputs.class_table(PREDICT_SIZE * PREDICT_SIZE, 207, seed=inputs.SEED + 1)
-    return x
-
 
 def _classes():
     from landcover.classes import EOLEARN_CLASSES
@@ -237,25 +227,12 @@ def prepare_model() -> Case:
     return Case(lambda: train_model_for_prediction() or True, None)
 
 
-def train_samples(n: int) -> list[str]:
-    """The samples tables of `n` training samples, 25 000 rows each as `sample` writes them (cached under work/)."""
-    folder = os.path.join(WORK, f"train_samples_{n}")
-    if not os.path.isdir(folder):
-        os.makedirs(folder + ".partial", exist_ok=True)
-        table = inputs.samples_frame(n)
-        for part, start in enumerate(range(0, n, 25000)):
-            table.iloc[start : start + 25000].to_parquet(os.path.join(folder + ".partial", f"{part:04d}.parquet"))
-        del table
-        os.replace(folder + ".partial", folder)
-    return sorted(os.path.join(folder, name) for name in os.listdir(folder))
-
-
 def train(n="200000") -> Case:
     """What scripts/train.py does: read the training tiles' samples tables into one matrix, then train
     (the tables are written beforehand, by bench.py in another process, so they do not count here)."""
     from landcover.model import read_training_set, train_model
 
-    paths = train_samples(int(n))
+    paths = inputs.samples_tables(int(n))
 
     def run():
         return train_model(read_training_set(paths), _classes(), seed=42, params={}, threads=2)
@@ -447,6 +424,122 @@ def job_reference() -> Case:
     return Case(run, None)
 
 
+# ---------------------------------------------------------------- country: merge, report, a job's fixed cost
+
+COUNTRY_TILES = 262  # Slovenia at 10 km (config/slovenia.yaml)
+
+
+def country_maps() -> list[str]:
+    """262 class maps of 1000 x 1000 px (random classes, written as `predict` writes them) on a 19 x 14 grid
+    of 10 km tiles (cached under work/)."""
+    from landcover.maps import write_class_geotiff
+
+    folder = os.path.join(WORK, f"country_maps_{COUNTRY_TILES}")
+    names = [f"x{45 + i % 19:04d}_y{505 + i // 19:04d}.tif" for i in range(COUNTRY_TILES)]
+    if not os.path.isdir(folder):
+        os.makedirs(folder + ".partial", exist_ok=True)
+        rng = np.random.default_rng(inputs.SEED)
+        ids = np.array([c.id for c in _classes() if c.id != 0], dtype=np.uint8)
+        for name in names:
+            labels = ids[rng.integers(0, len(ids), (PREDICT_SIZE, PREDICT_SIZE))]
+            grid = _tile_grid(name[:-4])
+            write_class_geotiff(os.path.join(folder + ".partial", name), labels, grid, _classes())
+        os.replace(folder + ".partial", folder)
+    return [os.path.join(folder, name) for name in names]
+
+
+def _tile_grid(tile_id: str):
+    from landcover.grid import tile_grid
+
+    return tile_grid(tile_id, 10_000, 10, inputs.CRS)
+
+
+def prepare_country() -> Case:
+    return Case(lambda: len(country_maps()), None)
+
+
+def merge_country() -> Case:
+    """What scripts/merge.py does for Slovenia: the 262 tile maps as one COG, and its preview PNG."""
+    from landcover.maps import merge_tiles, preview_png
+
+    paths = country_maps()
+    cog, png = os.path.join(WORK, "country.tif"), os.path.join(WORK, "country_preview.png")
+
+    def run():
+        merge_tiles(paths, cog, _classes())
+        preview_png(cog, png, _classes())
+        return True
+
+    return Case(run, lambda result, out: {"bytes": {"landcover.tif": os.path.getsize(cog)}, "tiles": len(paths)})
+
+
+def report_country(n="200000") -> Case:
+    """What scripts/report.py does, on `n` test samples (the country's test tiles hold about 3 M): predict them
+    with row 5's model, the metrics and the figures."""
+    from pathlib import Path
+
+    from landcover import report
+    from landcover.model import load_model, load_samples, predict_proba
+
+    test_paths = inputs.samples_tables(int(n), "test", seed=inputs.SEED + 7)
+    train_paths = inputs.samples_tables(TRAIN_FOR_PREDICT)
+    folder = Path(WORK) / "country_report"
+
+    def run():
+        booster, metadata = load_model(*model_paths())
+        test = load_samples(test_paths)
+        proba = predict_proba(booster, metadata, test, threads=2)
+        metrics = report.evaluate(test, proba, metadata, _classes())
+        train_labels = load_samples(train_paths, columns=["tile_id", "row", "col", "label"])["label"]
+        figures = report.report_figures(booster, metadata, metrics, test, proba, train_labels, _classes())
+        report.write_report(metrics, figures, folder, dpi=110)
+        return metrics["test_pixels"]
+
+    return Case(run, lambda result, out: {"test_pixels": int(result), "n": int(n)})
+
+
+OVERHEAD_SNAKEFILE = """
+rule all:
+    input: expand("out/{i}.txt", i=range(JOBS))
+
+rule job:
+    output: "out/{i}.txt"
+    log: "logs/{i}.log"
+    script: "job.py"
+"""
+OVERHEAD_SCRIPT = """
+from landcover import stack
+from landcover.logs import log_to
+
+log_to(snakemake.log[0])
+open(snakemake.output[0], "w").close()
+"""
+
+
+def job_overhead(jobs="8") -> Case:
+    """A job's fixed cost under Snakemake (local executor, one core): `jobs` script jobs that only import what the
+    rules' scripts import (landcover, xarray, h5netcdf) and write an empty file; the record's times are the whole
+    run, bench.py subtracts a one-job run."""
+    import shutil
+    import subprocess
+    import sys
+
+    folder = os.path.join(WORK, f"overhead_{jobs}")
+
+    def run():
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        with open(os.path.join(folder, "Snakefile"), "w") as f:
+            f.write(f"JOBS = {int(jobs)}\n" + OVERHEAD_SNAKEFILE)
+        with open(os.path.join(folder, "job.py"), "w") as f:
+            f.write(f"import sys\nsys.path.insert(0, {inputs.REPO!r})\n" + OVERHEAD_SCRIPT)
+        cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--quiet", "--workflow-profile", "none"]
+        subprocess.run(cmd, cwd=folder, check=True, capture_output=True)
+        return int(jobs)
+
+    return Case(run, None)
+
+
 if __name__ == "__main__":
     main(
         {
@@ -454,7 +547,6 @@ if __name__ == "__main__":
             "erosion": erosion,
             "sampling": sampling,
             "clouds": clouds,
-            "clouds_paired": clouds_paired,
             "chain": chain,
             "train": train,
             "predict_ours": predict_ours,
@@ -466,5 +558,10 @@ if __name__ == "__main__":
             "job_sample": job_sample,
             "job_predict": job_predict,
             "job_reference": job_reference,
+            "interpolation_real": interpolation_real,
+            "prepare_country": prepare_country,
+            "merge_country": merge_country,
+            "report_country": report_country,
+            "job_overhead": job_overhead,
         }
     )

@@ -11,7 +11,8 @@ import warnings
 
 import inputs
 import numpy as np
-from harness import WORK, Case, main
+from harness import Case, main
+from inputs import CHAIN_SIZE, CHAIN_TIMES, WORK
 
 warnings.filterwarnings("ignore")
 
@@ -57,6 +58,37 @@ def interpolation() -> Case:
         np.save(os.path.join(out, "interp_peer.npy"), data)
         stamps = [t.date().isoformat() for t in result.timestamps]
         return {"dtype": str(data.dtype), "shape": list(data.shape), "dates": stamps, "input": checksum}
+
+    return Case(run, save)
+
+
+def interpolation_real() -> Case:
+    """eo-learn's LinearInterpolationTask on the real patch's NDVI through IS_VALID, onto the 2017 grid."""
+    from eolearn.core import FeatureType
+    from eolearn.features.extra.interpolation import LinearInterpolationTask
+
+    ndvi, valid, times = inputs.real_patch()
+    patch = _eopatch(8, times)  # the bbox does not take part
+    patch[FeatureType.DATA, "NDVI"] = ndvi
+    patch[FeatureType.MASK, "IS_VALID"] = valid[..., None]
+    task = LinearInterpolationTask(
+        (FeatureType.DATA, "NDVI"),
+        mask_feature=(FeatureType.MASK, "IS_VALID"),
+        resample_range=(inputs.DATE_START, inputs.DATE_END, inputs.STEP_DAYS),
+    )
+    # a range whose end falls on the grid (2017-12-19 = 2017-01-01 + 22 x 16 days)
+    on_grid = LinearInterpolationTask((FeatureType.DATA, "NDVI"), resample_range=(inputs.DATE_START, "2017-12-19", 16))
+
+    def run():
+        return task.execute(patch)
+
+    def save(result, out):
+        np.save(os.path.join(out, "interp_real_peer.npy"), result[FeatureType.DATA, "NDVI"])
+        return {
+            "dates": [t.date().isoformat() for t in result.timestamps],
+            "end_on_grid_dates": len(on_grid.get_resampled_timestamp(patch.timestamps)),
+            "input": inputs.checksum(ndvi, valid),
+        }
 
     return Case(run, save)
 
@@ -176,9 +208,6 @@ def cloudmask_task() -> Case:
 
 
 # ---------------------------------------------------------------- row 4
-
-
-CHAIN_SIZE, CHAIN_TIMES = 500, 60
 
 
 def chain_eopatch_path() -> str:
@@ -303,11 +332,10 @@ def chain() -> Case:
 def predict_lightgbm() -> Case:
     """LightGBM's own prediction of the whole 1000 x 1000 table: probabilities, then argmax."""
     import lightgbm as lgb
-    from run_ours import model_paths, prediction_table
 
-    model_txt, _ = model_paths()
+    model_txt, _ = inputs.model_paths()
     booster = lgb.Booster(model_file=model_txt)
-    table = prediction_table()
+    table = inputs.prediction_table()
     classes = inputs.CLASSES_8
 
     def run():
@@ -321,15 +349,42 @@ def predict_lightgbm() -> Case:
     return Case(run, save)
 
 
+# ---------------------------------------------------------------- row 6
+
+
+def train_lightgbm(n="100000") -> Case:
+    """The eo-learn example's training step: read the samples, LGBMClassifier(objective="multiclass") fit on the
+    feature matrix (LightGBM's defaults, as the example; 2 threads like ours)."""
+    import lightgbm as lgb
+    import pandas as pd
+
+    paths = inputs.samples_tables(int(n))
+
+    def run():
+        table = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+        features = table.drop(columns=["tile_id", "row", "col", "label"]).to_numpy(dtype=np.float32)
+        labels = table["label"].to_numpy()
+        del table
+        model = lgb.LGBMClassifier(objective="multiclass", n_jobs=2, random_state=42, verbosity=-1)
+        return model.fit(features, labels)
+
+    def save(result, out):
+        return {"trees": result.booster_.num_trees(), "n": int(n)}
+
+    return Case(run, save)
+
+
 if __name__ == "__main__":
     main(
         {
             "interpolation": interpolation,
+            "interpolation_real": interpolation_real,
             "erosion": erosion,
             "sampling": sampling,
             "s2cloudless": s2cloudless,
             "cloudmask_task": cloudmask_task,
             "chain": chain,
             "predict_lightgbm": predict_lightgbm,
+            "train_lightgbm": train_lightgbm,
         }
     )

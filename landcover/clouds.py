@@ -143,8 +143,23 @@ def _factors(stack: xr.Dataset, resolution_m: float | None) -> tuple[int, int]:
     return tuple(max(1, round(resolution_m / abs(size))) for size in (transform.e, transform.a))
 
 
-def _band_order(stack: xr.Dataset, tile: str) -> np.ndarray:
-    names = [str(name) for name in stack["band"].values]
+def _carried_factors(stack: xr.Dataset, resolution_m: float | None) -> tuple[int, int]:
+    """The block sizes of a stack's own coarse cloud bands; they were fetched for `clouds.resolution_m`."""
+    factors = tuple(int(f) for f in stack.attrs.get("cloud_pixel_blocks", (0, 0)))
+    if min(factors) < 1:
+        raise StackError(f"tile {stack.attrs.get('tile_id', '?')}: cloud_bands without a valid cloud_pixel_blocks")
+    if factors != _factors(stack, resolution_m):
+        log.warning(
+            "tile %s: the stack's cloud bands are in %s pixel blocks, not clouds.resolution_m %s; they are used as they are",
+            stack.attrs.get("tile_id", "?"),
+            factors,
+            resolution_m,
+        )
+    return factors
+
+
+def _band_order(stack: xr.Dataset, tile: str, dim: str = "band") -> np.ndarray:
+    names = [str(name) for name in stack[dim].values]
     missing = [band for band in L1C_BANDS if band not in names]
     if missing:
         raise StackError(f"tile {tile}: s2cloudless needs all 13 L1C bands, the stack lacks {', '.join(missing)}")
@@ -168,28 +183,46 @@ def cloud_masks(
     threshold, average_over, dilation_size = _check_settings(threshold, average_over, dilation_size)
     grid = grid_of(stack)
     tile = grid.tile_id or "?"
-    order = _band_order(stack, tile)
-    factor_y, factor_x = _factors(stack, resolution_m)
+    carried = "cloud_bands" in stack  # the source's own coarse bands (Sentinel Hub delivers them at 80 m)
+    factor_y, factor_x = _carried_factors(stack, resolution_m) if carried else _factors(stack, resolution_m)
     n_times, height, width = stack.sizes["time"], grid.height, grid.width
     rows, cols = -(-height // factor_y), -(-width // factor_x)
     settings = f"threshold {threshold}, average_over {average_over}, dilation_size {dilation_size}"
     log.info(
-        "tile %s: s2cloudless on %d frames in %d x %d pixel blocks, %s", tile, n_times, factor_y, factor_x, settings
+        "tile %s: s2cloudless on %d frames in %d x %d pixel blocks (%s), %s",
+        tile,
+        n_times,
+        factor_y,
+        factor_x,
+        "the source's coarse bands" if carried else "block means",
+        settings,
     )
 
     is_data = np.zeros((n_times, height, width), dtype=bool)
     coarse_probability = np.zeros((n_times, rows, cols), dtype=np.float32)
-    block_rows = factor_y * -(-ROW_CHUNK // factor_y)
-    for start in range(0, height, block_rows):
-        block = stack.isel(y=slice(start, start + block_rows))
-        block_is_data = is_data[:, start : start + block_rows]
-        block_is_data[:] = load(block["is_data"])
-        reflectance, has_data = block_mean(load(block["bands"]), block_is_data, factor_y, factor_x)
-        coarse = coarse_probability[:, start // factor_y : start // factor_y + reflectance.shape[1]]
-        if has_data.all():
-            coarse[:] = cloud_probability(reflectance[..., order], threads)
-        elif has_data.any():  # only the blocks with data: swath edges leave whole frames empty
-            coarse[has_data] = cloud_probability(reflectance[has_data][None, :, None, order], threads)[0, :, 0]
+    if carried:
+        order = _band_order(stack, tile, "cloud_band")
+        has_data = load(stack["cloud_is_data"].transpose("time", "cloud_y", "cloud_x")).astype(bool)
+        if has_data.shape != coarse_probability.shape:
+            raise StackError(f"tile {tile}: cloud_bands are {has_data.shape[1:]}, expected {(rows, cols)} blocks")
+        bands = load(stack["cloud_bands"].transpose("time", "cloud_y", "cloud_x", "cloud_band"))
+        reflectance = bands[has_data][None, :, None, order].astype(np.float32) / REFLECTANCE_SCALE
+        if has_data.any():
+            coarse_probability[has_data] = cloud_probability(reflectance, threads)[0, :, 0]
+        is_data[:] = load(stack["is_data"])
+    else:
+        order = _band_order(stack, tile)
+        block_rows = factor_y * -(-ROW_CHUNK // factor_y)
+        for start in range(0, height, block_rows):
+            block = stack.isel(y=slice(start, start + block_rows))
+            block_is_data = is_data[:, start : start + block_rows]
+            block_is_data[:] = load(block["is_data"])
+            reflectance, has_data = block_mean(load(block["bands"]), block_is_data, factor_y, factor_x)
+            coarse = coarse_probability[:, start // factor_y : start // factor_y + reflectance.shape[1]]
+            if has_data.all():
+                coarse[:] = cloud_probability(reflectance[..., order], threads)
+            elif has_data.any():  # only the blocks with data: swath edges leave whole frames empty
+                coarse[has_data] = cloud_probability(reflectance[has_data][None, :, None, order], threads)[0, :, 0]
 
     coarse_mask = mask_from_probability(coarse_probability, threshold, average_over, dilation_size)
     probability = np.empty((n_times, height, width), dtype=np.float32)

@@ -1,8 +1,15 @@
-"""Checks of the workflow configuration that a JSON schema cannot express."""
+"""Checks of the workflow configuration that a JSON schema cannot express, and the schema's key list.
+
+`python -m landcover.config SCHEMA` prints the Markdown table of config/README.md (`make config-docs`)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+INPUT_PATHS = (("area", "aoi"), ("reference", "path"), ("eopatch", "path"), ("local_l1c", "path"))
 
 
 class ConfigError(ValueError):
@@ -29,3 +36,95 @@ def check(config: dict) -> None:
     sampling = config["sampling"]
     if sampling.get("fraction") is not None and not 0 < sampling["fraction"] <= 1:
         raise ConfigError(f"sampling.fraction must be in (0, 1], got {sampling['fraction']}")
+    for section, key in INPUT_PATHS:
+        path = (config.get(section) or {}).get(key)
+        if path and not os.path.exists(path):
+            raise ConfigError(
+                f"{section}.{key}: {path} does not exist (relative paths are relative to the working "
+                f"directory, {os.getcwd()}, as every path of a Snakemake run)"
+            )
+
+
+def schema_markdown(schema: dict) -> str:
+    """Every key of the config schema with its type, default and description, as a Markdown table."""
+    import json
+
+    rows = ["| key | type | default | description |", "|---|---|---|---|"]
+
+    def kind(node: dict) -> str:
+        if "$ref" in node:
+            node = schema["definitions"][node["$ref"].rsplit("/", 1)[1]]
+        if "oneOf" in node:
+            return " or ".join(kind(option) for option in node["oneOf"])
+        types = node.get("type", "")
+        text = " or ".join(types) if isinstance(types, list) else types
+        return f"{text} of {node['items']['type']}" if text == "array" and "type" in node.get("items", {}) else text
+
+    def walk(parent: dict, prefix: str) -> None:
+        for name, node in parent["properties"].items():
+            key = f"{prefix}{name}"
+            if key == "classes":
+                default = "eo-learn's ten classes"
+            elif "default" in node:
+                default = f"`{json.dumps(node['default'])}`"
+            else:
+                default = "required" if name in parent.get("required", ()) else "none (optional)"
+            description = " ".join(node.get("description", "").split())
+            rows.append(f"| `{key}` | {kind(node)} | {default} | {description} |")
+            if node.get("type") == "object" and "properties" in node:
+                walk(node, f"{key}.")
+            elif node.get("type") == "array" and "properties" in node.get("items", {}):
+                walk(node["items"], f"{key}[].")
+
+    walk(schema, "")
+    return "\n".join(rows) + "\n"
+
+
+def undescribed_keys(schema: dict) -> list[str]:
+    """Schema keys without a description (config/README.md would list them bare)."""
+    missing = []
+
+    def walk(properties: dict, prefix: str) -> None:
+        for name, node in properties.items():
+            if not node.get("description"):
+                missing.append(f"{prefix}{name}")
+            walk(node.get("properties", {}), f"{prefix}{name}.")
+            walk(node.get("items", {}).get("properties", {}), f"{prefix}{name}[].")
+
+    walk(schema["properties"], "")
+    return missing
+
+
+def config_readme(schema_path: str | os.PathLike) -> str:
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    return README_HEAD + schema_markdown(schema)
+
+
+README_HEAD = """# Configuration
+
+Generated from `workflow/schemas/config.schema.yaml` by `make config-docs`; `tests/test_config.py` checks
+that the two agree. Edit the schema, then regenerate.
+
+A config names only what differs from these defaults. `config/config.yaml` is the demo (a synthetic area);
+Snakemake reads it only when no `--configfile` is given, so a config of your own inherits none of its
+choices (its test tiles, its tile pictures). Five lines are enough for a new area:
+
+```yaml
+area: {source: sentinelhub, aoi: my-area.geojson}
+sentinelhub: {time_range: ["2023-01-01", "2023-12-31"]}
+dates: {start: "2023-01-01", end: "2023-12-31"}
+reference: {path: my-reference.gpkg, class_attribute: class_id}
+```
+
+`snakemake --configfile my-area.yaml` runs it from any working directory; relative paths in a config are
+relative to the working directory (Snakemake's rule for every path of a run), and `results`, `logs/` and
+`.snakemake/` are written there. `--config key=value` changes one value for one run, over either.
+`area.source` picks the source; only that source's section is read.
+
+"""
+
+
+if __name__ == "__main__":
+    sys.stdout.write(config_readme(sys.argv[1]))

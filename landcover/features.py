@@ -117,10 +117,12 @@ def tile_features(
     valid_coverage_threshold: float = 0.8,
     block_rows: int = ROW_CHUNK,
     workers: int | None = None,
+    time_of_day: str = "acquisitions",
 ) -> xr.Dataset:
     """Interpolated features (date, y, x, feature) float32 and valid_count (y, x) uint16 of one tile.
 
-    `dates`: the target dates, or {start, end, step_days} (config `dates:`); default 2017 every 16 days. Reads the
+    `dates`: the target dates, or {start, end, step_days[, time_of_day]} (config `dates:`); default 2017 every 16
+    days, each evaluated at `time_of_day` (landcover.interpolate.evaluation_times). Reads the
     stack and clouds in row blocks (their on-disk chunks), so beside the output only one block of raw bands and
     features is in memory; `workers` threads interpolate each block."""
     grid = grid_of(stack)
@@ -128,6 +130,7 @@ def tile_features(
     if dates is None:
         dates = date_grid("2017-01-01", "2017-12-31", 16)
     elif isinstance(dates, Mapping):
+        time_of_day = dates.get("time_of_day", time_of_day)
         dates = date_grid(dates["start"], dates["end"], dates["step_days"])
     dates = np.asarray(dates, dtype="datetime64[D]")
     if block_rows < 1:
@@ -179,7 +182,9 @@ def tile_features(
             rows = slice(start, start + block_rows)
             values = _block_features(stack, rows, frames, band_names, bands, indices, precomputed)
             valid = block[frames] & np.isfinite(values).all(axis=-1)
-            features[:, rows] = interpolate(values, valid, times[frames], dates, workers=workers)
+            features[:, rows] = interpolate(
+                values, valid, times[frames], dates, workers=workers, time_of_day=time_of_day
+            )
             valid_count[rows] = valid.sum(axis=0)
     empty = int((valid_count == 0).sum())
     if empty:
@@ -198,3 +203,33 @@ def tile_features(
         valid_coverage_threshold=float(threshold),
     )
     return ds
+
+
+TEMPORAL_STATS = ("max", "min", "mean", "std", "argmax")
+
+
+def temporal_names(features, dates) -> list[str]:
+    """Columns of `temporal_features`: per feature its statistics over the year, then its first differences
+    (`{feature}_diff{i}`: date i+1 minus date i)."""
+    features = [str(f) for f in features]
+    stats = [f"{f}_{stat}" for f in features for stat in TEMPORAL_STATS]
+    return stats + [f"{f}_diff{i:02d}" for i in range(len(dates) - 1) for f in features]
+
+
+def temporal_features(series: np.ndarray) -> np.ndarray:
+    """(n, k) float32 from interpolated series (n, date, feature): per feature max, min, mean, std over the year
+    and the date index of its maximum (a phenology date), then the first differences, date-major.
+
+    The model sees the shape of the year directly rather than having to learn it from single dates."""
+    n, n_dates, n_features = series.shape
+    out = np.empty((n, len(TEMPORAL_STATS) * n_features + (n_dates - 1) * n_features), dtype=np.float32)
+    stats = out[:, : len(TEMPORAL_STATS) * n_features].reshape(n, n_features, len(TEMPORAL_STATS))
+    with np.errstate(invalid="ignore"):
+        stats[..., 0] = series.max(axis=1)
+        stats[..., 1] = series.min(axis=1)
+        stats[..., 2] = series.mean(axis=1)
+        stats[..., 3] = series.std(axis=1)
+    stats[..., 4] = np.where(np.isnan(stats[..., 0]), np.nan, np.nan_to_num(series, nan=-np.inf).argmax(axis=1))
+    differences = out[:, len(TEMPORAL_STATS) * n_features :].reshape(n, n_dates - 1, n_features)
+    np.subtract(series[:, 1:], series[:, :-1], out=differences)
+    return out

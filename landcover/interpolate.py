@@ -8,6 +8,8 @@ pixel's whole feature vector is gathered with that index, so no Python loop runs
 - before a pixel's first or after its last valid observation: that observation's value (held);
 - no valid observation at all: NaN for every date and feature;
 - observations outside the grid's range (say December of the year before) take part like any other;
+- each grid date is evaluated at one time of day (`time_of_day`, see `evaluation_times`): by default the
+  acquisitions' own, so a grid date with an observation that day takes that observation's value;
 - times need not be sorted; observations sharing a timestamp are averaged over the valid ones first (this costs a
   merged copy of the input, so callers with many duplicates should merge them themselves).
 
@@ -17,11 +19,14 @@ Values at valid observations must be finite: callers mark undefined values inval
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 BLOCK_PIXELS = 1 << 13  # keeps the per-block index and weight arrays within a few MB
+TIME_OF_DAY_MODES = ("acquisitions", "first_acquisition")  # or a UTC clock time "HH:MM", e.g. "00:00"
+_DAY_S = 86400
 
 
 def date_grid(start, end, step_days: int) -> np.ndarray:
@@ -32,6 +37,46 @@ def date_grid(start, end, step_days: int) -> np.ndarray:
     if int(step_days) != step_days or step_days <= 0:
         raise ValueError(f"date grid step_days must be a positive whole number of days, got {step_days}")
     return np.arange(first, last + np.timedelta64(1, "D"), np.timedelta64(int(step_days), "D"))
+
+
+def _clock_seconds(text: str) -> int:
+    match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", str(text))
+    if match is None:
+        raise ValueError(
+            f"time_of_day must be one of {', '.join(TIME_OF_DAY_MODES)} or a UTC time HH:MM (e.g. 00:00), got {text!r}"
+        )
+    return int(match[1]) * 3600 + int(match[2]) * 60
+
+
+def evaluation_times(dates, times, time_of_day: str = "acquisitions") -> tuple[np.ndarray, np.ndarray]:
+    """The instants at which the grid `dates` are evaluated and the observation times used, both datetime64[s].
+
+    A grid date is a calendar day; the interpolated value depends on the instant of that day it stands for:
+    - "acquisitions" (the workflow's default): the observations' mean UTC time of day (a circular mean, so
+      overpasses near midnight UTC work too). A grid date with an acquisition that day takes its value, as a user
+      reading "the features of 17 January" expects; Sentinel-2 passes a place at nearly the same time every day.
+    - "first_acquisition": eo-learn's InterpolationTask: the first (earliest) observation's time of day, and the
+      observation times rounded to whole hours from it (observations in the same hour are averaged). For
+      reproducing eo-learn's numbers; its choice depends on which frame comes first.
+    - "HH:MM": that UTC time on every grid date; "00:00" (midnight) is what a datetime64[D] means by itself.
+    Grid dates are whole days from `dates`; a range's end date is on the grid when it falls on a step (`date_grid`;
+    eo-learn's resample_range leaves it out). Row 1b of benchmarks/RESULTS.md measures the conventions against
+    eo-learn on the real patch (acquisitions near 10:00 UTC)."""
+    fixed = None if time_of_day in TIME_OF_DAY_MODES else _clock_seconds(time_of_day)
+    days = np.asarray(dates, dtype="datetime64[D]").astype("datetime64[s]")
+    times = np.asarray(times, dtype="datetime64[s]")
+    if fixed is not None or times.size == 0:
+        return days + np.timedelta64(fixed or 0, "s"), times
+    clock = (times - times.astype("datetime64[D]")).astype(np.int64)  # seconds since each day's 00:00 UTC
+    if time_of_day == "acquisitions":
+        angle = clock * (2 * np.pi / _DAY_S)
+        mean = np.arctan2(np.sin(angle).mean(), np.cos(angle).mean())
+        offset = round(float(mean) * _DAY_S / (2 * np.pi)) % _DAY_S
+        return days + np.timedelta64(offset, "s"), times
+    first = times.min()  # first_acquisition
+    hours = np.round((times - first) / np.timedelta64(3600, "s")).astype(np.int64)
+    offset = int(clock[np.argmin(times)])
+    return days + np.timedelta64(offset, "s"), first + (hours * 3600).astype("timedelta64[s]")
 
 
 def _merge_duplicates(values: np.ndarray, valid: np.ndarray, order: np.ndarray, starts: np.ndarray):
@@ -115,8 +160,12 @@ def _interpolate_block(records, frame_of, offset, valid, weights, before, after,
         out[:, empty] = np.nan
 
 
-def interpolate(values: np.ndarray, valid: np.ndarray, times, dates, workers: int | None = None) -> np.ndarray:
+def interpolate(
+    values: np.ndarray, valid: np.ndarray, times, dates, workers: int | None = None, time_of_day: str = "acquisitions"
+) -> np.ndarray:
     """Features (t, y, x, f) observed at `times`, valid where `valid` (t, y, x), on `dates` -> (d, y, x, f) float32.
+
+    Each date is evaluated at the instant `time_of_day` picks (`evaluation_times`).
 
     Blocks of BLOCK_PIXELS pixels run on `workers` threads (numpy releases the GIL; default: one per CPU). Beside the input and the output, memory holds only each block's indices and weights (and a float32
     copy of the input when it is not C-ordered float32 or has duplicate times)."""
@@ -130,12 +179,12 @@ def interpolate(values: np.ndarray, valid: np.ndarray, times, dates, workers: in
     times = np.asarray(times, dtype="datetime64[s]")
     if times.shape != (n_times,):
         raise ValueError(f"{times.size} times given for {n_times} observations")
-    dates = np.asarray(dates, dtype="datetime64[D]")
+    dates, times = evaluation_times(dates, times, time_of_day)
     if n_times == 0 or len(dates) == 0:
         return np.full((len(dates), height, width, n_features), np.nan, dtype=np.float32)
     out = np.empty((len(dates), height, width, n_features), dtype=np.float32)
 
-    origin = dates.min().astype("datetime64[s]")
+    origin = dates.min()
     order = np.argsort(times, kind="stable")
     days, starts = np.unique((times[order] - origin) / np.timedelta64(1, "D"), return_index=True)
     if len(days) < n_times:
@@ -143,7 +192,7 @@ def interpolate(values: np.ndarray, valid: np.ndarray, times, dates, workers: in
         order = np.arange(len(days))
     values = np.ascontiguousarray(values, dtype=np.float32)
     records = values.reshape(len(days), height * width, n_features).view(np.dtype((np.void, 4 * n_features)))[..., 0]
-    targets = (dates.astype("datetime64[s]") - origin) / np.timedelta64(1, "D")
+    targets = (dates - origin) / np.timedelta64(1, "D")
     before = np.searchsorted(days, targets, side="right") - 1
     after = np.searchsorted(days, targets, side="left")
     weights = _weight_tables(days, targets)

@@ -30,6 +30,7 @@ from rio_cogeo.profiles import cog_profiles
 
 from landcover.atomic import atomic_path, scratch_dir
 from landcover.classes import NO_DATA, LandCoverClass
+from landcover.raster_io import check_readable, save_png, uint8_profile
 from landcover.stack import REFLECTANCE_SCALE, ROW_CHUNK, TileGrid, load
 
 log = logging.getLogger(__name__)
@@ -57,29 +58,12 @@ def overview_factors(height: int, width: int) -> list[int]:
     return factors
 
 
-def _profile(width: int, height: int, crs, transform, block: int) -> dict:
-    return {
-        "driver": "GTiff",
-        "width": width,
-        "height": height,
-        "count": 1,
-        "dtype": "uint8",
-        "crs": crs,
-        "transform": transform,
-        "nodata": 0,
-        "tiled": True,
-        "blockxsize": block,
-        "blockysize": block,
-        "compress": "deflate",
-    }
-
-
 def _write_band(path, array: np.ndarray, grid: TileGrid, resampling: Resampling, description: str, classes=None):
     if array.shape != (grid.height, grid.width):
         raise ValueError(
             f"tile {grid.tile_id}: raster has shape {array.shape}, the tile grid {(grid.height, grid.width)}"
         )
-    profile = _profile(grid.width, grid.height, grid.crs, grid.transform, BLOCK_SIZE)
+    profile = uint8_profile(grid.width, grid.height, grid.crs, grid.transform, block=BLOCK_SIZE)
     with atomic_path(path) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
             if classes is not None:  # the colour table first: it sets the TIFF's photometric interpretation
@@ -89,21 +73,6 @@ def _write_band(path, array: np.ndarray, grid: TileGrid, resampling: Resampling,
             dst.write(array.astype(np.uint8, copy=False), 1)
             dst.build_overviews(overview_factors(grid.height, grid.width), resampling)
         check_readable(tmp)
-
-
-def check_readable(path) -> None:
-    """Read every band and overview of a raster just written, raising if any part is missing.
-
-    GDAL only logs a failed write (a full disk, a file size limit) and rasterio's close does not raise, so a
-    truncated GeoTIFF would otherwise be renamed onto its target as if complete."""
-    try:
-        with rasterio.open(path) as src:
-            for band in src.indexes:
-                src.read(band)
-                for factor in src.overviews(band):
-                    src.read(band, out_shape=(-(-src.height // factor), -(-src.width // factor)))
-    except rasterio.errors.RasterioIOError as err:
-        raise OSError(f"{path}: the raster just written is incomplete ({err})") from err
 
 
 def write_class_geotiff(path, labels: np.ndarray, grid: TileGrid, classes: tuple[LandCoverClass, ...]) -> None:
@@ -147,7 +116,7 @@ def merge_tiles(paths, out_path, classes: tuple[LandCoverClass, ...]) -> None:
     out_path = Path(out_path)
     with scratch_dir(out_path) as scratch:  # rio-cogeo writes a temporary file beside its output
         mosaic, cog = scratch / "mosaic.tif", scratch / out_path.name
-        profile = _profile(width, height, crs, transform, block=512)
+        profile = uint8_profile(width, height, crs, transform, block=512)
         with rasterio.open(mosaic, "w", **profile) as dst:
             dst.write_colormap(1, colormap(classes))
             dst.update_tags(1, **class_tags(classes))
@@ -173,7 +142,8 @@ def merge_tiles(paths, out_path, classes: tuple[LandCoverClass, ...]) -> None:
             quiet=True,
         )
         check_readable(cog)
-        os.replace(cog, out_path)
+        with atomic_path(out_path) as tmp:  # fsynced and renamed like every other output
+            os.replace(cog, tmp)
     log.info("merged %d tile maps (%d x %d pixels) into %s", len(paths), width, height, out_path)
 
 
@@ -260,11 +230,6 @@ def legend_handles(classes: tuple[LandCoverClass, ...], present) -> list[Patch]:
         for c in classes
         if c.id in present and c.id != NO_DATA
     ]
-
-
-def save_png(fig: Figure, path, dpi: int) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
 
 
 def preview_png(

@@ -23,7 +23,7 @@ from rasterio.warp import transform_bounds
 
 from landcover.atomic import atomic_path
 from landcover.classes import NO_DATA
-from landcover.maps import check_readable
+from landcover.raster_io import check_readable, uint8_profile
 from landcover.stack import TileGrid
 
 log = logging.getLogger(__name__)
@@ -168,20 +168,7 @@ def erode(labels: np.ndarray, radius: int) -> np.ndarray:
 
 def write_labels(path: str | os.PathLike, grid: TileGrid, reference: np.ndarray, eroded: np.ndarray) -> None:
     """The reference GeoTIFF: band 1 rasterised, band 2 eroded (the one used for training)."""
-    profile = {
-        "driver": "GTiff",
-        "height": grid.height,
-        "width": grid.width,
-        "count": 2,
-        "dtype": "uint8",
-        "crs": grid.crs,
-        "transform": grid.transform,
-        "nodata": NO_DATA,
-        "compress": "deflate",
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-    }
+    profile = uint8_profile(grid.width, grid.height, grid.crs, grid.transform, count=2)
     for name, band in zip(BAND_NAMES, (reference, eroded)):
         if band.shape != (grid.height, grid.width):
             raise ValueError(

@@ -2,11 +2,13 @@
 
 Every test pixel counts: unlike the eo-learn notebook, pixels predicted as a class that is absent
 from the test labels are kept (they are errors, and dropping them would flatter the scores).
-Metrics are computed from the confusion matrix here and tested against scikit-learn's.
+The scores are scikit-learn's; the area estimates with confidence intervals are `landcover.area`'s.
 """
 
 from __future__ import annotations
 
+import hashlib
+import html
 import json
 import logging
 from pathlib import Path
@@ -16,67 +18,51 @@ import numpy as np
 import pandas as pd
 import rasterio
 from matplotlib.figure import Figure
+from sklearn import metrics as skm
 
-from landcover import stack
+from landcover import area, stack
 from landcover.atomic import atomic_path
 from landcover.classes import NO_DATA, LandCoverClass
-from landcover.maps import save_png
 from landcover.model import class_ids
+from landcover.raster_io import save_png
 
 log = logging.getLogger(__name__)
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Counts, rows = true class, columns = predicted class, both in `labels` (sorted) order."""
-    k = len(labels)
-    true_index = np.searchsorted(labels, y_true)
-    pred_index = np.searchsorted(labels, y_pred)
-    return np.bincount(true_index * k + pred_index, minlength=k * k).reshape(k, k)
+def scores(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray, sample_weight=None) -> dict:
+    """Accuracy, Cohen's kappa, confusion matrix, per-class precision/recall/F1/support and macro/weighted F1.
 
-
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
-    return np.divide(numerator, denominator, out=np.zeros(np.shape(numerator)), where=denominator > 0)
-
-
-def scores(cm: np.ndarray) -> dict:
-    """Accuracy, Cohen's kappa, per-class precision/recall/F1/support and macro/weighted F1 of a confusion matrix."""
-    cm = cm.astype(np.float64)
-    total = cm.sum()
-    true_counts, pred_counts, hits = cm.sum(axis=1), cm.sum(axis=0), np.diag(cm)
-    precision, recall = _ratio(hits, pred_counts), _ratio(hits, true_counts)
-    f1 = _ratio(2 * precision * recall, precision + recall)
-    accuracy = hits.sum() / total
-    expected = (true_counts * pred_counts).sum() / total**2
+    Every class in `labels` counts, also one with no true or no predicted pixel (scored 0)."""
+    cm = skm.confusion_matrix(y_true, y_pred, labels=labels, sample_weight=sample_weight)
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, sample_weight=sample_weight, zero_division=0
+    )
+    one_class = np.unique(np.concatenate([y_true, y_pred])).size < 2  # kappa is 0/0: reported as None
+    kappa = None if one_class else skm.cohen_kappa_score(y_true, y_pred, labels=labels, sample_weight=sample_weight)
+    support = cm.sum(axis=1)
     return {
-        "overall_accuracy": float(accuracy),
-        "kappa": float((accuracy - expected) / (1 - expected)) if expected < 1 else None,  # one class only
+        "confusion_matrix": cm,
+        "overall_accuracy": float(skm.accuracy_score(y_true, y_pred, sample_weight=sample_weight)),
+        "kappa": None if kappa is None else float(kappa),
         "f1_macro": float(f1.mean()),
-        "f1_weighted": float((f1 * true_counts).sum() / true_counts.sum()),
+        "f1_weighted": float(np.average(f1, weights=support)),
         "precision": precision,
         "recall": recall,
         "f1": f1,
-        "support": true_counts.astype(np.int64),
+        "support": support.astype(np.int64),
     }
 
 
-def roc_curve(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(false positive rate, true positive rate) at every distinct score threshold, from (0, 0)."""
-    order = np.argsort(-score, kind="mergesort")
-    score, positive = score[order], positive[order]
-    last_of_threshold = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]
-    true_pos = np.cumsum(positive)[last_of_threshold]
-    false_pos = last_of_threshold + 1 - true_pos
-    return np.r_[0, false_pos] / false_pos[-1], np.r_[0, true_pos] / true_pos[-1]
-
-
-def _roc_curves(y_true: np.ndarray, proba: np.ndarray, metadata: dict) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """One-vs-rest curves of the model's classes that have both positives and negatives in the test set."""
+def _roc_curves(
+    y_true: np.ndarray, proba: np.ndarray, metadata: dict
+) -> dict[int, tuple[np.ndarray, np.ndarray, float]]:
+    """One-vs-rest (fpr, tpr, AUC) of the model's classes that have both positives and negatives in the test set."""
     curves = {}
     for column, class_id in enumerate(class_ids(metadata)):
         positive = y_true == class_id
         if 0 < positive.sum() < len(positive):
-            curves[int(class_id)] = roc_curve(positive, proba[:, column])
+            fpr, tpr, _ = skm.roc_curve(positive, proba[:, column])
+            curves[int(class_id)] = (fpr, tpr, float(skm.roc_auc_score(positive, proba[:, column])))
     return curves
 
 
@@ -95,11 +81,9 @@ def evaluate(samples: pd.DataFrame, proba: np.ndarray, metadata: dict, classes: 
         raise ValueError("the test tiles hold no samples: nothing to validate the model on")
     y_pred = class_ids(metadata)[proba.argmax(axis=1)]
     labels = np.union1d(y_true, y_pred)
-    cm = confusion_matrix(y_true, y_pred, labels)
-    result = scores(cm)
-    auc = {
-        class_id: float(np.trapezoid(tpr, fpr)) for class_id, (fpr, tpr) in _roc_curves(y_true, proba, metadata).items()
-    }
+    result = scores(y_true, y_pred, labels)
+    cm = result["confusion_matrix"]
+    auc = {class_id: auc for class_id, (_, _, auc) in _roc_curves(y_true, proba, metadata).items()}
     names = _names(classes, labels)
     return {
         "test_pixels": len(y_true),
@@ -124,8 +108,8 @@ def evaluate(samples: pd.DataFrame, proba: np.ndarray, metadata: dict, classes: 
             "labels": labels.astype(int).tolist(),
             "names": names,
             "counts": cm.tolist(),
-            "normalised_by_true": _ratio(cm, cm.sum(axis=1, keepdims=True)).tolist(),
-            "normalised_by_predicted": _ratio(cm, cm.sum(axis=0, keepdims=True)).tolist(),
+            "normalised_by_true": skm.confusion_matrix(y_true, y_pred, labels=labels, normalize="true").tolist(),
+            "normalised_by_predicted": skm.confusion_matrix(y_true, y_pred, labels=labels, normalize="pred").tolist(),
         },
     }
 
@@ -172,8 +156,8 @@ def roc_figure(y_true: np.ndarray, proba: np.ndarray, metadata: dict, classes: t
     by_id = {c.id: c for c in classes}
     fig = Figure(figsize=(7, 6))
     ax = fig.add_subplot()
-    for class_id, (fpr, tpr) in _roc_curves(np.asarray(y_true), proba, metadata).items():
-        label = f"{by_id[class_id].name} (AUC {np.trapezoid(tpr, fpr):.3f})"
+    for class_id, (fpr, tpr, auc) in _roc_curves(np.asarray(y_true), proba, metadata).items():
+        label = f"{by_id[class_id].name} (AUC {auc:.3f})"
         ax.plot(fpr, tpr, color=by_id[class_id].colour, label=label, linewidth=1.5)
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8)
     ax.set_xlabel("false positive rate")
@@ -217,12 +201,296 @@ def report_figures(
 
 
 def write_report(metrics: dict, figures: dict[str, Figure], outdir, dpi: int = 110) -> None:
-    """metrics.json and one `<name>.png` per figure in `outdir`."""
+    """metrics.json, summary.html and one `<name>.png` per figure in `outdir`."""
     outdir = Path(outdir)
     with atomic_path(outdir / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+        tmp.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    with atomic_path(outdir / "summary.html") as tmp:
+        tmp.write_text(summary_html(metrics))
     for name, fig in figures.items():
         save_png(fig, outdir / f"{name}.png", dpi)
+
+
+MIN_CLASS_PIXELS = 50  # below this many test pixels, a class's scores are anecdotes, not estimates
+
+
+def pixel_area_ha(src: rasterio.DatasetReader) -> float:
+    """One pixel's area in hectares; a map in degrees has no constant pixel area, so it is refused."""
+    if src.crs is None or not src.crs.is_projected:
+        raise ValueError(f"{src.name}: CRS {src.crs} is not a projected one; pixel areas need metres")
+    _, metres_per_unit = src.crs.linear_units_factor
+    return abs(src.transform.determinant) * metres_per_unit**2 / 10_000
+
+
+def mapped_pixels(path) -> tuple[np.ndarray, float]:
+    """Pixels per class id (256 counts, index 0 is no data) of a class map, read block by block, and a pixel's ha."""
+    counts = np.zeros(256, dtype=np.int64)
+    with rasterio.open(path) as src:
+        for _, window in src.block_windows(1):
+            counts += np.bincount(src.read(1, window=window).ravel(), minlength=256)
+        return counts, pixel_area_ha(src)
+
+
+def map_reference_counts(map_paths, reference_paths) -> tuple[np.ndarray, dict[str, int]]:
+    """Pixels per (map class, reference class) over the test tiles, and per tile how many there are.
+
+    Every pixel the register labels (band 1: rasterised, not eroded, so boundaries count) and the
+    map classifies; labelled pixels the map leaves as no data are counted per tile apart."""
+    if len(map_paths) != len(reference_paths):
+        raise ValueError(f"{len(map_paths)} test maps but {len(reference_paths)} reference rasters")
+    counts = np.zeros((256, 256), dtype=np.int64)
+    tiles = {}
+    for map_path, reference_path in zip(map_paths, reference_paths):
+        with rasterio.open(map_path) as map_src, rasterio.open(reference_path) as reference_src:
+            if (map_src.shape, map_src.crs) != (reference_src.shape, reference_src.crs) or not (
+                map_src.transform.almost_equals(reference_src.transform)
+            ):
+                raise ValueError(f"{map_path}: its grid differs from the reference raster {reference_path}")
+            mapped, reference = map_src.read(1), reference_src.read(1)
+        labelled = reference != NO_DATA
+        both = labelled & (mapped != NO_DATA)
+        counts += np.bincount(mapped[both].astype(np.int64) * 256 + reference[both], minlength=256 * 256).reshape(
+            256, 256
+        )
+        tiles[Path(map_path).stem] = {
+            "pixels": int(both.sum()),
+            "labelled_without_map_class": int((labelled & ~both).sum()),
+        }
+    return counts, tiles
+
+
+def _number(value) -> float | None:
+    return None if value is None or np.isnan(value) else float(value)
+
+
+def area_estimate(counts: np.ndarray, mapped: np.ndarray, pixel_ha: float, classes, tiles: dict) -> dict:
+    """metrics.json's `area_estimate`: Olofsson et al. (2014) with the map classes as strata, 95 % intervals.
+
+    `counts` rows are map classes, columns reference classes (`map_reference_counts`); `mapped` the
+    whole map's pixels per class (`mapped_pixels`)."""
+    ids = np.union1d(np.flatnonzero(mapped[1:]) + 1, np.flatnonzero(counts.sum(axis=0) + counts.sum(axis=1)))
+    estimate = area.stratified_estimate(counts[np.ix_(ids, ids)], mapped[ids], pixel_ha)
+    map_sample, reference_sample = counts[np.ix_(ids, ids)].sum(axis=1), counts[np.ix_(ids, ids)].sum(axis=0)
+    return {
+        "method": "stratified estimator of Olofsson et al. (2014), map classes as strata, 95 % confidence intervals",
+        "sample": "every pixel of the test tiles that the reference labels (rasterised, not eroded) and the map classifies",
+        "test_tiles": tiles,
+        "sample_pixels": int(map_sample.sum()),
+        "pixel_area_ha": pixel_ha,
+        "mapped_area_ha": float(mapped[1:].sum() * pixel_ha),
+        "assessed_share": estimate["assessed_share"],
+        "overall_accuracy": estimate["overall_accuracy"],
+        "overall_accuracy_ci95": estimate["overall_accuracy_ci"],
+        "classes": [
+            {
+                "id": int(class_id),
+                "name": name,
+                "mapped_area_ha": float(estimate["mapped_area_ha"][i]),
+                "estimated_area_ha": _number(estimate["area_ha"][i]),
+                "estimated_area_ci95_ha": _number(estimate["area_ci_ha"][i]),
+                "users_accuracy": _number(estimate["users_accuracy"][i]),
+                "users_accuracy_ci95": _number(estimate["users_accuracy_ci"][i]),
+                "producers_accuracy": _number(estimate["producers_accuracy"][i]),
+                "producers_accuracy_ci95": _number(estimate["producers_accuracy_ci"][i]),
+                "test_pixels_mapped_as": int(map_sample[i]),
+                "test_pixels_referenced_as": int(reference_sample[i]),
+                "assessed": bool(estimate["assessed"][i]),
+            }
+            for i, (class_id, name) in enumerate(zip(ids, _names(classes, ids)))
+        ],
+        "counts": {
+            "labels": ids.tolist(),
+            "rows": "map class",
+            "columns": "reference class",
+            "counts": counts[np.ix_(ids, ids)].tolist(),
+        },
+        "notes": [
+            (
+                "The reference is the land-use register, not the ground: a sample of the register is not a "
+                "probability sample of the ground, so every estimate is only as good as the register."
+            ),
+            (
+                f"The test pixels are the whole of {len(tiles)} test tile(s), a cluster sample of the area rather "
+                "than a random one: the intervals treat pixels as independent draws within each map class, so "
+                "the true uncertainty is larger, the more so the fewer the test tiles."
+            ),
+        ],
+    }
+
+
+def caveats(metrics: dict) -> list[str]:
+    """Plain sentences for each way the test sample cannot carry the report's figures."""
+    found = []
+    tiles = metrics["test_tiles"]
+    if len(tiles) == 1:
+        found.append(
+            f"Only one test tile ({next(iter(tiles))}): every figure describes that tile, not the area, and "
+            "its pixels are neighbours rather than independent draws."
+        )
+    present = [c for c in metrics["classes"] if c["support"] > 0]
+    if len(present) == 1:
+        found.append(
+            f"The test sample holds one reference class only ({present[0]['name']}): overall accuracy says "
+            "nothing about confusion between classes."
+        )
+    for c in present:
+        if c["support"] < MIN_CLASS_PIXELS:
+            found.append(
+                f"{c['name']}: {c['support']} test pixels (fewer than {MIN_CLASS_PIXELS}): its precision, "
+                "recall and F1 are not reliable."
+            )
+    estimate = metrics.get("area_estimate")
+    if estimate:
+        for c in estimate["classes"]:
+            if c["mapped_area_ha"] > 0 and not c["assessed"]:
+                found.append(
+                    f"{c['name']}: mapped on {c['mapped_area_ha']:,.1f} ha but {c['test_pixels_mapped_as']} test "
+                    f"pixels are mapped as it: its area cannot be estimated, and the estimates cover only "
+                    f"{100 * estimate['assessed_share']:.1f} % of the mapped area."
+                )
+            elif c["assessed"] and c["test_pixels_mapped_as"] < MIN_CLASS_PIXELS:
+                found.append(
+                    f"{c['name']}: {c['test_pixels_mapped_as']} test pixels mapped as it (fewer than "
+                    f"{MIN_CLASS_PIXELS}): its user's accuracy and estimated area are not reliable."
+                )
+        missed = sum(t["labelled_without_map_class"] for t in estimate["test_tiles"].values())
+        if missed:
+            found.append(
+                f"{missed} labelled test pixels have no map class (no data): the area estimate leaves them out."
+            )
+    return found
+
+
+def area_figure(estimate: dict, classes: tuple[LandCoverClass, ...]) -> Figure:
+    """Mapped area beside the estimated area and its 95 % interval, per class."""
+    by_id = {c.id: c for c in classes}
+    rows = [c for c in estimate["classes"] if c["estimated_area_ha"] is not None or c["mapped_area_ha"] > 0]
+    position = np.arange(len(rows))
+    fig = Figure(figsize=(8, 1.5 + 0.5 * len(rows)))
+    ax = fig.add_subplot()
+    colours = [by_id[c["id"]].colour for c in rows]
+    ax.barh(position - 0.2, [c["mapped_area_ha"] for c in rows], 0.4, color=colours, alpha=0.45, label="mapped")
+    ax.barh(
+        position + 0.2,
+        [c["estimated_area_ha"] or 0 for c in rows],
+        0.4,
+        xerr=[c["estimated_area_ci95_ha"] or 0 for c in rows],
+        color=colours,
+        edgecolor="black",
+        capsize=3,
+        label="estimated, 95 % interval",
+    )
+    ax.set_yticks(position, [c["name"] for c in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("area (ha)")
+    ax.set_title(
+        f"Mapped and estimated area (Olofsson et al. 2014); overall accuracy "
+        f"{estimate['overall_accuracy']:.3f} +/- {estimate['overall_accuracy_ci95']:.3f}"
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def frames_dropped(paths) -> dict:
+    """Frames kept and dropped per reason over all tiles, from each tile's `frames/<tile>.json`."""
+    kept, dropped, tiles = 0, {}, {}
+    for path in paths:
+        try:
+            record = json.loads(Path(path).read_text())
+            tile, tile_kept = str(record["tile"]), int(record["kept"])
+            tile_dropped = {str(reason): int(count) for reason, count in record["dropped"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(
+                f"{path}: not a frame record {{tile, kept, dropped: {{reason: count}}}} ({err!r})"
+            ) from err
+        kept += tile_kept
+        for reason, count in tile_dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+        tiles[tile] = {"kept": tile_kept, "dropped": tile_dropped}
+    return {"kept": kept, "dropped": dict(sorted(dropped.items())), "tiles": tiles}
+
+
+def software(metadata: dict, lock_file) -> dict:
+    """The LightGBM version that trained the model and the sha256 of the environment's lock file (None: absent)."""
+    lock_file = Path(lock_file)
+    digest = hashlib.sha256(lock_file.read_bytes()).hexdigest() if lock_file.is_file() else None
+    return {"lightgbm": metadata.get("lightgbm_version"), "lock_file": lock_file.name, "lock_file_sha256": digest}
+
+
+def _cell(value, ci=None, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:,.{digits}f}"
+    return text if ci is None else f"{text} &plusmn; {ci:,.{digits}f}"
+
+
+def summary_html(metrics: dict) -> str:
+    """The validation report in words and tables: what the figures cannot say (caveats, intervals, data loss)."""
+    esc = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>Validation summary</title>",
+        (
+            "<style>body{font-family:sans-serif;max-width:60em}td,th{padding:2px 8px;text-align:right}"
+            "td:first-child,th:first-child{text-align:left}.caveat{color:#a00}</style></head><body>"
+        ),
+        "<h1>Validation summary</h1>",
+        (
+            f"<p>{metrics['test_pixels']:,} sampled test pixels on {len(metrics['test_tiles'])} test tile(s): "
+            f"overall accuracy {metrics['overall_accuracy']:.3f}, weighted F1 {metrics['f1_weighted']:.3f}, "
+            f"macro F1 {metrics['f1_macro']:.3f}, kappa {_cell(metrics['kappa'])}.</p>"
+        ),
+    ]
+    found = metrics.get("caveats") or []
+    parts.append("<h2>What this test sample cannot carry</h2>")
+    parts.append(
+        "<ul>" + "".join(f"<li class='caveat'>{esc(c)}</li>" for c in found) + "</ul>"
+        if found
+        else "<p>Nothing: every class has at least 50 test pixels, on more than one test tile.</p>"
+    )
+    estimate = metrics.get("area_estimate")
+    if estimate:
+        parts += [
+            "<h2>Area estimates and accuracy, 95 % confidence intervals</h2>",
+            (
+                f"<p>{esc(estimate['method'])}; sample: {esc(estimate['sample'])} ({estimate['sample_pixels']:,} "
+                f"pixels). Overall accuracy {_cell(estimate['overall_accuracy'], estimate['overall_accuracy_ci95'])}"
+                f" over {100 * estimate['assessed_share']:.1f} % of the mapped area "
+                f"({estimate['mapped_area_ha']:,.0f} ha).</p>"
+            ),
+            (
+                "<table><tr><th>class</th><th>mapped (ha)</th><th>estimated (ha)</th><th>user's accuracy</th>"
+                "<th>producer's accuracy</th><th>test pixels mapped as</th><th>referenced as</th></tr>"
+            ),
+        ]
+        for c in estimate["classes"]:
+            parts.append(
+                f"<tr><td>{esc(c['name'])}</td><td>{c['mapped_area_ha']:,.1f}</td>"
+                f"<td>{_cell(c['estimated_area_ha'], c['estimated_area_ci95_ha'], 1)}</td>"
+                f"<td>{_cell(c['users_accuracy'], c['users_accuracy_ci95'])}</td>"
+                f"<td>{_cell(c['producers_accuracy'], c['producers_accuracy_ci95'])}</td>"
+                f"<td>{c['test_pixels_mapped_as']:,}</td><td>{c['test_pixels_referenced_as']:,}</td></tr>"
+            )
+        parts.append("</table><ul>" + "".join(f"<li>{esc(n)}</li>" for n in estimate["notes"]) + "</ul>")
+    frames = metrics.get("frames")
+    parts.append("<h2>Frames dropped</h2>")
+    if frames is None:
+        parts.append("<p>Not recorded: this run's features rule writes no frame records.</p>")
+    else:
+        rows = "".join(f"<tr><td>{esc(r)}</td><td>{n:,}</td></tr>" for r, n in frames["dropped"].items())
+        parts.append(
+            f"<p>{frames['kept']:,} frames kept over {len(frames['tiles'])} tiles.</p>"
+            f"<table><tr><th>reason</th><th>frames dropped</th></tr>{rows or '<tr><td>none</td><td>0</td></tr>'}"
+            "</table>"
+        )
+    soft = metrics.get("software")
+    if soft:
+        lock = soft["lock_file_sha256"] or "absent"
+        parts.append(
+            f"<h2>Software</h2><p>LightGBM {esc(str(soft['lightgbm']))}; {esc(soft['lock_file'])} sha256 "
+            f"<code>{esc(lock)}</code></p>"
+        )
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
 
 
 def score_against_truth(map_paths, truth_paths) -> dict:
@@ -260,7 +528,8 @@ def score_against_truth(map_paths, truth_paths) -> dict:
     present = np.flatnonzero(cm.sum(axis=0) + cm.sum(axis=1))
     if len(present) == 0:
         raise ValueError("no pixel is both predicted and in the truth: nothing to score")
-    result = scores(cm[np.ix_(present, present)])
+    truth_ids, map_ids = np.nonzero(cm)  # each (truth, map) pair once, weighted by its pixel count
+    result = scores(truth_ids, map_ids, present, sample_weight=cm[truth_ids, map_ids])
     return {
         "overall_accuracy": result["overall_accuracy"],
         "f1_weighted": result["f1_weighted"],

@@ -16,7 +16,11 @@ Files and their variables:
   Optional, when the source has them: ``cloud_probability`` (time, y, x) float32 0..1 and
   ``cloud_mask`` (time, y, x) bool, precomputed cloud products used instead of s2cloudless;
   ``indices`` (time, y, x, index) float32 with coord ``index`` (e.g. NDVI), precomputed indices;
-  ``bands`` may then have zero bands (time, y, x, 0).
+  ``bands`` may then have zero bands (time, y, x, 0). Sources that deliver the s2cloudless bands coarse
+  (Sentinel Hub, at the cloud resolution) carry them as ``cloud_bands`` (time, cloud_y, cloud_x, cloud_band) uint16
+  with all 13 L1C bands and ``cloud_is_data`` (time, cloud_y, cloud_x) bool, on blocks of
+  ``attrs["cloud_pixel_blocks"]`` (y, x) tile pixels from the tile's top-left corner (the last row and column may
+  reach past the tile); ``bands`` then holds the feature bands only.
 - ``clouds.nc``: ``cloud_probability`` (time, y, x) float32 0..1; ``cloud_mask`` (time, y, x) bool.
 - ``features.nc``: ``features`` (date, y, x, feature) float32, NaN where a pixel has no valid
   observation all year; ``valid_count`` (y, x) uint16 valid observations used per pixel;
@@ -32,6 +36,7 @@ set to the output of ``python -c "import hdf5plugin; print(hdf5plugin.PLUGIN_PAT
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 
 import hdf5plugin
@@ -140,7 +145,48 @@ def write(ds: xr.Dataset, path: str | os.PathLike) -> None:
         chunks = tuple(min(_CHUNKS.get(dim, size), size) for dim, size in zip(var.dims, var.shape))
         encoding[name] = {**COMPRESSION, "chunksizes": chunks}
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+        _write_in_child(lambda: ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding), path)
+
+
+# Resource limits this process shares with its writer child: when the child dies of one, so does this process,
+# as it would have without the child (no cleanup; the next writer removes the temporary).
+_SHARED_LIMIT_SIGNALS = (signal.SIGXFSZ, signal.SIGXCPU)
+
+
+def _write_in_child(write, path) -> None:
+    """Run `write` in a forked child and raise OSError naming `path` if it fails, crash included.
+
+    HDF5 often crashes (SIGSEGV) closing a file whose write failed (a full disk, a quota, a file size limit),
+    which would kill the job without a word. The child shares the data (copy-on-write), so this costs no
+    memory; its error, or the signal it died of with the folder's free space, becomes this process's OSError."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_end)
+        code = 0
+        try:
+            write()
+        except BaseException as err:  # noqa: BLE001  (reported to the parent)
+            os.write(write_end, f"{type(err).__name__}: {err}".encode()[:8000])
+            code = 1
+        os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        message = pipe.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        if number in _SHARED_LIMIT_SIGNALS:
+            os.kill(os.getpid(), number)
+        folder = os.path.dirname(os.path.abspath(path))
+        usage = os.statvfs(folder)
+        raise OSError(
+            f"{path}: writing the NetCDF file failed, its writer died of {signal.Signals(number).name} (HDF5 "
+            f"crashes when a write fails: is the disk full? {usage.f_bavail * usage.f_frsize / 2**20:.0f} MiB free "
+            f"in {folder})"
+        )
+    if os.WEXITSTATUS(status):
+        raise OSError(f"{path}: writing the NetCDF file failed: {message}")
 
 
 def open(path: str | os.PathLike, required: tuple[str, ...] = ()) -> xr.Dataset:

@@ -4,7 +4,7 @@ from landcover.classes import classes_from_config
 from landcover.figures import class_evolution
 from landcover.logs import log_to
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 log = log_to(sm.log[0])
 
 stats = class_evolution(

@@ -4,10 +4,10 @@ from landcover import stack
 from landcover.clouds import carried_cloud_masks, cloud_masks
 from landcover.logs import log_to
 
-log = log_to(snakemake.log[0])  # noqa: F821
-params = snakemake.params  # noqa: F821
+log = log_to(snakemake.log[0])
+params = snakemake.params
 
-with stack.open(snakemake.input.stack, required=("bands", "is_data")) as ds:  # noqa: F821
+with stack.open(snakemake.input.stack, required=("bands", "is_data")) as ds:
     clouds = carried_cloud_masks(ds)
     if clouds is not None:
         log.info("tile %s: the source's own cloud masks are used instead of s2cloudless", ds.attrs.get("tile_id"))
@@ -18,6 +18,6 @@ with stack.open(snakemake.input.stack, required=("bands", "is_data")) as ds:  # 
             threshold=params.threshold,
             average_over=params.average_over,
             dilation_size=params.dilation_size,
-            threads=snakemake.threads,  # noqa: F821
+            threads=snakemake.threads,
         )
-stack.write(clouds, snakemake.output.clouds)  # noqa: F821
+stack.write(clouds, snakemake.output.clouds)

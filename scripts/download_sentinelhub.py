@@ -5,11 +5,19 @@ from landcover.grid import tile_grid
 from landcover.ingest.sentinelhub import download_tile, sentinelhub_config
 from landcover.logs import log_to
 
-log_to(snakemake.log[0])  # noqa: F821
-params = snakemake.params  # noqa: F821
-tile = snakemake.wildcards.tile  # noqa: F821
+log_to(snakemake.log[0])
+params = snakemake.params
+tile = snakemake.wildcards.tile
 
 grid = tile_grid(tile, params.tile_size_m, params.resolution_m, params.crs)
-config = sentinelhub_config(params.base_url, params.token_url)
-ds = download_tile(grid, params.time_range, params.maxcc, params.cache_dir, config)
-stack.write(ds, snakemake.output.stack)  # noqa: F821
+config = sentinelhub_config(params.base_url, params.token_url, preset=params.preset)
+ds = download_tile(
+    grid,
+    params.time_range,
+    params.maxcc,
+    params.cache_dir,
+    config,
+    bands=params.bands,
+    cloud_resolution_m=params.cloud_resolution_m,
+)
+stack.write(ds, snakemake.output.stack)

@@ -6,9 +6,9 @@ from landcover import stack
 from landcover.ingest.eopatch import parse_tile_id, read_eopatch
 from landcover.logs import log_to
 
-log_to(snakemake.log[0])  # noqa: F821
-params = snakemake.params  # noqa: F821
-tile = snakemake.wildcards.tile  # noqa: F821
+log_to(snakemake.log[0])
+params = snakemake.params
+tile = snakemake.wildcards.tile
 
 patch, subtile = parse_tile_id(tile, params.subtiles)
 ds = read_eopatch(
@@ -20,4 +20,4 @@ ds = read_eopatch(
     cloud_products=params.cloud_products,
     index_features=list(params.index_features) or None,  # empty: every known index the patch has
 )
-stack.write(ds, snakemake.output.stack)  # noqa: F821
+stack.write(ds, snakemake.output.stack)

@@ -6,10 +6,10 @@ from landcover.ingest.local_l1c import read_l1c_tile
 from landcover.logs import log_to
 from landcover.stack import L1C_BANDS
 
-log_to(snakemake.log[0])  # noqa: F821
-params = snakemake.params  # noqa: F821
-tile = snakemake.wildcards.tile  # noqa: F821
+log_to(snakemake.log[0])
+params = snakemake.params
+tile = snakemake.wildcards.tile
 
 grid = tile_grid(tile, params.tile_size_m, params.resolution_m, params.crs)
 ds = read_l1c_tile(params.path, grid, bands=params.bands or L1C_BANDS, time_range=params.time_range or None)
-stack.write(ds, snakemake.output.stack)  # noqa: F821
+stack.write(ds, snakemake.output.stack)

@@ -4,7 +4,7 @@ from landcover.classes import classes_from_config
 from landcover.logs import log_to
 from landcover.maps import merge_tiles, preview_png, write_class_sidecars
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 log_to(sm.log[0])
 classes = classes_from_config(sm.params.classes)
 

@@ -5,7 +5,7 @@ from landcover.classes import classes_from_config
 from landcover.logs import log_to
 from landcover.maps import plot_tile
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 log_to(sm.log[0])
 
 with stack.open(sm.input.stack, required=("bands", "is_data")) as ds:

@@ -6,7 +6,7 @@ from landcover.logs import log_to
 from landcover.maps import write_class_geotiff, write_confidence_geotiff
 from landcover.model import load_model, predict_tile
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 log = log_to(sm.log[0])
 tile = sm.wildcards.tile
 

@@ -6,16 +6,16 @@ from landcover import stack
 from landcover.logs import log_to
 from landcover.reference import erode, rasterize_reference, read_reference, write_labels
 
-log = log_to(snakemake.log[0])  # noqa: F821
-params = snakemake.params  # noqa: F821
-tile = snakemake.wildcards.tile  # noqa: F821
+log = log_to(snakemake.log[0])
+params = snakemake.params
+tile = snakemake.wildcards.tile
 
-with stack.open(snakemake.input.stack) as ds:  # noqa: F821
+with stack.open(snakemake.input.stack) as ds:
     grid = stack.grid_of(ds)
 if grid.tile_id != tile:
-    raise ValueError(f"{snakemake.input.stack}: holds tile {grid.tile_id!r}, expected {tile!r}")  # noqa: F821
+    raise ValueError(f"{snakemake.input.stack}: holds tile {grid.tile_id!r}, expected {tile!r}")
 
-polygons = read_reference(snakemake.input.polygons, params.class_attribute, grid)  # noqa: F821
+polygons = read_reference(snakemake.input.polygons, params.class_attribute, grid)
 labels = rasterize_reference(polygons, grid, params.class_attribute, params.class_ids)
 eroded = erode(labels, params.erosion_radius)
 for value in sorted(set(np.unique(labels).tolist()) | set(np.unique(eroded).tolist())):
@@ -27,4 +27,4 @@ for value in sorted(set(np.unique(labels).tolist()) | set(np.unique(eroded).toli
         int((eroded == value).sum()),
         params.erosion_radius,
     )
-write_labels(snakemake.output.reference, grid, labels, eroded)  # noqa: F821
+write_labels(snakemake.output.reference, grid, labels, eroded)

@@ -9,11 +9,11 @@ from landcover.ingest.eopatch import parse_tile_id, read_eopatch_reference
 from landcover.logs import log_to
 from landcover.reference import erode, write_labels
 
-log = log_to(snakemake.log[0])  # noqa: F821
-params = snakemake.params  # noqa: F821
-tile = snakemake.wildcards.tile  # noqa: F821
+log = log_to(snakemake.log[0])
+params = snakemake.params
+tile = snakemake.wildcards.tile
 
-with stack.open(snakemake.input.stack) as ds:  # noqa: F821
+with stack.open(snakemake.input.stack) as ds:
     grid = stack.grid_of(ds)
 patch, _ = parse_tile_id(tile, params.subtiles)
 labels = read_eopatch_reference(Path(params.path) / patch, grid, params.feature)
@@ -25,4 +25,4 @@ for value in np.unique(labels):
     log.info(
         "tile %s class %d: %d pixels, %d after erosion", tile, value, (labels == value).sum(), (eroded == value).sum()
     )
-write_labels(snakemake.output.reference, grid, labels, eroded)  # noqa: F821
+write_labels(snakemake.output.reference, grid, labels, eroded)

@@ -6,12 +6,12 @@ from landcover.logs import log_to
 from landcover.reference import read_labels
 from landcover.sampling import sample_pixels
 
-log = log_to(snakemake.log[0])  # noqa: F821
-params = snakemake.params  # noqa: F821
-tile = snakemake.wildcards.tile  # noqa: F821
+log = log_to(snakemake.log[0])
+params = snakemake.params
+tile = snakemake.wildcards.tile
 
-with stack.open(snakemake.input.features, required=("features", "valid_count")) as features:  # noqa: F821
-    labels = read_labels(snakemake.input.reference, stack.grid_of(features))  # noqa: F821
+with stack.open(snakemake.input.features, required=("features", "valid_count")) as features:
+    labels = read_labels(snakemake.input.reference, stack.grid_of(features))
     samples = sample_pixels(
         labels,
         features,
@@ -24,5 +24,5 @@ with stack.open(snakemake.input.features, required=("features", "valid_count")) 
 log.info("tile %s: %d samples of %d labelled pixels", tile, len(samples), int((labels > 0).sum()))
 for label, count in samples["label"].value_counts().sort_index().items():
     log.info("tile %s class %d: %d samples", tile, label, count)
-with atomic_path(snakemake.output.samples) as tmp:  # noqa: F821
+with atomic_path(snakemake.output.samples) as tmp:
     samples.to_parquet(tmp, index=False)

@@ -5,10 +5,10 @@ from landcover.grid import tile_grid
 from landcover.logs import log_to
 from landcover.synthetic import synthesize_tile
 
-log = log_to(snakemake.log[0])  # noqa: F821
-params = snakemake.params  # noqa: F821
+log = log_to(snakemake.log[0])
+params = snakemake.params
 
-grid = tile_grid(snakemake.wildcards.tile, params.tile_size_m, params.resolution_m, params.crs)  # noqa: F821
+grid = tile_grid(snakemake.wildcards.tile, params.tile_size_m, params.resolution_m, params.crs)
 raw, truth = synthesize_tile(grid, int(params.seed), year=int(params.year), acquisitions=int(params.acquisitions))
-stack.write(raw, snakemake.output.stack)  # noqa: F821
-stack.write(truth, snakemake.output.truth)  # noqa: F821
+stack.write(raw, snakemake.output.stack)
+stack.write(truth, snakemake.output.truth)

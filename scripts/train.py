@@ -4,7 +4,7 @@ from landcover.classes import classes_from_config
 from landcover.logs import log_to
 from landcover.model import read_training_set, save_model, train_model
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 log = log_to(sm.log[0])
 
 samples = read_training_set(list(sm.input.samples))
@@ -16,5 +16,8 @@ booster, metadata = train_model(
     params=dict(sm.params.params or {}),
     threads=sm.threads,
     training_tiles=list(sm.params.training_tiles),
+    temporal_stats=sm.params.temporal_stats,
+    class_weight=sm.params.class_weight,
+    tuning=dict(sm.params.tuning) if sm.params.tuning["enabled"] else None,
 )
 save_model(booster, metadata, sm.output.model, sm.output.metadata)

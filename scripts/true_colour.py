@@ -4,7 +4,7 @@ from landcover import stack
 from landcover.logs import log_to
 from landcover.viewer import write_true_colour
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 log = log_to(sm.log[0])
 
 with stack.open(sm.input.stack) as ds:

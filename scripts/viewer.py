@@ -6,7 +6,7 @@ from landcover.classes import classes_from_config
 from landcover.logs import log_to
 from landcover.viewer import MapTile, build_viewer
 
-sm = snakemake  # noqa: F821
+sm = snakemake
 log_to(sm.log[0])
 
 tiles = [

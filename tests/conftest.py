@@ -41,13 +41,27 @@ def load_npy(path: Path) -> np.ndarray:
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
-# A 2 x 2 grid of 1 km tiles (100 x 100 px) of the synthetic area: every stage, in about a minute.
+# A 2 x 2 grid of 1 km tiles (100 x 100 px) of the synthetic area: every stage (wall times: tests/README.md).
 TINY_TILES = ["x0457_y5097", "x0457_y5098", "x0458_y5097", "x0458_y5098"]
 TINY_TEST_TILE = "x0458_y5098"
 
 
 def default_config() -> dict:
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    """The demo config (config/config.yaml) with the schema's defaults filled in, as the workflow sees it."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return copy.deepcopy(config)  # the defaults are the schema's own objects
+
+
+def example_config(name: str) -> dict:
+    """config/<name>.yaml as the workflow reads it with --configfile: over the schema's defaults."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return copy.deepcopy(config)
 
 
 def tiny_config(**overrides) -> dict:

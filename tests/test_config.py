@@ -1,13 +1,16 @@
-"""The configuration is checked before any job runs, with messages that name the setting."""
+"""The configuration is checked before any job runs, with messages that name the setting; a config names
+only what differs from the schema's defaults, and a new area's config inherits nothing from the demo."""
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import default_config, snakemake
 from snakemake.utils import validate
 
-from landcover.config import ConfigError, check
+from landcover.config import ConfigError, check, config_readme, undescribed_keys
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -15,12 +18,78 @@ SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 
 @pytest.fixture
 def config():
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    return default_config()
 
 
 def test_default_config_is_valid(config):
     validate(copy.deepcopy(config), SCHEMA)
     check(config)
+
+
+def test_a_config_naming_only_its_source_gets_every_other_setting_from_the_schema():
+    config = {"area": {"source": "synthetic"}}
+    validate(config, SCHEMA)
+    check(config)
+    assert config["split"]["test_tiles"] == [] and config["report"]["plot_tiles"] == []
+    assert config["clouds"] == {"resolution_m": 80, "threshold": 0.4, "average_over": 2, "dilation_size": 1}
+    assert [c["id"] for c in config["classes"]] == list(range(1, 11))
+
+
+def test_the_demo_config_holds_only_what_differs_from_the_defaults():
+    demo = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    defaults = {"area": {"source": demo["area"]["source"]}}
+    validate(defaults, SCHEMA)
+    same = [
+        f"{section}.{key}"
+        for section, values in demo.items()
+        if isinstance(values, dict) and section != "synthetic"
+        for key, value in values.items()
+        if key != "source" and defaults[section].get(key) == value
+    ]
+    assert not same, f"config/config.yaml repeats schema defaults: {same}"
+
+
+def test_every_schema_key_is_described_and_listed_in_config_readme():
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    assert undescribed_keys(schema) == []
+    assert (REPO / "config" / "README.md").read_text() == config_readme(SCHEMA), (
+        "config/README.md is stale: run `make config-docs`"
+    )
+
+
+def test_relative_input_paths_that_do_not_exist_are_named_with_the_working_directory(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config["area"].update(source="sentinelhub", aoi="my-area.geojson")
+    config["reference"]["path"] = "ref.gpkg"
+    with pytest.raises(ConfigError, match=f"area.aoi: my-area.geojson does not exist .*{tmp_path}"):
+        check(config)
+
+
+FIVE_LINES = """\
+area: {source: synthetic, tile_size_m: 1000}
+synthetic: {origin: [503000, 5201000], tiles_x: 2, tiles_y: 2, acquisitions: 40}
+reference: {erosion_radius: 1}
+sampling: {max_samples: 2000}
+model: {params: {num_iterations: 30}}
+"""
+
+
+@pytest.mark.slow
+def test_a_five_line_config_for_a_new_area_runs_from_another_directory(tmp_path):
+    """Run where the demo config sits in the working directory (its test tiles lie outside this grid):
+    a --configfile must not inherit them, and needs nothing from the checkout's working directory."""
+    workdir = tmp_path / "run"
+    (workdir / "config").mkdir(parents=True)
+    (workdir / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
+    area = tmp_path / "elsewhere" / "area.yaml"
+    area.parent.mkdir()
+    area.write_text(FIVE_LINES)
+    assert len(FIVE_LINES.splitlines()) == 5
+    snakemake(workdir, "--configfile", str(area))
+    metrics = json.loads((workdir / "results" / "report" / "metrics.json").read_text())
+    assert metrics["overall_accuracy"] > 0.5
+    assert (workdir / "results" / "landcover.tif").stat().st_size > 0
+    assert not (workdir / "results" / "plots").exists()  # the demo's plot_tiles did not leak
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ def _writers() -> dict[str, Callable[[Path], Callable[[], list[Path]]]]:
     from shapely.geometry import box
 
     from landcover import grid as grids
-    from landcover import maps, model, reference, report, stack
+    from landcover import maps, model, raster_io, reference, report, stack
     from landcover.atomic import atomic_path
     from landcover.classes import EOLEARN_CLASSES
 
@@ -72,7 +72,7 @@ def _writers() -> dict[str, Callable[[Path], Callable[[], list[Path]]]]:
 
     def save_png(out: Path):
         fig = figure()
-        return lambda: [maps.save_png(fig, out / "t.png", dpi=50), out / "t.png"][1:]
+        return lambda: [raster_io.save_png(fig, out / "t.png", dpi=50), out / "t.png"][1:]
 
     def save_model(out: Path):
         rng = np.random.default_rng(3)
@@ -107,7 +107,7 @@ def _writers() -> dict[str, Callable[[Path], Callable[[], list[Path]]]]:
         "reference.write_labels": write_labels,
         "maps.write_class_geotiff (and confidence)": class_geotiff,
         "maps.merge_tiles (COG)": merge,
-        "maps.save_png (plots, preview, report figures)": save_png,
+        "raster_io.save_png (plots, preview, report figures)": save_png,
         "model.save_model": save_model,
         "report.write_report": write_report,
         "grid.write_grid (and synthetic reference GPKG)": write_grid,
@@ -169,7 +169,7 @@ WRITERS = [
     "reference.write_labels",
     "maps.write_class_geotiff (and confidence)",
     "maps.merge_tiles (COG)",
-    "maps.save_png (plots, preview, report figures)",
+    "raster_io.save_png (plots, preview, report figures)",
     "model.save_model",
     "report.write_report",
     "grid.write_grid (and synthetic reference GPKG)",
@@ -191,17 +191,17 @@ def test_every_writer_is_listed(attempts):
     assert list(attempts) == WRITERS
 
 
-CRASH_ON_FAILED_WRITE = {"stack.write (stacks, clouds, features, truth)"}
+def test_a_failed_netcdf_write_is_an_error_naming_the_file_not_a_crash(attempts):
+    """HDF5 crashes closing a file whose write failed; stack.write turns that into an OSError naming the file."""
+    error = attempts["stack.write (stacks, clouds, features, truth)"]["fail"]["error"]
+    assert error.startswith("OSError: ") and "t.nc: writing the NetCDF file failed" in error, error
+    assert "is the disk full?" in error or "File too large" in error, error
 
 
 @pytest.mark.parametrize("writer", WRITERS)
 def test_a_failing_write_leaves_no_partial_output(attempts, writer):
     fail, free = attempts[writer]["fail"], attempts[writer]["free"]
-    if writer in CRASH_ON_FAILED_WRITE and fail["signal"] == signal.SIGSEGV:
-        # HDF5 sometimes crashes closing a file whose write failed: the job dies instead of raising, its
-        # temporary stays behind under a temporary name, and the next write removes it (the kill test below)
-        fail = {**fail, "error": "segmentation fault", "files": [f for f in fail["files"] if ".tmp-" not in f]}
-    assert fail["signal"] is None or writer in CRASH_ON_FAILED_WRITE, f"{writer} crashed: {fail}"
+    assert fail["signal"] is None, f"{writer} crashed instead of raising: {fail}"
     assert fail["error"], f"{writer} did not fail under a {LIMIT}-byte limit: {fail}"
     assert free["error"] is None and free["signal"] is None, free
     targets = [Path(t).name for t in free["targets"]]
@@ -234,3 +234,29 @@ def test_the_data_reaches_the_disk_before_the_rename(tmp_path, monkeypatch):
         tmp.write_text("{}")
     assert [kind for kind, _ in events] == ["fsync", "rename", "fsync"]
     assert events[0][1] == str(tmp) and events[1][1] == str(target) and events[2][1] == str(tmp_path)
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_every_writer_syncs_its_data_before_the_rename_and_the_folder_after(tmp_path, monkeypatch, writer):
+    """Each target appears by a rename of a file that was fsynced first, and its folder is fsynced after."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("rename", str(src), str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    out = tmp_path / "out"
+    out.mkdir()
+    for target in _writers()[writer](out)():
+        renames = [i for i, event in enumerate(events) if event[0] == "rename" and event[2] == str(target)]
+        assert renames, f"{writer}: {target.name} was not renamed into place"
+        last = renames[-1]
+        assert ("fsync", events[last][1]) in events[:last], f"{writer}: {target.name} renamed before its fsync"
+        assert ("fsync", str(target.parent)) in events[last + 1 :], f"{writer}: folder not synced after the rename"

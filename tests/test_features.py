@@ -111,7 +111,7 @@ def test_tile_features_end_to_end_in_row_blocks(tmp_path, caplog):
     raw, clouds = _tile()
     dates = ft.date_grid("2017-01-01", "2017-12-31", 16)
     with caplog.at_level(logging.INFO, logger="landcover.features"):
-        result = ft.tile_features(raw, clouds, BANDS, INDICES, dates, 0.8, block_rows=3)
+        result = ft.tile_features(raw, clouds, BANDS, INDICES, dates, 0.8, block_rows=3, time_of_day="00:00")
     expected, count, kept = _expected_features(raw, clouds, 0.8, dates)
     assert 0 < kept.sum() < len(kept)
     assert result["features"].dims == ("date", "y", "x", "feature")

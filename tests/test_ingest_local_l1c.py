@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import runpy
 import shutil
@@ -241,3 +242,39 @@ def test_script_writes_the_tile_stack(products, tmp_path):
         assert list(ds["band"].values) == ["B02", "B8A", "B10"]
         assert list(ds["time"].values) == [JUNE.to_datetime64()]
         assert stack.grid_of(ds) == GRID
+
+
+@pytest.mark.slow
+def test_a_truncated_band_file_fails_its_tiles_job_naming_it_and_the_merge_waits(tmp_path):
+    """Issue 15's case: two dates of real JPEG 2000 band files, one band of the second date cut to half its size.
+
+    Run with keep-going: the tile's ingest job fails naming the file and GDAL's message, the other tiles are
+    mapped, and the merged map is not made (no map quietly made without that date)."""
+    from conftest import TINY_TEST_TILE, TINY_TILES, snakemake, tiny_config, write_config
+    from synthetic_products import clearest_frames, synthesize_area, write_aoi_and_reference, write_l1c_granules
+
+    config = tiny_config()
+    area = synthesize_area(config, acquisitions=config["synthetic"]["acquisitions"])
+    frames = clearest_frames(area, 2)
+    granules = write_l1c_granules(tmp_path / "products", area, frames)
+    aoi, reference = write_aoi_and_reference(tmp_path / "inputs", config)
+    config["area"].update(source="local_l1c", aoi=str(aoi))
+    config["local_l1c"] = {"path": str(tmp_path / "products")}
+    config["reference"]["path"] = str(reference)
+    damaged = next(granules[TINY_TEST_TILE, frames[1]].glob("*_B04.jp2"))
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    workdir = tmp_path / "run"
+    write_config(workdir, config)
+
+    run = snakemake(workdir, "--keep-going", check=False)
+    assert run.returncode != 0
+    log = (workdir / "logs" / "ingest_local_l1c" / f"{TINY_TEST_TILE}.log").read_text()
+    assert str(damaged) in log and TINY_TEST_TILE in log and "GDAL" in log, log
+    assert str(damaged) in run.stdout + run.stderr
+    results = workdir / "results"
+    assert not (results / "stacks" / f"{TINY_TEST_TILE}.nc").exists()
+    assert not (results / "landcover.tif").exists()
+    for tile in set(TINY_TILES) - {TINY_TEST_TILE}:
+        assert (results / "maps" / f"{tile}.tif").exists()
+        counts = json.loads((results / "frames" / f"{tile}.json").read_text())
+        assert counts["tile"] == tile and counts["kept"] + sum(counts["dropped"].values()) == 2

@@ -1,138 +1,391 @@
-"""Sentinel Hub download through sentinelhub-py's own client, against the stand-in service."""
+"""Sentinel Hub download through sentinelhub-py's own client, against the stand-in service (tests/sentinelhub_standin.py).
+
+The stand-in validates requests as the documented API does, serves values that are a linear function of map
+coordinates (so the expected stack is computed here from the tile grid, not from the client), and meters PU.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
 import pytest
-from sentinelhub_standin import Scene, serve, served_value
+from affine import Affine
+from sentinelhub_standin import CLIENT_ID, CLIENT_SECRET, SCENE_CRS, Scene, serve, served_value
 
 from landcover import stack
+from landcover.clouds import cloud_masks
 from landcover.grid import tile_grid
 from landcover.ingest import IngestError
-from landcover.ingest.sentinelhub import acquisitions, download_tile, sentinelhub_config
+from landcover.ingest.sentinelhub import (
+    cloud_percent,
+    download_tile,
+    evalscript,
+    overpass_days,
+    processing_units,
+    request_groups,
+    sentinelhub_config,
+    tile_plan,
+)
 from landcover.stack import L1C_BANDS
 
 REPO = Path(__file__).resolve().parents[1]
 UTC = dt.UTC
-GRID = tile_grid("x2326_y25397", 200, 10, "EPSG:32633")  # 20 x 20 px near Ljubljana
+GRID = tile_grid("x1163_y12698", 400, 10, "EPSG:32633")  # 40 x 40 px near Ljubljana
+LEFT, BOTTOM, RIGHT, TOP = GRID.bounds
+FEATURE_BANDS = ["B02", "B03", "B04", "B08", "B11", "B12"]
 SCENES = [
     Scene(dt.datetime(2016, 12, 30, 10, 0, 21, tzinfo=UTC), 0.0),  # before the time range
     Scene(dt.datetime(2017, 3, 4, 10, 0, 21, tzinfo=UTC), 5.0),
-    Scene(dt.datetime(2017, 3, 4, 10, 0, 31, tzinfo=UTC), 60.0),  # the next granule of the same overpass
+    # the same overpass, next granule: a duplicate datetime
+    Scene(dt.datetime(2017, 3, 4, 10, 0, 21, tzinfo=UTC), 20.0, granule="T33TWM"),
     Scene(dt.datetime(2017, 4, 13, 10, 10, 21, tzinfo=UTC), 90.0),  # too cloudy
-    Scene(dt.datetime(2017, 5, 3, 10, 0, 21, tzinfo=UTC), 10.0, top_half_only=True),
-    Scene(dt.datetime(2017, 6, 12, 10, 10, 21, 26000, tzinfo=UTC), 80.0),  # exactly maxcc: kept; milliseconds
+    # swath edge: data on the top half of the tile only
+    Scene(dt.datetime(2017, 5, 3, 10, 0, 21, tzinfo=UTC), 10.0, data=(0, (BOTTOM + TOP) / 2, 1e7, 1e8)),
+    Scene(dt.datetime(2017, 6, 12, 10, 10, 21, 26000, tzinfo=UTC), 29.0),  # exactly maxcc: kept; milliseconds
+    # a granule the catalogue lists (its footprint meets the tile) with no data on the tile
+    Scene(
+        dt.datetime(2017, 7, 2, 10, 0, 21, tzinfo=UTC), 1.0, footprint=(0, 0, 1e7, 1e8), data=(RIGHT + 5, 0, 1e7, 1e8)
+    ),
+    # a granule far away: not listed
+    Scene(dt.datetime(2017, 8, 1, 10, 0, 21, tzinfo=UTC), 1.0, footprint=(700_000, 5_000_000, 800_000, 5_100_000)),
 ]
-KEPT = [SCENES[2], SCENES[4], SCENES[5]]  # what each overpass serves (mostRecent)
+KEPT = [SCENES[1], SCENES[4], SCENES[5]]
 TIME_RANGE = ["2017-01-01", "2017-12-31"]
+MAXCC = 0.29  # int(0.29 * 100) is 28: sentinelhub-py's own maxcc would refuse the 29 % scene the catalogue lists
 
 
 @pytest.fixture
 def standin(monkeypatch):
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the stand-in speaks plain http
-    with serve(SCENES, page_size=2) as server:
+    with serve(SCENES) as server:
         yield server
 
 
 def config_for(standin, **overrides):
     config = sentinelhub_config(standin.base_url, standin.token_url, download_sleep_time=0.01, **overrides)
-    config.sh_client_id, config.sh_client_secret = "test-client", "test-secret"
+    config.sh_client_id, config.sh_client_secret = CLIENT_ID, CLIENT_SECRET
     return config
 
 
-def test_download_gives_the_served_values_and_dates(standin, tmp_path):
-    # One thread: batches of two requests, so the three overpasses take two batches.
-    ds = download_tile(GRID, TIME_RANGE, 0.8, tmp_path / "cache", config_for(standin), max_threads=1)
-    expected_times = [SCENES[1].datetime, SCENES[4].datetime, SCENES[5].datetime]
-    assert list(ds["time"].values) == [np.datetime64(t.replace(tzinfo=None), "ns") for t in expected_times]
-    assert list(ds["band"].values) == list(L1C_BANDS)
-    assert ds.rio.transform() == GRID.transform and ds.rio.crs == GRID.crs
-    rows, cols = np.mgrid[0:20, 0:20]
-    for t, scene in enumerate(KEPT):
-        covered = rows < 10 if scene.top_half_only else np.ones((20, 20), dtype=bool)
-        np.testing.assert_array_equal(ds["is_data"].values[t], covered)
-        for k in range(len(L1C_BANDS)):
-            want = np.where(covered, served_value(scene.datetime, k, rows, cols), 0)
-            np.testing.assert_array_equal(ds["bands"].values[t, ..., k], want)
+def fetch(standin, tmp_path, **kwargs):
+    options = {"bands": FEATURE_BANDS, "config": config_for(standin), **kwargs}
+    return download_tile(GRID, TIME_RANGE, MAXCC, tmp_path / "cache", **options)
 
-    # The requests asked for the tile's bbox, CRS and pixel size, one overpass each.
-    assert standin.counts["process"] == 3
-    assert standin.counts["catalog"] == 2  # four matching items, two per page
+
+def centres(transform, height, width):
+    """Pixel-centre map coordinates of a grid, computed here (not by the client)."""
+    cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    return transform.c + cols * transform.a, transform.f + rows * transform.e
+
+
+def test_download_gives_the_served_values_dates_and_coarse_cloud_bands(standin, tmp_path):
+    ds = fetch(standin, tmp_path)
+    assert list(ds["time"].values) == [np.datetime64(s.datetime.replace(tzinfo=None), "ns") for s in KEPT]
+    assert list(ds["band"].values) == FEATURE_BANDS and ds["bands"].dtype == np.uint16
+    assert ds.rio.transform() == GRID.transform and ds.rio.crs == GRID.crs
+    x, y = centres(GRID.transform, 40, 40)
+    for t, scene in enumerate(KEPT):
+        covered = y > (BOTTOM + TOP) / 2 if scene.data else np.ones((40, 40), dtype=bool)
+        np.testing.assert_array_equal(ds["is_data"].values[t], covered)
+        for k, band in enumerate(FEATURE_BANDS):
+            want = np.where(covered, np.round(served_value(scene.datetime, band, x, y)), 0)
+            got = ds["bands"].values[t, ..., k].astype(float)
+            if band in ("B11", "B12"):  # fetched at 20 m, resampled bilinearly here: exact inside, 1 px border
+                inner = covered.copy()
+                inner[[0, -1], :] = inner[:, [0, -1]] = False
+                inner &= ~(np.abs(y - (BOTTOM + TOP) / 2) < 20) if scene.data else True
+                np.testing.assert_allclose(got[inner], want[inner], atol=1)
+                assert (got[~covered] == 0).all()
+            else:
+                np.testing.assert_array_equal(got, want)
+    # All 13 bands at 80 m: 5 x 5 blocks of 8 x 8 tile pixels, values at the blocks' centres.
+    assert ds["cloud_bands"].shape == (3, 5, 5, 13) and list(ds["cloud_band"].values) == list(L1C_BANDS)
+    assert list(ds.attrs["cloud_pixel_blocks"]) == [8, 8]
+    cx, cy = centres(GRID.transform @ Affine.scale(8), 5, 5)
+    for k, band in enumerate(L1C_BANDS):
+        want = np.round(served_value(KEPT[0].datetime, band, cx, cy))
+        np.testing.assert_array_equal(ds["cloud_bands"].values[0, ..., k], want)
+    np.testing.assert_array_equal(ds["cloud_is_data"].values[1], np.repeat(cy[:, :1] > (BOTTOM + TOP) / 2, 5, axis=1))
+
+
+def test_requests_are_what_the_documented_api_takes(standin, tmp_path):
+    fetch(standin, tmp_path)
+    assert standin.counts["process"] == 3  # 10 m, 20 m and cloud groups, all five days in one request each
     for payload in standin.process_payloads:
-        assert payload["input"]["bounds"]["bbox"] == pytest.approx(list(GRID.bounds))
+        data = payload["input"]["data"][0]
+        assert data["dataFilter"]["maxCloudCoverage"] == 29
+        assert data["processing"]["harmonizeValues"] is True
         assert payload["input"]["bounds"]["properties"]["crs"].endswith("/32633")
-        assert (payload["output"]["width"], payload["output"]["height"]) == (20, 20)
-        assert payload["input"]["data"][0]["dataFilter"]["maxCloudCoverage"] == 80
-    assert "eo:cloud_cover <= 80" in standin.catalog_payloads[0]["filter"]
+    assert "eo:cloud_cover <= 29" in standin.catalog_payloads[0]["filter"]
+    assert standin.counts["catalog"] == 1  # 6 items, one page at sentinelhub-py's limit of 100
+    sizes = sorted((p["output"]["width"], p["output"]["height"]) for p in standin.process_payloads)
+    assert sizes == [(5, 5), (20, 20), (40, 40)]
+
+
+def test_the_pu_estimate_matches_a_hand_computed_case_and_the_metered_use(standin, tmp_path):
+    # 1 PU = 512 x 512 px x 3 bands x 1 date; dataMask free; area factor at least 0.01; at least 0.005 PU a request.
+    assert processing_units(512, 512, 3, 1) == pytest.approx(1.0)
+    assert processing_units(1000, 1000, 13, 1) == pytest.approx(1000 * 1000 / 262144 * 13 / 3)  # 16.53
+    assert processing_units(125, 125, 13, 70) == pytest.approx(125 * 125 / 262144 * 13 / 3 * 70)
+    assert processing_units(10, 10, 3, 1) == pytest.approx(0.01)  # the area factor's floor
+    assert processing_units(10, 10, 1, 1) == pytest.approx(0.005)  # the request's floor
+    # A 10 km tile, 70 days: 4 bands at 10 m (5 days a request), 2 at 20 m, 13 at 80 m.
+    country = tile_grid("x0046_y0508", 10000, 10, "EPSG:32633")
+    requests, units = tile_plan(request_groups(country, FEATURE_BANDS, 80), 70)
+    by_hand = 70 * (1000**2 / 512**2 * 4 / 3 + 500**2 / 512**2 * 2 / 3 + 125**2 / 512**2 * 13 / 3)
+    assert units == pytest.approx(by_hand)  # 5.98 PU a day, 36 % of the 16.53 PU of 13 bands at 10 m
+    assert units <= 0.5 * 70 * processing_units(1000, 1000, 13, 1)
+    assert requests == -(-70 // 4) + 2 * -(-70 // 32)  # 4, 32 and 32 days a request (responses up to ~48 MB)
+
+    fetch(standin, tmp_path)
+    _, estimate = tile_plan(request_groups(GRID, FEATURE_BANDS, 80), 4)  # the catalogue's 4 overpass days
+    assert standin.processing_units == pytest.approx(estimate)  # metered by the stand-in from the requests
+
+
+def test_maxcc_is_one_whole_percent_in_both_apis():
+    assert [cloud_percent(v) for v in (0.29, 0.805, 0.8, 1.0, 0.0)] == [29, 80, 80, 100, 0]
+    with pytest.raises(IngestError, match="maxcc"):
+        cloud_percent(80)
 
 
 def test_rerun_fetches_nothing(standin, tmp_path):
-    first = download_tile(GRID, TIME_RANGE, 0.8, tmp_path / "cache", config_for(standin))
+    first = fetch(standin, tmp_path)
     counts = dict(standin.counts)
-    again = download_tile(GRID, TIME_RANGE, 0.8, tmp_path / "cache", config_for(standin))
+    again = fetch(standin, tmp_path)
     assert dict(standin.counts) == counts
     assert again.identical(first)
 
 
-def test_transient_failures_are_retried(standin, tmp_path):
+def test_transient_failures_are_retried_within_bounds(standin, tmp_path):
     standin.fail("process", 500, 429)
     standin.fail("catalog", 503)
-    ds = download_tile(GRID, TIME_RANGE, 0.8, tmp_path / "cache", config_for(standin))
+    ds = fetch(standin, tmp_path)
     assert ds.sizes["time"] == 3
     assert standin.counts["process"] == 3 + 2
-    assert standin.counts["catalog"] == 2 + 1
+    assert standin.counts["catalog"] == 1 + 1
 
 
-def test_persistent_failure_is_a_clear_error(standin, tmp_path):
+def test_rate_limit_retries_are_bounded(standin, tmp_path):
+    standin.fail("process", *[429] * 20)
+    with pytest.raises(IngestError, match=rf"tile {GRID.tile_id}: .*429.* after 3 retries"):
+        fetch(standin, tmp_path, config=config_for(standin, max_retries=3))
+    assert standin.counts["process"] == 3
+
+
+def test_permanent_errors_are_not_retried(standin, tmp_path):
+    standin.fail("process", 400)
+    with pytest.raises(IngestError, match="permanent error: not retried"):
+        fetch(standin, tmp_path)
+    assert standin.counts["process"] == 1
+
+
+def test_persistent_server_error_is_a_clear_error(standin, tmp_path):
     standin.fail("process", *[500] * 10)
-    with pytest.raises(IngestError, match=rf"tile {GRID.tile_id}: Sentinel Hub download failed"):
-        download_tile(GRID, TIME_RANGE, 0.8, tmp_path / "cache", config_for(standin, max_download_attempts=2))
+    with pytest.raises(IngestError, match=rf"tile {GRID.tile_id}: Sentinel Hub download of .* failed"):
+        fetch(standin, tmp_path, config=config_for(standin, max_download_attempts=2))
+
+
+def test_quota_exhausted_names_the_tile_and_keeps_what_arrived(tmp_path, monkeypatch):
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    with serve(SCENES, quota_pu=0.2) as standin:  # enough for the 10 and 20 m requests, not the cloud one
+        with pytest.raises(IngestError, match=rf"tile {GRID.tile_id}: .*403.*used up.*rerun when the quota renews"):
+            fetch(standin, tmp_path)
+        paid = standin.counts["process"]
+        standin.quota_pu = None  # next month
+        ds = fetch(standin, tmp_path)
+        assert ds.sizes["time"] == 3
+        assert paid == 3 and standin.counts["process"] == paid + 1  # only what had not arrived
+
+
+def test_a_misplaced_response_is_refused(standin, tmp_path):
+    standin.misplace_m = 0.05  # a twentieth of a metre
+    with pytest.raises(IngestError, match=rf"tile {GRID.tile_id}: Sentinel Hub's 10m response has transform"):
+        fetch(standin, tmp_path)
+
+
+def test_bad_credentials_name_the_setting(standin, tmp_path):
+    config = config_for(standin)
+    config.sh_client_secret = "wrong"
+    with pytest.raises(IngestError, match=r"rejected the credentials \(invalid_client.*SH_CLIENT_ID.*preset: cdse"):
+        fetch(standin, tmp_path, config=config)
 
 
 def test_missing_credentials_fail_before_any_request(standin, tmp_path):
     config = config_for(standin)
     config.sh_client_id = ""
     with pytest.raises(IngestError, match="SH_CLIENT_ID and SH_CLIENT_SECRET"):
-        download_tile(GRID, TIME_RANGE, 0.8, tmp_path / "cache", config)
+        fetch(standin, tmp_path, config=config)
     assert sum(standin.counts.values()) == 0
 
 
-def test_acquisitions_group_granules_of_one_overpass():
+def test_the_standin_refuses_what_the_service_refuses(standin, tmp_path):
+    """A request the documented API rejects gets 400, and the client says which tile."""
+    import requests
+
+    token = requests.post(
+        standin.token_url,
+        data={"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+    ).json()["access_token"]
+    good = {
+        "input": {
+            "bounds": {"bbox": list(GRID.bounds), "properties": {"crs": "http://www.opengis.net/def/crs/EPSG/0/32633"}},
+            "data": [
+                {
+                    "type": "sentinel-2-l1c",
+                    "dataFilter": {
+                        "timeRange": {"from": "2017-03-04T00:00:00Z", "to": "2017-03-04T23:59:59Z"},
+                        "maxCloudCoverage": 80,
+                    },
+                    "processing": {"harmonizeValues": True},
+                }
+            ],
+        },
+        "output": {"width": 4, "height": 4, "responses": [{"identifier": "default", "format": {"type": "image/tiff"}}]},
+        "evalscript": evalscript(["B02"], ["2017-03-04"]),
+    }
+    post = lambda payload: requests.post(
+        standin.base_url + "/api/v1/process", json=payload, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert post(good).status_code == 200
+    data = good["input"]["data"][0]
+    bad = {
+        "band": evalscript(["B02"], ["2017-03-04"]).replace('"B02"', '"B2"'),
+        "units": evalscript(["B02"], ["2017-03-04"]).replace('"DN"', '"RAD"'),
+        "version": evalscript(["B02"], ["2017-03-04"]).replace("//VERSION=3", "//VERSION=2"),
+        "output bands": evalscript(["B02"], ["2017-03-04"]).replace("bands: 2,", "bands: 3,"),
+        "sampleType": evalscript(["B02"], ["2017-03-04"]).replace("UINT16", "UINT12"),
+    }
+    for what, script in bad.items():
+        assert post({**good, "evalscript": script}).status_code == 400, what
+    for change in (
+        {"output": {**good["output"], "width": 2501}},
+        {
+            "input": {
+                **good["input"],
+                "data": [{**data, "dataFilter": {**data["dataFilter"], "maxCloudCoverage": 80.5}}],
+            }
+        },
+        {"input": {**good["input"], "bounds": {**good["input"]["bounds"], "bbox": [1, 1, 0, 0]}}},
+        {"input": {**good["input"], "data": [{**data, "processing": {"harmonizeValues": "yes"}}]}},
+    ):
+        assert post({**good, **change}).status_code == 400, change
+    assert requests.post(standin.base_url + "/api/v1/process", json=good).status_code == 401
+
+
+def test_overpass_days_group_granules_and_keep_one_frame_a_day():
+    import pandas as pd
+
     times = [
-        pd.Timestamp("2017-03-04T10:00:21"),
-        pd.Timestamp("2017-03-04T10:00:31"),
-        pd.Timestamp("2017-03-07T10:10:21"),
+        pd.Timestamp(t)
+        for t in ("2017-03-04T10:00:21", "2017-03-04T10:00:21", "2017-03-04T10:00:31", "2017-03-07T10:10:21")
     ]
-    assert acquisitions(times) == [(times[0], times[1]), (times[2], times[2])]
+    assert overpass_days(times) == [("2017-03-04", times[0]), ("2017-03-07", times[3])]
+
+
+def test_cloud_masks_use_the_coarse_cloud_bands(standin, tmp_path):
+    ds = fetch(standin, tmp_path)
+    clouds = cloud_masks(ds, resolution_m=80)
+    assert clouds["cloud_probability"].shape == (3, 40, 40)
+    assert not clouds["cloud_mask"].values[1][~ds["is_data"].values[1]].any()
+    # the same probabilities as s2cloudless on those 80 m bands, upsampled
+    from landcover.clouds import cloud_probability
+
+    coarse = cloud_probability(ds["cloud_bands"].values[:1].astype(np.float32) / 10000)
+    assert clouds["cloud_probability"].values[0, 0, 0] == pytest.approx(coarse[0, 0, 0], abs=1e-6)
 
 
 def test_script_writes_the_tile_stack(standin, tmp_path, monkeypatch):
-    monkeypatch.setenv("SH_CLIENT_ID", "test-client")
-    monkeypatch.setenv("SH_CLIENT_SECRET", "test-secret")
+    monkeypatch.setenv("SH_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SH_CLIENT_SECRET", CLIENT_SECRET)
     out = tmp_path / "stacks" / f"{GRID.tile_id}.nc"
     snakemake = SimpleNamespace(
         wildcards=SimpleNamespace(tile=GRID.tile_id),
         output=SimpleNamespace(stack=str(out)),
         params=SimpleNamespace(
-            tile_size_m=200,
+            tile_size_m=400,
             resolution_m=10,
             crs="EPSG:32633",
             time_range=TIME_RANGE,
-            maxcc=0.8,
+            maxcc=MAXCC,
+            bands=FEATURE_BANDS,
+            cloud_resolution_m=80,
             cache_dir=str(tmp_path / "cache"),
+            preset=None,
             base_url=standin.base_url,
             token_url=standin.token_url,
         ),
         log=[str(tmp_path / "log.txt")],
     )
     runpy.run_path(str(REPO / "scripts" / "download_sentinelhub.py"), init_globals={"snakemake": snakemake})
-    with stack.open(out, required=("bands", "is_data")) as ds:
-        assert ds.sizes == {"time": 3, "y": 20, "x": 20, "band": 13}
+    with stack.open(out, required=("bands", "is_data", "cloud_bands")) as ds:
+        assert ds.sizes == {"time": 3, "y": 40, "x": 40, "band": 6, "cloud_y": 5, "cloud_x": 5, "cloud_band": 13}
         assert stack.grid_of(ds) == GRID
+        assert cloud_masks(ds)["cloud_mask"].shape == (3, 40, 40)
     assert standin.counts["process"] == 3
+
+
+def test_plan_asks_the_catalogue_and_the_download_reuses_its_answer(standin, tmp_path):
+    from conftest import example_config
+
+    from landcover.ingest.sentinelhub import plan_tile
+
+    config = example_config("slovenia-cdse")
+    config["sentinelhub"].update(maxcc=MAXCC, cache_dir=str(tmp_path / "cache"))
+    config["features"]["bands"] = FEATURE_BANDS
+    plan = plan_tile(config, GRID, sh_config=config_for(standin))
+    assert (plan.days, plan.requests, plan.from_catalog) == (4, 3, True)
+    assert plan.processing_units == pytest.approx(tile_plan(request_groups(GRID, FEATURE_BANDS, 80), 4)[1])
+    fetch(standin, tmp_path)
+    assert standin.counts["catalog"] == 1  # the download found the plan's answer in the cache
+    assert standin.processing_units == pytest.approx(plan.processing_units)
+
+
+def test_the_slovenia_cdse_plan_costs_at_most_half_of_all_13_bands_at_10_m(capsys):
+    from landcover.cli import main
+
+    assert main(["plan", "--configfile", str(REPO / "config" / "slovenia-cdse.yaml"), "--no-catalog"]) == 0
+    out = capsys.readouterr().out
+    found = re.search(r"plan: (\d+) tiles, \d+-(\d+) .*?, (\d+) requests, ([\d,]+) PU", out)
+    tiles, days, requests, units = (float(value.replace(",", "")) for value in found.groups())
+    assert 250 <= tiles <= 275 and days == 73
+    before = days * processing_units(1000, 1000, 13, 1)  # one request a day, 13 bands at 10 m: 16.5 PU a day
+    assert units / tiles <= 0.5 * before
+    assert requests / tiles < days / 2
+    assert "months of PU" in out
+
+
+@pytest.mark.slow
+def test_the_workflow_runs_on_sentinel_hub(tmp_path, monkeypatch):
+    """Two 1 km tiles from the stand-in: coarse cloud bands, feature bands only, to the merged map."""
+    import geopandas as gpd
+    from conftest import snakemake, tiny_config, write_config
+    from shapely.geometry import box
+
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    monkeypatch.setenv("SH_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SH_CLIENT_SECRET", CLIENT_SECRET)
+    gpd.GeoDataFrame(geometry=[box(465000, 5079000, 467000, 5080000)], crs=SCENE_CRS).to_file(tmp_path / "aoi.gpkg")
+    halves = [box(465000, 5079000, 465500, 5080000), box(465500, 5079000, 467000, 5080000)]
+    gpd.GeoDataFrame({"lulc_id": [1, 2]}, geometry=halves, crs=SCENE_CRS).to_file(tmp_path / "reference.gpkg")
+    scenes = [Scene(dt.datetime(2017, month, 10, 10, 0, 21, tzinfo=UTC), 5.0) for month in range(1, 13, 2)]
+    with serve(scenes) as server:
+        config = tiny_config(
+            area={"source": "sentinelhub", "aoi": str(tmp_path / "aoi.gpkg")},
+            reference={"path": str(tmp_path / "reference.gpkg")},
+            split={"test_tiles": ["x0466_y5079"]},
+            report={"plot_tiles": ["x0465_y5079"], "dpi": 50},
+        )
+        config["sentinelhub"] = {"time_range": TIME_RANGE, "maxcc": 0.8, "cache_dir": str(tmp_path / "cache")}
+        config["sentinelhub"].update(base_url=server.base_url, token_url=server.token_url)
+        write_config(tmp_path, config)
+        run = snakemake(tmp_path)
+        assert server.counts["process"] == 2 * 3  # per tile: 10 m, 20 m and cloud groups, 6 days each
+    assert "Sentinel Hub plan: 2 tiles" in run.stdout + run.stderr
+    with stack.open(tmp_path / "results" / "stacks" / "x0466_y5079.nc") as ds:
+        assert ds.sizes["time"] == 6 and ds.sizes["cloud_band"] == 13
+    assert (tmp_path / "results" / "landcover.tif").exists()

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 from affine import Affine
+from conftest import REPO, TINY_TEST_TILE, TINY_TILES, snakemake
 from rasterio.crs import CRS
 from sklearn import metrics as skm
 
@@ -16,7 +21,21 @@ from landcover import stack
 from landcover.classes import EOLEARN_CLASSES
 from landcover.maps import write_class_geotiff
 from landcover.model import predict_proba, train_model
-from landcover.report import evaluate, report_figures, roc_curve, score_against_truth, write_report
+from landcover.raster_io import save_png
+from landcover.report import (
+    area_estimate,
+    area_figure,
+    caveats,
+    evaluate,
+    frames_dropped,
+    map_reference_counts,
+    mapped_pixels,
+    report_figures,
+    score_against_truth,
+    software,
+    summary_html,
+    write_report,
+)
 from landcover.sampling import feature_columns
 from landcover.stack import TileGrid
 
@@ -79,16 +98,6 @@ def test_metrics_equal_scikit_learns_and_no_test_pixel_is_dropped():
     json.dumps(metrics, allow_nan=False)
 
 
-def test_roc_curve_matches_scikit_learns_with_ties():
-    rng = np.random.default_rng(1)
-    positive = rng.random(500) < 0.3
-    score = np.round(rng.random(500) + 0.3 * positive, 1)
-    fpr, tpr = roc_curve(positive, score)
-    sk_fpr, sk_tpr, _ = skm.roc_curve(positive, score, drop_intermediate=False)
-    np.testing.assert_allclose(fpr, sk_fpr)
-    np.testing.assert_allclose(tpr, sk_tpr)
-
-
 def test_an_empty_test_set_is_refused():
     samples = pd.DataFrame({"tile_id": [], "label": np.array([], dtype=np.uint8)})
     with pytest.raises(ValueError, match="no samples"):
@@ -121,7 +130,7 @@ def test_report_writes_metrics_and_every_figure(tmp_path):
         assert (tmp_path / "report" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((tmp_path / "report" / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
     assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted(
-        [f"{n}.png" for n in names] + ["metrics.json"]
+        [f"{n}.png" for n in names] + ["metrics.json", "summary.html"]
     )
 
 
@@ -152,3 +161,161 @@ def test_score_against_truth_equals_scikit_learn_on_the_mapped_pixels(tmp_path):
 
     with pytest.raises(ValueError, match="x0000_y0000.tif.*differs"):
         score_against_truth(map_paths, truth_paths[::-1])
+
+
+def write_tile(path, labels: np.ndarray, index: int) -> None:
+    grid = TileGrid(f"x000{index}_y0000", CRS.from_epsg(32633), Affine(10, 0, 1000 * index, 0, -10, 0), *labels.shape)
+    write_class_geotiff(path, labels.astype(np.uint8), grid, EOLEARN_CLASSES)
+
+
+def test_area_estimate_from_maps_equals_the_estimator_on_hand_counted_pixels(tmp_path):
+    """Map classes counted on the merged map, (map, reference) pairs on the test tiles, both in hectares."""
+    rng = np.random.default_rng(4)
+    reference = rng.choice([0, 1, 2, 3], size=(2, 20, 30), p=[0.1, 0.5, 0.3, 0.1])
+    mapped = np.where(rng.random((2, 20, 30)) < 0.8, reference, rng.choice([1, 2, 5], size=(2, 20, 30)))
+    mapped[mapped == 3] = 1  # grassland is in the reference only, water (5) in the map only
+    mapped[0, :3] = 0  # no data in the map
+    paths = {}
+    for index in range(2):
+        paths[index] = (tmp_path / f"map{index}.tif", tmp_path / f"ref{index}.tif")
+        write_tile(paths[index][0], mapped[index], index)
+        write_tile(paths[index][1], reference[index], index)
+    counts, tiles = map_reference_counts([p[0] for p in paths.values()], [p[1] for p in paths.values()])
+    both = (mapped > 0) & (reference > 0)
+    assert counts.sum() == both.sum() and counts[2, 1] == ((mapped == 2) & (reference == 1)).sum()
+    assert tiles["map0"]["labelled_without_map_class"] == ((mapped[0] == 0) & (reference[0] > 0)).sum()
+
+    write_tile(tmp_path / "merged.tif", np.concatenate([mapped[0], mapped[1], np.full((5, 30), 2)]), 0)
+    per_class, pixel_ha = mapped_pixels(tmp_path / "merged.tif")
+    assert pixel_ha == pytest.approx(0.01)  # 10 m pixels
+    assert per_class[2] == (mapped == 2).sum() + 150 and per_class[0] == (mapped == 0).sum()
+
+    estimate = area_estimate(counts, per_class, pixel_ha, EOLEARN_CLASSES, tiles)
+    by_name = {c["name"]: c for c in estimate["classes"]}
+    assert set(by_name) == {"cultivated land", "forest", "grassland", "water"}
+    assert by_name["grassland"]["mapped_area_ha"] == 0 and by_name["grassland"]["users_accuracy"] is None
+    assert by_name["water"]["test_pixels_referenced_as"] == 0 and by_name["water"]["producers_accuracy"] is None
+    total = sum(c["estimated_area_ha"] for c in estimate["classes"])
+    assert total == pytest.approx(per_class[1:].sum() * 0.01)
+    assert by_name["forest"]["mapped_area_ha"] == pytest.approx(per_class[2] * 0.01)
+    assert any("not a probability sample of the ground" in note for note in estimate["notes"])
+    json.dumps(estimate, allow_nan=False)
+    save_png(area_figure(estimate, EOLEARN_CLASSES), tmp_path / "area.png", 40)
+    assert (tmp_path / "area.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_sample_that_cannot_carry_its_figures_says_so():
+    """The case of issue 11: 19 test pixels of one class on one tile printed "overall accuracy 1.0", no warning."""
+    samples = pd.DataFrame({"tile_id": "t", "label": np.full(19, 2, dtype=np.uint8)})
+    proba = np.tile([0.1, 0.9, 0.0, 0.0], (19, 1))
+    metrics = evaluate(samples, proba, metadata_for(MODEL_CLASSES), EOLEARN_CLASSES)
+    counts = np.zeros((256, 256), dtype=np.int64)
+    counts[2, 2], counts[1, 1] = 19, 1
+    mapped = np.zeros(256, dtype=np.int64)
+    mapped[[1, 2]] = 500, 4000
+    metrics["area_estimate"] = area_estimate(
+        counts, mapped, 0.01, EOLEARN_CLASSES, {"t": {"pixels": 20, "labelled_without_map_class": 0}}
+    )
+    found = caveats(metrics)
+    assert metrics["overall_accuracy"] == 1.0 and metrics["kappa"] is None  # kappa is 0/0 with one class
+    assert any(c.startswith("Only one test tile (t)") for c in found)
+    assert any("one reference class only (forest)" in c for c in found)
+    assert any(c.startswith("forest: 19 test pixels (fewer than 50)") for c in found)
+    assert any(c.startswith("cultivated land: mapped on 5.0 ha but 1 test pixels") for c in found)
+    assert "What this test sample cannot carry" in summary_html(metrics | {"caveats": found})
+
+
+def test_frames_dropped_per_reason_are_summed_over_tiles(tmp_path):
+    records = [
+        {"tile": "a", "kept": 60, "dropped": {"cloud cover above threshold": 8, "band decoded to no data": 1}},
+        {"tile": "b", "kept": 55, "dropped": {"cloud cover above threshold": 12, "outside the swath": 3}},
+    ]
+    paths = []
+    for record in records:
+        paths.append(tmp_path / f"{record['tile']}.json")
+        paths[-1].write_text(json.dumps(record))
+    frames = frames_dropped(paths)
+    assert frames["kept"] == 115
+    assert frames["dropped"] == {
+        "band decoded to no data": 1,
+        "cloud cover above threshold": 20,
+        "outside the swath": 3,
+    }
+    assert frames["tiles"]["a"]["dropped"]["band decoded to no data"] == 1
+    page = summary_html(
+        {
+            "test_pixels": 1,
+            "test_tiles": {"a": 1},
+            "overall_accuracy": 1,
+            "f1_weighted": 1,
+            "f1_macro": 1,
+            "kappa": None,
+        }
+        | {"frames": frames}
+    )
+    assert "<td>band decoded to no data</td><td>1</td>" in page
+
+    (tmp_path / "bad.json").write_text(json.dumps({"tile": "c", "kept": 3}))
+    with pytest.raises(ValueError, match="bad.json: not a frame record"):
+        frames_dropped([tmp_path / "bad.json"])
+
+
+def test_software_names_the_lock_files_hash_or_its_absence(tmp_path):
+    lock = tmp_path / "requirements.lock.txt"
+    assert software({"lightgbm_version": "4.6.0"}, lock)["lock_file_sha256"] is None
+    lock.write_text("numpy==2.2.0\n")
+    found = software({"lightgbm_version": "4.6.0"}, lock)
+    assert found == {
+        "lightgbm": "4.6.0",
+        "lock_file": "requirements.lock.txt",
+        "lock_file_sha256": hashlib.sha256(b"numpy==2.2.0\n").hexdigest(),
+    }
+
+
+def report_variable(page: str, name: str):
+    """A JSON value the Snakemake report embeds as `<script id="..."> var <name> = ...`."""
+    start = re.search(rf'<script id="[\w-]+">\s*var {name} = ', page).end()
+    return json.JSONDecoder().raw_decode(page, start)[0]
+
+
+@pytest.mark.slow
+def test_snakemake_report_holds_every_output_with_its_caption_and_the_validation_summary(completed_run, tmp_path):
+    """`snakemake --report`, as `make demo` ends: every output of the run, a caption each, grouped by stage."""
+    out = tmp_path / "report.html"
+    snakemake(completed_run, "--report", str(out))
+    page = out.read_text()
+    results = report_variable(page, "results")
+    categories = report_variable(page, "categories")
+
+    report_dir = "results/report"
+    expected = {str(p.relative_to(completed_run)) for p in (completed_run / report_dir).iterdir()}
+    expected |= {"results/landcover.tif", "results/landcover_preview.png", f"results/plots/{TINY_TILES[0]}.png"}
+    assert expected <= set(results) and f"{report_dir}/area.png" in expected
+    for path, entry in results.items():  # every output in the report, also other stages', has a caption
+        assert len(entry["caption"]) > 50, f"{path} has no caption"
+    assert f"Tile {TINY_TILES[0]}" in results[f"results/plots/{TINY_TILES[0]}.png"]["caption"]
+    assert {"Validation", "Map", "Tiles"} <= set(categories)
+    assert {"Summary", "Area estimates", "Confusion matrices", "Synthetic truth"} <= set(categories["Validation"])
+    assert "Olofsson" in results[f"{report_dir}/area.png"]["caption"]
+    assert TINY_TEST_TILE in report_variable(page, "workflow_desc")
+
+    data_uri = results[f"{report_dir}/summary.html"]["data_uri"]
+    summary = base64.b64decode(data_uri.split("base64,", 1)[1]).decode()
+    metadata = json.loads((completed_run / "results" / "model" / "model.json").read_text())
+    assert f"LightGBM {metadata['lightgbm_version']}" in summary
+    lock = REPO / "requirements.lock.txt"
+    assert (hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else "absent") in summary
+    assert f"Only one test tile ({TINY_TEST_TILE})" in summary  # the tiny run has one test tile
+    assert "not a probability sample of the ground" in summary
+    metrics = json.loads((completed_run / report_dir / "metrics.json").read_text())
+    assert metrics["caveats"] and all(html.escape(c) in summary for c in metrics["caveats"])
+    estimate = metrics["area_estimate"]
+    assert sum(c["estimated_area_ha"] for c in estimate["classes"]) == pytest.approx(
+        estimate["assessed_share"] * estimate["mapped_area_ha"]
+    )
+    assert 0.5 < estimate["overall_accuracy"] <= 1 and 0 < estimate["overall_accuracy_ci95"] < 0.1
+    frames = metrics["frames"]  # every tile's features job counts its frames (issue 15)
+    assert set(frames["tiles"]) == set(TINY_TILES) and frames["kept"] > 0 and sum(frames["dropped"].values()) > 0
+    assert f"{frames['kept']:,} frames kept over {len(TINY_TILES)} tiles" in summary
+    for reason, count in frames["dropped"].items():
+        assert f"<td>{html.escape(reason)}</td><td>{count:,}</td>" in summary

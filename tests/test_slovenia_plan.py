@@ -5,13 +5,15 @@ import time
 
 import pytest
 import yaml
-from conftest import REPO, snakemake, write_config
+from conftest import REPO, example_config, snakemake, write_config
+
+from landcover import resources
 
 pytestmark = pytest.mark.realdata
 
 
 def test_slovenia_plans_every_tile(real_data, tmp_path):
-    config = yaml.safe_load((REPO / "config" / "slovenia.yaml").read_text())
+    config = example_config("slovenia")
     config["area"]["aoi"] = str(real_data / "slovenia" / "svn_border.geojson")
     reference = tmp_path / "reference.gpkg"
     reference.touch()  # the user's land-use register; a dry run only needs it to exist
@@ -36,17 +38,30 @@ def asked_memory(dry_run: str) -> dict[str, int]:
 
 
 def test_jobs_ask_for_the_memory_measured_for_their_tile_size_and_samples(real_data, tmp_path):
-    """10 km tiles: benchmarks/RESULTS.md's recommended mem_mb; the default 2.5 km tiles: the floors."""
-    config = yaml.safe_load((REPO / "config" / "slovenia.yaml").read_text())
+    """10 km tiles: the peaks `make bench` measured (workflow/resources.yaml) through landcover.resources, before
+    the stacks exist (the measured frame count); the default 2.5 km tiles: the floors."""
+    config = example_config("slovenia")
     config["area"]["aoi"] = str(real_data / "slovenia" / "svn_border.geojson")
     reference = tmp_path / "country" / "reference.gpkg"
     reference.parent.mkdir()
     reference.touch()
     config["reference"]["path"] = str(reference)
     write_config(tmp_path / "country", config)
-    country = asked_memory(snakemake(tmp_path / "country", "-n").stdout)
-    # train: ~182 training tiles x 40 000 samples x 207 columns as float32 plus LightGBM's bins
-    assert country == {"cloud_mask": 1500, "features": 2000, "predict": 2250, "sample": 1000, "train": 10250}
+    dry_run = snakemake(tmp_path / "country", "-n")
+    country = asked_memory(dry_run.stdout)
+    # the Sentinel Hub cost, before any request
+    assert re.search(r"Sentinel Hub plan: 2\d\d tiles, .* requests, [\d,]+ PU", dry_run.stdout + dry_run.stderr)
+    table = resources.load_table(REPO / "workflow" / "resources.yaml")
+    expected = {
+        job: resources.memory_request(resources.tile_peak_mb(table["tile_jobs"][job], 1e6), 1000)
+        for job in ("cloud_mask", "features", "predict", "sample")
+    }
+    assert {job: country[job] for job in expected} == expected
+    # train: about 180 training tiles (70 % of the ~262) x 40 000 samples x 207 columns
+    low, high = (
+        resources.memory_request(resources.train_peak_mb(table["train"], n * 40_000, 207), 2000) for n in (170, 190)
+    )
+    assert low <= country["train"] <= high
 
     write_config(tmp_path / "default", yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     default = asked_memory(snakemake(tmp_path / "default", "-n").stdout)

@@ -10,7 +10,14 @@ Bands of different data types (uint16 JPEG 2000 beside a float GeoTIFF) are all 
 All granules sensed on the same UTC day become one frame (the earliest sensing time), mosaicked
 in time then path order, first valid pixel wins. A granule that lacks a requested band is an error
 (naming granule, date and band) rather than a silently thinner frame: a missing band file usually
-means an incomplete download. Frames with no valid pixel on the tile are dropped (and logged).
+means an incomplete download. A frame with no data on the tile (the granules' swath misses it) is dropped;
+one where a band decoded to all no data while other bands hold data is dropped with a WARNING naming the band.
+The stack's ``attrs["dropped_frames"]`` counts the frames dropped per reason (JSON), for the validation report.
+
+Every band file is read through `landcover.ingest.checked`: a GDAL decoding error (a truncated JPEG 2000 prints
+``Stream too short`` and decodes to no data) raises naming tile, file and GDAL's message, never drops a date.
+Damage that decodes cleanly (flipped bytes, a swapped file) is caught where the product lists checksums: each
+band file named in a SAFE product's ``manifest.safe`` is checked against its MD5 or SHA3-256 before it is read.
 
 Processing baseline 04.00 (January 2022) added a radiometric offset: reflectance = (DN + offset) /
 quantification. Offsets (``RADIO_ADD_OFFSET``, or L2A's ``BOA_ADD_OFFSET``) and the quantification
@@ -21,23 +28,21 @@ reflectance x 10000 without offset, clipped at 0, like older products.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
-import rasterio
 import xarray as xr
-from rasterio.enums import Resampling
-from rasterio.errors import RasterioError
-from rasterio.warp import reproject, transform_bounds
+from rasterio.warp import transform_bounds
 
-from landcover.ingest import IngestError
+from landcover.ingest import NO_DATA_ON_TILE, IngestError
+from landcover.ingest.checked import open_raster, verify_checksum, warp_band
 from landcover.stack import L1C_BANDS, REFLECTANCE_SCALE, TileGrid, new_stack
 
 __all__ = ["INDEX_COLUMNS", "METADATA_FILES", "index_products", "read_l1c_tile"]
@@ -45,7 +50,8 @@ __all__ = ["INDEX_COLUMNS", "METADATA_FILES", "index_products", "read_l1c_tile"]
 LOGGER = logging.getLogger(__name__)
 
 METADATA_FILES: tuple[str, ...] = ("MTD_MSIL1C.xml", "MTD_MSIL2A.xml")
-INDEX_COLUMNS: tuple[str, ...] = ("path", "utm_tile", "datetime", "band", "offset", "quantification")
+MANIFEST = "manifest.safe"
+INDEX_COLUMNS: tuple[str, ...] = ("path", "utm_tile", "datetime", "band", "offset", "quantification", "checksum")
 L1C_NODATA = 0
 
 _BAND_FILE = re.compile(
@@ -63,6 +69,7 @@ def index_products(root: str | os.PathLike) -> pd.DataFrame:
         raise IngestError(f"L1C folder {root}: does not exist")
     rows = []
     metadata: dict[Path, tuple[dict[str, float], float]] = {}
+    manifests: dict[Path, dict[str, tuple[str, str]]] = {}
     for folder, _, files in os.walk(root):
         for name in files:
             match = _BAND_FILE.match(name)
@@ -79,6 +86,7 @@ def index_products(root: str | os.PathLike) -> pd.DataFrame:
                     "offset": offsets.get(band, 0.0),
                     "quantification": quantification,
                     "resolution": int(match["res"]) if match["res"] else 0,
+                    "checksum": _checksums(Path(folder), root, manifests).get(os.path.realpath(Path(folder) / name)),
                 }
             )
     if not rows:
@@ -105,10 +113,12 @@ def read_l1c_tile(
 ) -> xr.Dataset:
     """A raw tile stack on `grid` from a product folder (or its `index_products` index).
 
+    The index's ``checksum`` column (optional) holds (algorithm, digest) pairs, or None, to verify before reading.
+
     `time_range` is (start, end), both days included, or None for every date found."""
     index = source if isinstance(source, pd.DataFrame) else index_products(source)
     where = "the index" if isinstance(source, pd.DataFrame) else str(source)
-    missing = [c for c in INDEX_COLUMNS if c not in index.columns]
+    missing = [c for c in INDEX_COLUMNS if c not in index.columns and c != "checksum"]
     if missing:
         raise IngestError(f"tile {grid.tile_id}: the product index lacks column(s) {missing} (see index_products)")
     unknown = [b for b in bands if b not in L1C_BANDS]
@@ -134,6 +144,7 @@ def read_l1c_tile(
     bands_out = np.zeros((len(days), grid.height, grid.width, len(bands)), dtype=np.uint16)
     is_data_out = np.zeros((len(days), grid.height, grid.width), dtype=bool)
     times = []
+    dropped: dict[str, int] = {}
     for day, day_granules in days:
         stack = np.full((grid.height, grid.width, len(bands)), np.nan, dtype=np.float32)
         for (when, utm_tile), files in day_granules:
@@ -145,12 +156,18 @@ def read_l1c_tile(
                         f"(found {', '.join(sorted(by_band.index))}; in {Path(files['path'].iloc[0]).parent})"
                     )
                 row = by_band.loc[band]
+                checksum = row.get("checksum")
+                if isinstance(checksum, tuple):
+                    verify_checksum(row["path"], *checksum, grid.tile_id)
                 reflectance = (_warp(row["path"], grid) + row["offset"]) * (REFLECTANCE_SCALE / row["quantification"])
                 empty = np.isnan(stack[..., k])
                 stack[..., k][empty] = reflectance[empty]
         is_data = ~np.isnan(stack).any(axis=-1)
         if not is_data.any():
-            LOGGER.info("tile %s: %s dropped, no valid pixel on the tile", grid.tile_id, day.date())
+            reason = _drop_reason(stack, bands)
+            dropped[reason] = dropped.get(reason, 0) + 1
+            level = logging.INFO if reason == NO_DATA_ON_TILE else logging.WARNING
+            LOGGER.log(level, "tile %s: %s dropped: %s", grid.tile_id, day.date(), reason)
             continue
         stack[~is_data] = 0.0
         bands_out[len(times)] = np.clip(np.rint(stack), 0, np.iinfo(np.uint16).max)
@@ -160,7 +177,49 @@ def read_l1c_tile(
         raise IngestError(f"tile {grid.tile_id}: every L1C granule in {where} is no data over the tile")
     LOGGER.info("tile %s: %d frames from %d granules in %s", grid.tile_id, len(times), len(granules), where)
     n = len(times)
-    return new_stack(bands_out[:n], is_data_out[:n], times, list(bands), grid)
+    ds = new_stack(bands_out[:n], is_data_out[:n], times, list(bands), grid)
+    ds.attrs["dropped_frames"] = json.dumps(dropped)
+    return ds
+
+
+def _drop_reason(stack: np.ndarray, bands: Sequence[str]) -> str:
+    """Why a frame without a valid pixel is dropped: the swath misses the tile, or some bands decoded to no data."""
+    empty = [band for k, band in enumerate(bands) if np.isnan(stack[..., k]).all()]
+    if len(empty) == len(bands):
+        return NO_DATA_ON_TILE
+    if empty:
+        return f"band(s) {', '.join(empty)} all no data while other bands hold data"
+    return "no pixel holds data in every band"
+
+
+def _checksums(folder: Path, root: Path, cache: dict) -> dict[str, tuple[str, str]]:
+    """{real path: (algorithm, digest)} of the band files the nearest SAFE manifest above `folder` lists."""
+    if folder not in cache:
+        if (folder / MANIFEST).is_file():
+            cache[folder] = _read_manifest(folder / MANIFEST)
+        elif folder == root or folder.parent == folder:
+            cache[folder] = {}
+        else:
+            cache[folder] = _checksums(folder.parent, root, cache)
+    return cache[folder]
+
+
+def _read_manifest(file: Path) -> dict[str, tuple[str, str]]:
+    try:
+        tree = ElementTree.parse(file)
+    except (OSError, ElementTree.ParseError) as err:
+        raise IngestError(f"{file}: cannot be read as a SAFE manifest ({err})") from err
+    checksums = {}
+    for stream in tree.iter():
+        if stream.tag.rsplit("}", 1)[-1] != "byteStream":
+            continue
+        children = {child.tag.rsplit("}", 1)[-1]: child for child in stream}
+        location, checksum = children.get("fileLocation"), children.get("checksum")
+        if location is None or checksum is None or not (checksum.text or "").strip():
+            continue
+        path = os.path.realpath(file.parent / location.attrib.get("href", ""))
+        checksums[path] = (checksum.attrib.get("checksumName", "MD5"), checksum.text.strip())
+    return checksums
 
 
 def _radiometry(folder: Path, root: Path, cache: dict) -> tuple[dict[str, float], float]:
@@ -200,28 +259,10 @@ def _read_metadata(file: Path) -> tuple[dict[str, float], float]:
 
 def _overlaps(path: str, grid: TileGrid) -> bool:
     """Whether a granule's extent (from one of its band files) overlaps the tile."""
-    with _open(path, grid) as src:
+    with open_raster(path, grid.tile_id) as src:
         left, bottom, right, top = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
     minx, miny, maxx, maxy = grid.bounds
     return left < maxx and right > minx and bottom < maxy and top > miny
-
-
-@contextmanager
-def _open(path: str, grid: TileGrid) -> Iterator[rasterio.DatasetReader]:
-    """A georeferenced band file; GDAL's errors (raised as several exception types) name the tile and file."""
-    try:
-        src = rasterio.open(path)
-    except RasterioError as err:
-        raise IngestError(f"tile {grid.tile_id}: {path}: cannot be read as a raster ({err})") from err
-    with src:
-        if src.crs is None or src.transform.is_identity:
-            raise IngestError(f"tile {grid.tile_id}: {path}: band file has no georeferencing (CRS and transform)")
-        try:
-            yield src
-        except IngestError:
-            raise
-        except Exception as err:  # GDAL decoding errors surface as CPLE_* exceptions
-            raise IngestError(f"tile {grid.tile_id}: {path}: cannot be read as a raster ({err})") from err
 
 
 def _by_day(granules: list) -> list:
@@ -233,19 +274,8 @@ def _by_day(granules: list) -> list:
 
 def _warp(path: str, grid: TileGrid) -> np.ndarray:
     """One band file on the tile grid as float DN, NaN where it has no data (DN 0, or NaN/inf in a float file)."""
-    out = np.full((grid.height, grid.width), np.nan, dtype=np.float32)
-    with _open(path, grid) as src:
-        reproject(
-            rasterio.band(src, 1),
-            out,
-            src_nodata=L1C_NODATA,
-            dst_transform=grid.transform,
-            dst_crs=grid.crs,
-            dst_nodata=np.nan,
-            resampling=Resampling.bilinear,
-        )
-    out[np.isinf(out)] = np.nan
-    return out
+    with open_raster(path, grid.tile_id) as src:
+        return warp_band(src, grid, nodata=L1C_NODATA)
 
 
 def _describe_range(time_range: tuple | None) -> str:

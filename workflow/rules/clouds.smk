@@ -9,9 +9,9 @@ rule cloud_mask:
         result("benchmarks/cloud_mask/{tile}.tsv")
     conda:
         ENV
-    threads: 2
+    threads: config["threads"]["cloud_mask"]
     resources:
-        mem_mb=tile_mem_mb(854),
+        mem_mb=tile_mem_mb("cloud_mask"),
         runtime=30,
     params:
         **config["clouds"],

@@ -1,4 +1,3 @@
-import math
 import os
 import sys
 from datetime import date
@@ -10,19 +9,17 @@ from shapely.geometry import box
 sys.path.insert(0, workflow.basedir)
 
 from landcover import config as config_checks
+from landcover import resources
 from landcover.split import split_tiles
 
 config_checks.check(config)
 
 if workflow.is_main_process:
-    from snakemake.logging import logger
-
     from landcover import runlock
 
-    if runlock.claim(".snakemake"):
-        logger.warning(
-            "Removed the lock left by an earlier run that was killed (no other run is alive here)."
-        )
+    # Snakemake's own lock is never touched here: this only marks the run as alive, so that
+    # `landcover unlock` can tell a killed run's stale lock from a live one (landcover/runlock.py).
+    runlock.hold(".snakemake")
 
 RESULTS = config["results"]
 AREA = config["area"]
@@ -30,6 +27,7 @@ SOURCE = AREA["source"]
 CLASSES = config["classes"]
 CLASS_IDS = [c["id"] for c in CLASSES]
 ENV = "../../envs/landcover.yaml"
+SYNTHETIC_CRS = "EPSG:32633"  # the synthetic area lies in Slovenia
 
 
 def area_bounds():
@@ -58,6 +56,8 @@ def list_tiles():
         return sorted(wanted) if wanted else sorted(tiles)
     from landcover.grid import make_grid, read_aoi
 
+    if SOURCE == "synthetic":
+        AREA["crs"] = AREA["crs"] or SYNTHETIC_CRS
     aoi = box(*area_bounds()) if SOURCE == "synthetic" else read_aoi(AREA["aoi"])
     grid = make_grid(
         aoi,
@@ -66,6 +66,8 @@ def list_tiles():
         crs=AREA["crs"],
         tiles=AREA["tiles"] or None,
     )
+    # null: the UTM zone of the AOI's centroid, fixed here once for every job
+    AREA["crs"] = AREA["crs"] or grid.crs.to_string()
     return list(grid.tile_id)
 
 
@@ -87,30 +89,56 @@ def result(path):
     return os.path.join(RESULTS, path)
 
 
-LIBRARIES_MB = 250  # a job's Python, numpy, GDAL and LightGBM, before any data
+RESOURCES = resources.load_table(
+    os.path.join(workflow.basedir, "workflow", "resources.yaml")
+)
 
 
 def tile_pixels():
     return (AREA["tile_size_m"] / AREA["resolution_m"]) ** 2
 
 
-def memory_request(peak_mb, floor_mb):
-    """mem_mb for a job whose measured or modelled peak RSS is `peak_mb`: x1.3 + 200 MB, in 250 MB steps."""
-    return max(floor_mb, math.ceil((1.3 * peak_mb + 200) / 250) * 250)
-
-
-def tile_mem_mb(peak_mb_10km):
-    """A per-tile job's memory request from its peak RSS on a 10 km tile (1000 x 1000 px, 70 frames;
-    benchmarks/RESULTS.md): the data part scaled to this run's tile size, at least 1 GB.
+def tile_mem_mb(job):
+    """mem_mb of a per-tile job: its peak measured by `make bench` (workflow/resources.yaml) scaled to this
+    run's tile size and, once the stack exists, its number of frames; doubled, tripled on a retry.
     """
-    data_mb = (peak_mb_10km - LIBRARIES_MB) * tile_pixels() / 1e6
-    return memory_request(LIBRARIES_MB + data_mb, 1000)
+    measured = RESOURCES["tile_jobs"][job]
+
+    def mem_mb(wildcards, input, attempt):
+        frames = resources.stack_frames(getattr(input, "stack", None))
+        peak = resources.tile_peak_mb(measured, tile_pixels(), frames)
+        return resources.memory_request(peak, 1000, attempt)
+
+    return mem_mb
 
 
-def train_mem_mb():
-    """The training job's memory request for at most max_samples (or fraction) pixels per training tile:
-    one float32 matrix, LightGBM's binned copy (1 byte a value) and its binning sample (at most 200 000
-    rows of float64), at least 2 GB (benchmarks/RESULTS.md, row 6)."""
+def model_columns():
+    """Per-date model inputs: each feature on each date, and its smoothed copies with spatial context on."""
+    dates = config["dates"]
+    days = (date.fromisoformat(dates["end"]) - date.fromisoformat(dates["start"])).days
+    features = config["features"]
+    n_features = len(features["bands"]) + len(features["indices"])
+    return (
+        (days // dates["step_days"] + 1)
+        * n_features
+        * (1 + len(features["context_sigmas"]))
+    )
+
+
+def context_mem_mb(wildcards, attempt):
+    """The context job's request, modelled (not measured): the tile's feature cube padded by its halo, the
+    smoothed scales and the output (the features once more and each scale), float32, over the features job's
+    libraries; at least 1 GB, more on a retry.
+    """
+    scales = len(config["features"]["context_sigmas"])
+    cube_mb = model_columns() / (1 + scales) * tile_pixels() * 4 / 2**20
+    base_mb = RESOURCES["tile_jobs"]["features"]["base_mb"]
+    return resources.memory_request(base_mb + cube_mb * (2 + 2 * scales), 1000, attempt)
+
+
+def train_mem_mb(wildcards, attempt):
+    """The training job's mem_mb for at most max_samples (or fraction) pixels per training tile
+    (landcover.resources.train_peak_mb, measured by `make bench`), at least 2 GB."""
     sampling = config["sampling"]
     pixels = tile_pixels()
     per_tile = (
@@ -119,13 +147,9 @@ def train_mem_mb():
         else sampling["max_samples"] or pixels
     )
     samples = len(TRAIN_TILES) * min(per_tile, pixels)
-    dates = config["dates"]
-    days = (date.fromisoformat(dates["end"]) - date.fromisoformat(dates["start"])).days
-    columns = (days // dates["step_days"] + 1) * (
-        len(config["features"]["bands"]) + len(config["features"]["indices"])
-    )
-    data_mb = (samples * 5 + min(samples, 200_000) * 8) * columns / 2**20
-    return memory_request(LIBRARIES_MB + data_mb, 2000)
+    columns = model_columns() * (2 if config["features"]["temporal_stats"] else 1)
+    peak = resources.train_peak_mb(RESOURCES["train"], samples, columns)
+    return resources.memory_request(peak, 2000, attempt)
 
 
 def tile_log(rule_name):
@@ -162,6 +186,48 @@ def reference_polygons(wildcards):
     return config["reference"]["path"]
 
 
+def tile_bounds():
+    """Each tile's (minx, miny, maxx, maxy), for the spatial context's neighbours; computed once, on demand."""
+    global TILE_BOUNDS
+    if TILE_BOUNDS is None:
+        if SOURCE == "eopatch":
+            from landcover.ingest.eopatch import eopatch_grid, parse_tile_id
+
+            subtiles = config["eopatch"].get("subtiles")
+            TILE_BOUNDS = {}
+            for tile in TILES:
+                patch, subtile = parse_tile_id(tile, subtiles)
+                path = os.path.join(config["eopatch"]["path"], patch)
+                TILE_BOUNDS[tile] = eopatch_grid(path, tile, subtile).bounds
+        else:
+            from landcover.grid import tile_grid
+
+            TILE_BOUNDS = {
+                tile: tile_grid(tile, **grid_params()).bounds for tile in TILES
+            }
+    return TILE_BOUNDS
+
+
+TILE_BOUNDS = None
+
+
+def neighbour_features(wildcards):
+    """The features of the tiles around this one: the spatial context reads its halo from them."""
+    from landcover.context import touching_tiles
+
+    return [
+        result(f"features/{tile}.nc")
+        for tile in touching_tiles(tile_bounds(), wildcards.tile)
+    ]
+
+
+def model_features(wildcards):
+    """What the samples and the prediction read: the context file when spatial context is on."""
+    if config["features"]["context_sigmas"]:
+        return result(f"context/{wildcards.tile}.nc")
+    return result(f"features/{wildcards.tile}.nc")
+
+
 def samples_of(tiles):
     return [result(f"samples/{tile}.parquet") for tile in tiles]
 
@@ -170,13 +236,23 @@ def maps_of(tiles):
     return [result(f"maps/{tile}.tif") for tile in tiles]
 
 
-REPORT_FIGURES = [
-    "confusion_true",
-    "confusion_predicted",
-    "class_frequencies",
-    "roc",
-    "feature_importance",
-]
+REPORT_FIGURES = (
+    {  # the report rule's `report/<name>.png` and its subcategory in the report
+        "confusion_true": "Confusion matrices",
+        "confusion_predicted": "Confusion matrices",
+        "class_frequencies": "Training set",
+        "roc": "Scores",
+        "feature_importance": "Model",
+        "area": "Area estimates",
+    }
+)
+
+
+def frame_records():
+    """Each tile's frames kept and dropped per reason, once the features rule writes them (issue 15)."""
+    if not any("frames/" in path for path in rules.features.output):
+        return []
+    return [result(f"frames/{tile}.json") for tile in TILES]
 
 
 def report_caption(name):
@@ -216,3 +292,36 @@ def final_outputs():
     if SOURCE == "synthetic":
         outputs.append(result("report/truth_scores.json"))
     return outputs
+
+
+def sentinelhub_bands(wildcards):
+    """Sentinel Hub downloads only what the tile uses (landcover/ingest/sentinelhub.py)."""
+    from landcover.ingest.sentinelhub import download_bands
+
+    return download_bands(config, wildcards.tile)
+
+
+def sentinelhub_mem_mb(wildcards):
+    """The download's stack (uint16 bands, data mask) and one band resampled as float32, per overpass day
+    (at most one in five) and tile pixel, over the cloud job's measured Python and libraries (a model, not
+    measured by `make bench`: the download needs the service)."""
+    from landcover.ingest.sentinelhub import assumed_days
+
+    days = assumed_days(config["sentinelhub"]["time_range"])
+    data_mb = days * tile_pixels() * (2 * len(sentinelhub_bands(wildcards)) + 8) / 2**20
+    base_mb = RESOURCES["tile_jobs"]["cloud_mask"]["base_mb"]
+    return resources.memory_request(base_mb + data_mb, 1000)
+
+
+def log_sentinelhub_plan():
+    """Requests and processing units of the run before any is spent (in `snakemake -n` too)."""
+    from snakemake.logging import logger
+
+    from landcover.grid import tile_grid
+    from landcover.ingest.sentinelhub import format_plan, plan_tile
+
+    plans = [plan_tile(config, tile_grid(tile, **grid_params())) for tile in TILES]
+    logger.info(
+        format_plan(plans)
+        + "\n(`landcover plan --configfile ...` asks the catalogue for each tile's days)"
+    )

@@ -4,6 +4,7 @@ rule features:
         clouds=result("clouds/{tile}.nc"),
     output:
         features=result("features/{tile}.nc"),
+        frames=result("frames/{tile}.json"),
     log:
         tile_log("features"),
     benchmark:
@@ -12,7 +13,7 @@ rule features:
         ENV
     threads: 1
     resources:
-        mem_mb=tile_mem_mb(1303),
+        mem_mb=tile_mem_mb("features"),
         runtime=20,
     params:
         bands=config["features"]["bands"],
@@ -21,3 +22,25 @@ rule features:
         valid_coverage_threshold=config["valid_coverage_threshold"],
     script:
         "../../scripts/features.py"
+
+
+rule context:
+    input:
+        features=result("features/{tile}.nc"),
+        neighbours=neighbour_features,
+    output:
+        context=result("context/{tile}.nc"),
+    log:
+        tile_log("context"),
+    benchmark:
+        result("benchmarks/context/{tile}.tsv")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=context_mem_mb,
+        runtime=20,
+    params:
+        sigmas=config["features"]["context_sigmas"],
+    script:
+        "../../scripts/context.py"

@@ -55,7 +55,7 @@ rule tile_figures:
         ENV
     threads: 1
     resources:
-        mem_mb=tile_mem_mb(1303),
+        mem_mb=tile_mem_mb("features"),
         runtime=10,
     params:
         classes=CLASSES,

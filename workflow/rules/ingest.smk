@@ -89,26 +89,66 @@ elif SOURCE == "local_l1c":
         script:
             "../../scripts/ingest_local_l1c.py"
 
-elif SOURCE == "sentinelhub":
+elif SOURCE == "stac":
 
-    rule download_sentinelhub:
+    rule ingest_stac:
         output:
             stack=result("stacks/{tile}.nc"),
         log:
-            tile_log("download_sentinelhub"),
-        retries: 3
+            tile_log("ingest_stac"),
+        benchmark:
+            result("benchmarks/ingest_stac/{tile}.tsv")
         conda:
             ENV
         threads: 1
         resources:
             mem_mb=2000,
             runtime=60,
+        params:
+            **grid_params(),
+            url=config["stac"]["url"],
+            collection=config["stac"]["collection"],
+            time_range=config["stac"]["time_range"],
+            max_cloud_cover=config["stac"].get("max_cloud_cover"),
+            bands=config["stac"].get("bands") or config["features"]["bands"],
+            cloud_mask=config["stac"].get("cloud_mask", "scl"),
+            probability_asset=config["stac"].get("probability_asset"),
+            probability_threshold=config["stac"].get(
+                "probability_threshold", config["clouds"]["threshold"]
+            ),
+            sign=config["stac"].get("sign"),
+        script:
+            "../../scripts/ingest_stac.py"
+
+elif SOURCE == "sentinelhub":
+    # The feature bands on the tile grid and the s2cloudless bands at the cloud resolution, several
+    # days per Process API request (landcover/ingest/sentinelhub.py).
+    if workflow.is_main_process:
+        log_sentinelhub_plan()
+
+    rule download_sentinelhub:
+        output:
+            stack=result("stacks/{tile}.nc"),
+        log:
+            tile_log("download_sentinelhub"),
+        # 429 and 5xx are retried inside, with back-off; what still fails is permanent (credentials,
+        # quota, a refused request) and is not sent again (profiles/slurm's `retries` does not apply).
+        retries: 0
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=sentinelhub_mem_mb,
+            runtime=60,
             sentinelhub=1,
         params:
             **grid_params(),
             time_range=config["sentinelhub"]["time_range"],
             maxcc=config["sentinelhub"]["maxcc"],
+            bands=sentinelhub_bands,
+            cloud_resolution_m=config["clouds"]["resolution_m"],
             cache_dir=config["sentinelhub"].get("cache_dir", "cache/sentinelhub"),
+            preset=config["sentinelhub"].get("preset"),
             base_url=config["sentinelhub"].get("base_url"),
             token_url=config["sentinelhub"].get("token_url"),
         script:

@@ -2,8 +2,12 @@ rule merge:
     input:
         maps=maps_of(TILES),
     output:
-        cog=report(result("landcover.tif"), category="Map"),
-        preview=report(result("landcover_preview.png"), category="Map"),
+        cog=report(result("landcover.tif"), caption="../report/map.rst", category="Map"),
+        preview=report(
+            result("landcover_preview.png"),
+            caption="../report/preview.rst",
+            category="Map",
+        ),
         aux=result("landcover.tif.aux.xml"),
         qml=result("landcover.qml"),
     log:
@@ -27,7 +31,10 @@ rule plot_tile:
         map=result("maps/{tile}.tif"),
     output:
         png=report(
-            result("plots/{tile}.png"), category="Tiles", labels={"tile": "{tile}"}
+            result("plots/{tile}.png"),
+            caption="../report/tile_plot.rst",
+            category="Tiles",
+            labels={"tile": "{tile}"},
         ),
     log:
         tile_log("plot_tile"),

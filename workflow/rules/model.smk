@@ -10,14 +10,17 @@ rule train:
         result("benchmarks/train/train.tsv")
     conda:
         ENV
-    threads: 2
+    threads: config["threads"]["train"]
     resources:
-        mem_mb=train_mem_mb(),
+        mem_mb=train_mem_mb,
         runtime=120,
     params:
         classes=CLASSES,
         seed=config["model"]["seed"],
         params=config["model"]["params"],
+        temporal_stats=config["features"]["temporal_stats"],
+        class_weight=config["model"]["class_weight"],
+        tuning=config["model"]["tuning"],
         training_tiles=TRAIN_TILES,
     script:
         "../../scripts/train.py"

@@ -2,7 +2,7 @@ rule predict:
     input:
         model=result("model/model.txt"),
         metadata=result("model/model.json"),
-        features=result("features/{tile}.nc"),
+        features=model_features,
     output:
         map=result("maps/{tile}.tif"),
         confidence=result("maps/{tile}_confidence.tif"),
@@ -12,9 +12,9 @@ rule predict:
         result("benchmarks/predict/{tile}.tsv")
     conda:
         ENV
-    threads: 2
+    threads: config["threads"]["predict"]
     resources:
-        mem_mb=tile_mem_mb(1438),
+        mem_mb=tile_mem_mb("predict"),
         runtime=30,
     params:
         block_rows=config["predict"]["block_rows"],

@@ -4,12 +4,32 @@ rule report:
         metadata=result("model/model.json"),
         test_samples=samples_of(TEST_TILES),
         train_samples=samples_of(TRAIN_TILES),
+        test_maps=maps_of(TEST_TILES),
+        test_references=[result(f"reference/{tile}.tif") for tile in TEST_TILES],
+        map=result("landcover.tif"),
+        frames=frame_records(),
     output:
         **{
-            name: report(result(f"report/{name}.png"), category="Validation")
-            for name in REPORT_FIGURES
+            name: report(
+                result(f"report/{name}.png"),
+                caption=f"../report/{name}.rst",
+                category="Validation",
+                subcategory=subcategory,
+            )
+            for name, subcategory in REPORT_FIGURES.items()
         },
-        metrics=report(result("report/metrics.json"), category="Validation"),
+        summary=report(
+            result("report/summary.html"),
+            caption="../report/summary.rst",
+            category="Validation",
+            subcategory="Summary",
+        ),
+        metrics=report(
+            result("report/metrics.json"),
+            caption="../report/metrics.rst",
+            category="Validation",
+            subcategory="Summary",
+        ),
     log:
         "logs/report/report.log",
     conda:
@@ -21,6 +41,7 @@ rule report:
     params:
         classes=CLASSES,
         dpi=config["report"]["dpi"],
+        lock_file=os.path.join(workflow.basedir, "requirements.lock.txt"),
     script:
         "../../scripts/report.py"
 
@@ -30,7 +51,12 @@ rule score_truth:
         maps=maps_of(TEST_TILES),
         truth=[result(f"truth/{tile}.nc") for tile in TEST_TILES],
     output:
-        scores=report(result("report/truth_scores.json"), category="Validation"),
+        scores=report(
+            result("report/truth_scores.json"),
+            caption="../report/truth_scores.rst",
+            category="Validation",
+            subcategory="Synthetic truth",
+        ),
     log:
         "logs/score_truth/score_truth.log",
     conda:
@@ -39,5 +65,7 @@ rule score_truth:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        erosion_radius=config["reference"]["erosion_radius"],
     script:
         "../../scripts/score_truth.py"

@@ -1,6 +1,6 @@
 rule sample:
     input:
-        features=result("features/{tile}.nc"),
+        features=model_features,
         reference=result("reference/{tile}.tif"),
     output:
         samples=result("samples/{tile}.parquet"),
@@ -10,7 +10,7 @@ rule sample:
         ENV
     threads: 1
     resources:
-        mem_mb=tile_mem_mb(384),
+        mem_mb=tile_mem_mb("sample"),
         runtime=10,
     params:
         **config["sampling"],

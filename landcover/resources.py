@@ -1,0 +1,58 @@
+"""Memory requests of the workflow's jobs, from the peaks `make bench` measured: one formula for
+workflow/rules/common.smk and benchmarks/RESULTS.md.
+
+`make bench` writes the measured peaks to workflow/resources.yaml (per-tile jobs on a 10 km tile, and the
+training's memory per sample value); the workflow reads that table, so the requests follow the last benchmark.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+BINNING_SAMPLE = 200_000  # LightGBM bins from at most this many rows (bin_construct_sample_cnt), as float64
+
+
+def load_table(path) -> dict:
+    import yaml
+
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def memory_request(peak_mb: float, floor_mb: int, attempt: int = 1) -> int:
+    """mem_mb for a job whose measured or modelled peak RSS is `peak_mb`: x1.3 + 200 MB in 250 MB steps, at
+    least `floor_mb`; times `attempt`, so a job killed for memory is retried with more (profiles set `retries`)."""
+    return max(floor_mb, math.ceil((1.3 * peak_mb + 200) / 250) * 250) * max(1, int(attempt))
+
+
+def tile_peak_mb(job: dict, pixels: float, frames: int | None = None) -> float:
+    """A per-tile job's peak RSS on a tile of `pixels` pixels and `frames` acquisitions, from its measured peak
+    (`peak_mb` with `base_mb` of Python and libraries, on `pixels`/`frames` of the benchmark tile): the data part
+    scales with the pixels and, for jobs that hold every frame (`per_frame`), with the frames beyond the measured
+    ones (in proportion: an upper bound, the per-date outputs do not grow)."""
+    data = (job["peak_mb"] - job["base_mb"]) * pixels / job["pixels"]
+    if job.get("per_frame") and frames:
+        data *= max(1.0, frames / job["frames"])
+    return job["base_mb"] + data
+
+
+def train_peak_mb(train: dict, samples: float, columns: int) -> float:
+    """The training job's peak RSS: Python and libraries, the samples as float32 plus LightGBM's binned copy
+    (`bytes_per_value` a value, measured) and its binning sample of at most 200 000 rows of float64."""
+    values = samples * train["bytes_per_value"] + min(samples, BINNING_SAMPLE) * 8
+    return train["base_mb"] + values * columns / 2**20
+
+
+def stack_frames(path) -> int | None:
+    """The number of acquisitions in a tile's stack (NetCDF), None while it does not exist yet (Snakemake
+    evaluates resources again before it schedules the job)."""
+    if not path or not Path(path).exists():
+        return None
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return int(f["time"].shape[0])
+    except (OSError, KeyError):
+        return None
