@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/snakemake --profile profiles/default --cores $(CORES)
 	$(BIN)/snakemake --profile profiles/default --cores $(CORES) --report results/report.html
-	@echo "Map: results/landcover.tif  Report: results/report.html, results/report/"
+	@echo "Map: results/landcover.tif  Viewer: results/map.html  Report: results/report.html, results/report/"
 
 ## test: install what tests need, then run the whole test suite
 test: install browser
