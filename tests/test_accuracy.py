@@ -22,11 +22,42 @@ def default_run(tmp_path_factory):
     return workdir, config
 
 
+def _truth_scores(workdir) -> dict:
+    return json.loads((workdir / "results" / "report" / "truth_scores.json").read_text())
+
+
+# The default area is calibrated so that the plain eo-learn workflow (today's defaults) is judged
+# fairly (issue 11): between 0.85 and 0.92 on all pixels of the test tiles, 3-8 points better on
+# the interior, no class above 60 % of the pixels. The lower bar sits just below what the plain
+# workflow scores (same config and seed give the same map), so a real regression fails.
+PLAIN_TRUTH_OA = 0.878
+
+
 def test_map_matches_the_true_land_cover_on_test_tiles(default_run):
     workdir, _ = default_run
-    scores = json.loads((workdir / "results" / "report" / "truth_scores.json").read_text())
+    scores = _truth_scores(workdir)
     print(f"\ndefault synthetic area, test tiles vs truth: overall accuracy {scores['overall_accuracy']:.3f}")
-    assert scores["overall_accuracy"] >= 0.85
+    assert PLAIN_TRUTH_OA - 0.015 <= scores["overall_accuracy"] <= 0.92
+
+
+def test_boundaries_cost_the_map_three_to_eight_points(default_run):
+    workdir, _ = default_run
+    scores = _truth_scores(workdir)
+    interior = scores["interior"]
+    print(
+        f"\ninterior accuracy {interior['overall_accuracy']:.3f} on {100 * interior['share_of_scored']:.1f}% of the "
+        f"pixels, all pixels {scores['overall_accuracy']:.3f}: gap {scores['interior_gap']:.3f}"
+    )
+    assert 0.03 <= scores["interior_gap"] <= 0.08
+    assert 0.78 < interior["share_of_scored"] < 0.88
+
+
+def test_no_class_carries_the_score(default_run):
+    workdir, _ = default_run
+    shares = _truth_scores(workdir)["true_class_shares"]
+    print(f"\ntrue class shares of the test pixels: {shares}")
+    assert max(shares.values()) <= 0.6
+    assert sum(share > 0.01 for share in shares.values()) >= 6
 
 
 def _truth_at(workdir, samples):
@@ -58,4 +89,4 @@ def test_time_series_beats_a_single_summer_date(default_run):
 
     series, single = accuracy(features), accuracy(summer)
     print(f"\ntime series {series:.3f} vs single summer date {single:.3f} (against the truth)")
-    assert series > single + 0.02
+    assert series > single + 0.09
