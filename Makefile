@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 LOCK := requirements.lock.txt
 
-.PHONY: demo test install browser lint bench clean config-docs lock
+.PHONY: demo test install browser lint bench accuracy clean config-docs lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/snakemake --profile profiles/default --cores $(CORES)
 	$(BIN)/snakemake --profile profiles/default --cores $(CORES) --report results/report.html
-	@echo "Map: results/landcover.tif  Report: results/report.html, results/report/"
+	@echo "Map: results/landcover.tif  Viewer: results/map.html  Report: results/report.html, results/report/"
 
 ## test: install what tests need, then run the whole test suite
 test: install browser
@@ -31,8 +31,9 @@ test: install browser
 # The viewer's test drives Debian's chromium (Playwright cannot download its own browser here); GDAL's
 # gdalinfo checks the map's class names. Installed when missing and running as root.
 browser:
-	@command -v chromium >/dev/null && command -v gdalinfo >/dev/null || { [ "$$(id -u)" = 0 ] && \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium gdal-bin >/dev/null; }
+	@command -v chromium >/dev/null && command -v gdalinfo >/dev/null || \
+	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium gdal-bin >/dev/null; \
+	else echo "chromium or gdalinfo is missing (apt-get install chromium gdal-bin as root): the viewer tests will fail"; fi
 
 lint: install
 	$(BIN)/snakemake --lint
@@ -59,6 +60,10 @@ lock:
 
 bench:
 	$(MAKE) -C benchmarks
+
+## accuracy: the real-data accuracy bench and its ablation -> docs/accuracy.md and the README's Accuracy block
+accuracy: install
+	$(BIN)/python -m landcover.accuracy
 
 clean:
 	rm -rf results logs .snakemake

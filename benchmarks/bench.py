@@ -356,7 +356,7 @@ def row_predict(quick: bool) -> None:
 # ---------------------------------------------------------------- row 6
 
 
-TRAIN_SIZES = (100_000, 300_000)
+TRAIN_SIZES = (50_000, 150_000)
 TRAIN_COLUMNS = 207
 
 
@@ -380,7 +380,7 @@ def row_train(quick: bool) -> None:
     feature matrix), on the same samples tables; each size once (single runs), extrapolated to 1e6 samples."""
     from landcover.resources import train_peak_mb
 
-    sizes = (50_000, 100_000) if quick else TRAIN_SIZES
+    sizes = (20_000, 40_000) if quick else TRAIN_SIZES
     subprocess.run([sys.executable, "-c", f"import inputs; [inputs.samples_tables(n) for n in {list(sizes)}]"],
                    cwd=HERE, check=True)  # fmt: skip
     fits = {}
@@ -595,18 +595,24 @@ def bounded_table() -> str:
 STATE = os.path.join(WORK, "bench_state.json")
 
 
-def _load_state() -> dict:
-    try:
-        with open(STATE) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
+def _load_state(paths: list[str]) -> dict:
+    """The rows of earlier runs; with several state files (rows run side by side), the newest of each row."""
+    state: dict = {}
+    for path in paths:
+        try:
+            with open(path) as f:
+                for name, saved in json.load(f).items():
+                    if name not in state or saved["when"] > state[name]["when"]:
+                        state[name] = saved
+        except (OSError, ValueError):
+            continue
+    return state
 
 
-def _save_state(state: dict) -> None:
-    with open(STATE + ".tmp", "w") as f:
+def _save_state(state: dict, path: str) -> None:
+    with open(path + ".tmp", "w") as f:
         json.dump(state, f, default=float)
-    os.replace(STATE + ".tmp", STATE)
+    os.replace(path + ".tmp", path)
 
 
 def _restore(saved: dict) -> None:
@@ -624,9 +630,15 @@ def main() -> None:
     parser.add_argument("--rows", default=",".join(all_rows))
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--compiled", action="store_true", help="also row 5b, the compiled predictor (minutes)")
+    parser.add_argument(
+        "--note", default="", help="a sentence for RESULTS.md's header (e.g. how the machine was shared)"
+    )
     parser.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     parser.add_argument("--reuse", action="store_true",
                         help="take the rows not in --rows from the last run's work/bench_state.json")  # fmt: skip
+    parser.add_argument("--state", action="append", default=[],
+                        help="state file(s) to keep rows in and reuse them from (default work/bench_state.json); "
+                             "rows run side by side in two processes each keep their own, --reuse reads all")  # fmt: skip
     args = parser.parse_args()
     global COMPILED
     COMPILED = args.compiled
@@ -643,7 +655,8 @@ def main() -> None:
         "bounded": (row_bounded, "M", "bounded memory"),
         "country": (row_country, "C", "country-scale merge, report and job cost"),
     }
-    state = _load_state() if args.reuse else {}
+    states = args.state or [STATE]
+    state = _load_state(states) if args.reuse else {}
     wanted = args.rows.split(",")
     reused = []
     for name in all_rows:
@@ -669,7 +682,7 @@ def main() -> None:
             "log": LOG[before[3] :],
             "commands": COMMANDS[before[4] :],
         }
-        _save_state(state)
+        _save_state(state, states[0])
     total = time.perf_counter() - started
     ROWS.sort(key=lambda r: (int(re.match(r"\d+", r.row).group()) if r.row[0].isdigit() else 99, r.row))
     write_resource_table()
@@ -677,6 +690,7 @@ def main() -> None:
 
     info = machine()
     info["reused"] = reused
+    info["note"] = args.note
     text = write_results(args.out, ROWS, BOUNDED, FACTS, COMMANDS, LOG, info, total, load_start, os.getloadavg(),
                          table(), bounded_table())  # fmt: skip
     print()

@@ -288,6 +288,9 @@ def write_results(
             else "."
         )
     )
+    if m.get("note"):
+        out.append("")
+        out.append(m["note"])
     if m.get("reused"):
         out.append("")
         out.append("Rows taken from an earlier run (`--reuse`, work/bench_state.json): " + "; ".join(m["reused"]) + ".")

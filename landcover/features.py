@@ -203,3 +203,33 @@ def tile_features(
         valid_coverage_threshold=float(threshold),
     )
     return ds
+
+
+TEMPORAL_STATS = ("max", "min", "mean", "std", "argmax")
+
+
+def temporal_names(features, dates) -> list[str]:
+    """Columns of `temporal_features`: per feature its statistics over the year, then its first differences
+    (`{feature}_diff{i}`: date i+1 minus date i)."""
+    features = [str(f) for f in features]
+    stats = [f"{f}_{stat}" for f in features for stat in TEMPORAL_STATS]
+    return stats + [f"{f}_diff{i:02d}" for i in range(len(dates) - 1) for f in features]
+
+
+def temporal_features(series: np.ndarray) -> np.ndarray:
+    """(n, k) float32 from interpolated series (n, date, feature): per feature max, min, mean, std over the year
+    and the date index of its maximum (a phenology date), then the first differences, date-major.
+
+    The model sees the shape of the year directly rather than having to learn it from single dates."""
+    n, n_dates, n_features = series.shape
+    out = np.empty((n, len(TEMPORAL_STATS) * n_features + (n_dates - 1) * n_features), dtype=np.float32)
+    stats = out[:, : len(TEMPORAL_STATS) * n_features].reshape(n, n_features, len(TEMPORAL_STATS))
+    with np.errstate(invalid="ignore"):
+        stats[..., 0] = series.max(axis=1)
+        stats[..., 1] = series.min(axis=1)
+        stats[..., 2] = series.mean(axis=1)
+        stats[..., 3] = series.std(axis=1)
+    stats[..., 4] = np.where(np.isnan(stats[..., 0]), np.nan, np.nan_to_num(series, nan=-np.inf).argmax(axis=1))
+    differences = out[:, len(TEMPORAL_STATS) * n_features :].reshape(n, n_dates - 1, n_features)
+    np.subtract(series[:, 1:], series[:, :-1], out=differences)
+    return out

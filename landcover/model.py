@@ -21,7 +21,8 @@ import xarray as xr
 
 from landcover.atomic import atomic_path
 from landcover.classes import NO_DATA, LandCoverClass
-from landcover.sampling import ID_COLUMNS
+from landcover.features import temporal_features, temporal_names
+from landcover.sampling import ID_COLUMNS, feature_columns
 from landcover.stack import load
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class TrainingSet:
     labels: np.ndarray
     tile_ids: np.ndarray
     names: list[str]
+    rows: np.ndarray | None = None  # pixel positions, for spatial cross-validation
+    cols: np.ndarray | None = None
 
     @classmethod
     def from_table(cls, samples: pd.DataFrame) -> TrainingSet:
@@ -76,6 +79,8 @@ class TrainingSet:
             samples["label"].to_numpy(),
             samples["tile_id"].to_numpy(),
             names,
+            samples["row"].to_numpy() if "row" in samples else None,
+            samples["col"].to_numpy() if "col" in samples else None,
         )
 
 
@@ -96,14 +101,18 @@ def read_training_set(paths) -> TrainingSet:
             features = np.empty((sum(sizes), len(names)), dtype=np.float32)
             labels = np.empty(sum(sizes), dtype=frame["label"].dtype)
             tile_ids = np.empty(sum(sizes), dtype=object)
+            rows = np.empty(sum(sizes), dtype=np.int32)
+            cols = np.empty(sum(sizes), dtype=np.int32)
         end = start + len(frame)
         features[start:end] = frame[names].to_numpy(dtype=np.float32)
         labels[start:end] = frame["label"].to_numpy()
         tile_ids[start:end] = frame["tile_id"].to_numpy()
+        rows[start:end] = frame["row"].to_numpy()
+        cols[start:end] = frame["col"].to_numpy()
         start = end
     if features is None:
         return TrainingSet(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, object), [])
-    return TrainingSet(features[:start], labels[:start], tile_ids[:start], names)
+    return TrainingSet(features[:start], labels[:start], tile_ids[:start], names, rows[:start], cols[:start])
 
 
 def feature_layout(columns) -> tuple[list[str], list[str], list[str]]:
@@ -125,6 +134,85 @@ def feature_layout(columns) -> tuple[list[str], list[str], list[str]]:
     return names, dates, features
 
 
+ROUNDS = {
+    "num_iterations",
+    "num_iteration",
+    "n_iter",
+    "num_tree",
+    "num_trees",
+    "num_round",
+    "num_rounds",
+    "nrounds",
+    "num_boost_round",
+    "n_estimators",
+    "max_iter",
+}  # LightGBM's names for it
+
+
+def model_inputs(grid: np.ndarray, n_dates: int, n_features: int, temporal_stats: bool) -> np.ndarray:
+    """The model's input matrix from per-date features (n, date * feature, date-major): the same with the temporal
+    statistics appended when the model uses them (landcover.features.temporal_features)."""
+    if not temporal_stats:
+        return grid
+    series = grid.reshape(len(grid), n_dates, n_features)
+    return np.concatenate([grid, temporal_features(series)], axis=1)
+
+
+def class_weights(labels: np.ndarray, scheme: str | None) -> np.ndarray | None:
+    """Per-sample weights that lift rare classes: `balanced` n / (K n_c), `sqrt` its square root, None: none."""
+    if scheme in (None, "none"):
+        return None
+    ids, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    weight = len(labels) / (len(ids) * counts)
+    if scheme == "sqrt":
+        weight = np.sqrt(weight)
+    elif scheme != "balanced":
+        raise ValueError(f"model.class_weight must be none, balanced or sqrt, got {scheme!r}")
+    return weight[inverse].astype(np.float32)
+
+
+def spatial_folds(training: TrainingSet, folds: int, block_px: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cross-validation folds of whole square blocks of `block_px` pixels of the training tiles: neighbouring
+    pixels, nearly copies of each other, never sit on both sides of a fold."""
+    if training.rows is None:
+        raise ValueError("spatial cross-validation needs the samples' row and col")
+    blocks = pd.factorize(
+        pd.Series(training.tile_ids.astype(str))
+        + ":"
+        + (training.rows // block_px).astype(str)
+        + ":"
+        + (training.cols // block_px).astype(str)
+    )[0]
+    n_blocks = blocks.max() + 1
+    if n_blocks < folds:
+        raise ValueError(f"spatial cross-validation: {n_blocks} blocks of {block_px} px cannot make {folds} folds")
+    fold_of_block = np.random.default_rng(seed).permutation(n_blocks) % folds
+    fold = fold_of_block[blocks]
+    return [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(folds)]
+
+
+def tune(dataset: lgb.Dataset, params: dict, folds, tuning: dict) -> tuple[dict, int, dict]:
+    """(params, rounds, scores): the `tuning["num_leaves"]` candidate and number of rounds (early stopping, at most
+    `tuning["max_rounds"]`) with the lowest cross-validated multi_logloss on the training tiles' folds."""
+    best = None
+    scores = {}
+    for leaves in tuning.get("num_leaves") or [params.get("num_leaves", 31)]:
+        trial = {**params, "num_leaves": int(leaves)}
+        history = lgb.cv(
+            trial,
+            dataset,
+            num_boost_round=int(tuning["max_rounds"]),
+            folds=folds,
+            callbacks=[lgb.early_stopping(int(tuning["early_stopping_rounds"]), verbose=False)],
+        )
+        losses = history["valid multi_logloss-mean"]
+        scores[int(leaves)] = {"rounds": len(losses), "multi_logloss": float(losses[-1])}
+        if best is None or losses[-1] < best[2]:
+            best = (trial, len(losses), losses[-1])
+    log.info("spatial cross-validation (num_leaves: rounds, logloss): %s", scores)
+    return best[0], best[1], scores
+
+
 def train_model(
     samples: pd.DataFrame | TrainingSet,
     classes: tuple[LandCoverClass, ...],
@@ -132,8 +220,16 @@ def train_model(
     params: dict,
     threads: int,
     training_tiles: list[str] | None = None,
+    temporal_stats: bool = False,
+    class_weight: str | None = None,
+    tuning: dict | None = None,
+    rounds: int | None = None,
 ) -> tuple[lgb.Booster, dict]:
-    """One multiclass LightGBM model (LightGBM's defaults plus `params`), reproducible for a given seed."""
+    """One multiclass LightGBM model (LightGBM's defaults plus `params`), reproducible for a given seed.
+
+    `temporal_stats` adds the series' statistics to the inputs, `class_weight` lifts rare classes, `tuning`
+    ({folds, block_px, max_rounds, early_stopping_rounds, num_leaves}) picks the number of trees and leaves by
+    spatial cross-validation inside the training tiles; `rounds` (trees per class) applies unless `params` sets it."""
     training = samples if isinstance(samples, TrainingSet) else TrainingSet.from_table(samples)
     labels = training.labels
     by_id = {c.id: c for c in classes if c.id != NO_DATA}
@@ -148,7 +244,8 @@ def train_model(
             f"(training tiles: {tiles}; widen the reference (reference.path, reference.class_attribute) or train on "
             "more tiles (split.test_tiles, split.test_fraction))"
         )
-    names, dates, features = feature_layout(training.names)
+    grid_names, dates, features = feature_layout(training.names)
+    names = grid_names + (temporal_names(features, dates) if temporal_stats else [])
     lgb_params = {
         "objective": "multiclass",
         **params,
@@ -157,17 +254,35 @@ def train_model(
         "deterministic": True,
         "force_col_wise": True,  # else LightGBM picks row/col-wise by timing
         "verbosity": -1,
+        "num_threads": int(threads),
     }
-    dataset = lgb.Dataset(training.features, label=np.searchsorted(ids, labels), feature_name=names)
+    if rounds and not ROUNDS.intersection(params):
+        lgb_params["num_iterations"] = int(rounds)
+    inputs = model_inputs(training.features, len(dates), len(features), temporal_stats)
+    weights = class_weights(labels, class_weight)
+    dataset = lgb.Dataset(
+        inputs, label=np.searchsorted(ids, labels), weight=weights, feature_name=names, free_raw_data=False
+    )
     counts = {int(c): int((labels == c).sum()) for c in ids}
     log.info("training on %d samples, %d features, class counts %s", len(labels), len(names), counts)
-    booster = lgb.train({**lgb_params, "num_threads": int(threads)}, dataset, keep_training_booster=True)
+    cv_scores = None
+    if tuning and ROUNDS.intersection(params):
+        log.info("model.params sets the number of rounds: no spatial cross-validation")
+    elif tuning:
+        folds = spatial_folds(training, int(tuning["folds"]), int(tuning["block_px"]), int(seed))
+        lgb_params, rounds, cv_scores = tune(dataset, lgb_params, folds, tuning)
+        lgb_params["num_iterations"] = rounds
+    booster = lgb.train(lgb_params, dataset, keep_training_booster=True)
     # Deterministic trees do not depend on the thread count; reset it so model.txt does not either.
     booster.reset_parameter({"num_threads": 0})
+    lgb_params.pop("num_threads")
     metadata = {
         "feature_names": names,
         "dates": dates,
         "features": features,
+        "temporal_stats": bool(temporal_stats),
+        "class_weight": class_weight,
+        "spatial_cv": cv_scores,
         "classes": [{"id": int(c), "name": by_id[c].name, "colour": by_id[c].colour} for c in ids],
         "training_tiles": sorted(training_tiles if training_tiles is not None else np.unique(training.tile_ids)),
         "sample_counts": {str(c): n for c, n in counts.items()},
@@ -212,11 +327,16 @@ def predict_proba(booster: lgb.Booster, metadata: dict, samples: pd.DataFrame, t
     """Class probabilities (n, K) of a samples table, columns in `class_ids` order."""
     if samples.empty:
         return np.zeros((0, len(metadata["classes"])))
-    missing = [name for name in metadata["feature_names"] if name not in samples.columns]
+    columns = feature_columns(np.asarray(metadata["dates"], dtype="datetime64[D]"), metadata["features"])
+    missing = [name for name in columns if name not in samples.columns]
     if missing:
         raise ValueError(f"samples lack the model's feature column(s) {missing[:4]}")
-    table = samples[metadata["feature_names"]].to_numpy(dtype=np.float32)
+    table = _inputs(samples[columns].to_numpy(dtype=np.float32), metadata)
     return booster.predict(table, num_threads=threads).reshape(len(table), -1)
+
+
+def _inputs(grid: np.ndarray, metadata: dict) -> np.ndarray:
+    return model_inputs(grid, len(metadata["dates"]), len(metadata["features"]), metadata.get("temporal_stats", False))
 
 
 def predict_tile(
@@ -246,7 +366,8 @@ def predict_tile(
         if not valid.any():
             continue
         block = load(features_ds["features"].isel(y=rows).transpose("y", "x", "date", "feature"))
-        proba = booster.predict(block.reshape(valid.size, -1)[valid], num_threads=threads).reshape(valid.sum(), -1)
+        table = _inputs(block.reshape(valid.size, -1)[valid], metadata)
+        proba = booster.predict(table, num_threads=threads).reshape(valid.sum(), -1)
         labels[rows].reshape(-1)[valid] = ids[proba.argmax(axis=1)]  # views: the rows are contiguous
         confidence[rows].reshape(-1)[valid] = np.rint(100 * proba.max(axis=1))
     predicted = int((labels > 0).sum())

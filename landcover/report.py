@@ -11,7 +11,6 @@ import hashlib
 import html
 import json
 import logging
-import warnings
 from pathlib import Path
 
 import lightgbm as lgb
@@ -38,14 +37,13 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray, sample_we
     precision, recall, f1, _ = skm.precision_recall_fscore_support(
         y_true, y_pred, labels=labels, sample_weight=sample_weight, zero_division=0
     )
-    with warnings.catch_warnings():  # one class only: kappa is 0/0, reported as None
-        warnings.simplefilter("ignore", RuntimeWarning)
-        kappa = skm.cohen_kappa_score(y_true, y_pred, labels=labels, sample_weight=sample_weight)
+    one_class = np.unique(np.concatenate([y_true, y_pred])).size < 2  # kappa is 0/0: reported as None
+    kappa = None if one_class else skm.cohen_kappa_score(y_true, y_pred, labels=labels, sample_weight=sample_weight)
     support = cm.sum(axis=1)
     return {
         "confusion_matrix": cm,
         "overall_accuracy": float(skm.accuracy_score(y_true, y_pred, sample_weight=sample_weight)),
-        "kappa": None if np.isnan(kappa) else float(kappa),
+        "kappa": None if kappa is None else float(kappa),
         "f1_macro": float(f1.mean()),
         "f1_weighted": float(np.average(f1, weights=support)),
         "precision": precision,
@@ -170,9 +168,10 @@ def roc_figure(y_true: np.ndarray, proba: np.ndarray, metadata: dict, classes: t
 
 
 def importance_figure(booster: lgb.Booster, metadata: dict) -> Figure:
-    """LightGBM gain importance of each (date, feature) input."""
+    """LightGBM gain importance of each (date, feature) input (temporal statistics, when used, follow them)."""
     dates, features = metadata["dates"], metadata["features"]
-    gain = booster.feature_importance(importance_type="gain").reshape(len(dates), len(features))
+    gain = booster.feature_importance(importance_type="gain")[: len(dates) * len(features)]
+    gain = gain.reshape(len(dates), len(features))
     fig = Figure(figsize=(2 + 0.6 * len(features), 1.5 + 0.25 * len(dates)))
     ax = fig.add_subplot()
     image = ax.imshow(gain, aspect="auto", cmap="viridis")
@@ -273,6 +272,7 @@ def area_estimate(counts: np.ndarray, mapped: np.ndarray, pixel_ha: float, class
     ids = np.union1d(np.flatnonzero(mapped[1:]) + 1, np.flatnonzero(counts.sum(axis=0) + counts.sum(axis=1)))
     estimate = area.stratified_estimate(counts[np.ix_(ids, ids)], mapped[ids], pixel_ha)
     map_sample, reference_sample = counts[np.ix_(ids, ids)].sum(axis=1), counts[np.ix_(ids, ids)].sum(axis=0)
+    unassessed = mapped[ids] * ~estimate["assessed"]
     return {
         "method": "stratified estimator of Olofsson et al. (2014), map classes as strata, 95 % confidence intervals",
         "sample": "every pixel of the test tiles that the reference labels (rasterised, not eroded) and the map classifies",
@@ -288,8 +288,9 @@ def area_estimate(counts: np.ndarray, mapped: np.ndarray, pixel_ha: float, class
                 "id": int(class_id),
                 "name": name,
                 "mapped_area_ha": float(estimate["mapped_area_ha"][i]),
-                "estimated_area_ha": _number(estimate["area_ha"][i]),
-                "estimated_area_ci95_ha": _number(estimate["area_ci_ha"][i]),
+                # a map class left out of the strata: its own pixels are not assessed, so no estimate
+                "estimated_area_ha": _number(estimate["area_ha"][i]) if unassessed[i] == 0 else None,
+                "estimated_area_ci95_ha": _number(estimate["area_ci_ha"][i]) if unassessed[i] == 0 else None,
                 "users_accuracy": _number(estimate["users_accuracy"][i]),
                 "users_accuracy_ci95": _number(estimate["users_accuracy_ci"][i]),
                 "producers_accuracy": _number(estimate["producers_accuracy"][i]),

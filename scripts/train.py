@@ -16,5 +16,9 @@ booster, metadata = train_model(
     params=dict(sm.params.params or {}),
     threads=sm.threads,
     training_tiles=list(sm.params.training_tiles),
+    temporal_stats=sm.params.temporal_stats,
+    class_weight=sm.params.class_weight,
+    tuning=dict(sm.params.tuning) if sm.params.tuning["enabled"] else None,
+    rounds=sm.params.rounds,
 )
 save_model(booster, metadata, sm.output.model, sm.output.metadata)

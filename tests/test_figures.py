@@ -83,3 +83,25 @@ def test_interpolation_stack_shows_raw_frames_and_interpolated_dates(tmp_path):
     # targets 04-01, 05-06 12h, 06-10, 07-15 18h, 08-20: 05-06 is nearest 04-01 again, 07-10 is nearest to none
     assert shown == ["2017-04-01", "2017-06-30", "2017-07-20", "2017-08-20"]
     assert (tmp_path / "i.png").read_bytes()[:8] == PNG
+
+
+def index_only_stack(grid) -> xr.Dataset:
+    """Three acquisitions of NDVI and no bands, as an EOPatch source brings them."""
+    times = np.array(["2017-03-01", "2017-06-01", "2017-09-01"], dtype="datetime64[ns]")
+    shape = (3, grid.height, grid.width)
+    ndvi = np.random.default_rng(2).uniform(-0.2, 0.9, (*shape, 1)).astype(np.float32)
+    raw = stack.new_stack(np.zeros((*shape, 0), np.uint16), np.ones(shape, bool), times, [], grid)
+    return raw.assign(indices=(("time", "y", "x", "index"), ndvi)).assign_coords(index=["NDVI"], band=np.array([], str))
+
+
+def test_interpolation_stack_of_an_index_only_stack(tmp_path):
+    """A source that brings NDVI and no bands (an EOPatch) shows its own NDVI before and after."""
+    raw = index_only_stack(tile_grid(7, 8, size=20))
+    clouds = xr.Dataset({"cloud_mask": (("time", "y", "x"), np.zeros((3, 20, 20), bool))}, coords={"time": raw.time})
+    features = tile_features(raw, clouds, bands=[], indices=["NDVI"])
+    assert interpolation_stack(raw, clouds, features, tmp_path / "i.png", 40) == [
+        "2017-03-01",
+        "2017-06-01",
+        "2017-09-01",
+    ]
+    assert (tmp_path / "i.png").read_bytes()[:8] == PNG

@@ -14,6 +14,8 @@ from rasterio.crs import CRS
 from landcover import stack
 from landcover.classes import EOLEARN_CLASSES
 from landcover.model import (
+    TrainingSet,
+    class_weights,
     feature_layout,
     load_model,
     load_samples,
@@ -21,6 +23,7 @@ from landcover.model import (
     predict_tile,
     read_training_set,
     save_model,
+    spatial_folds,
     train_model,
 )
 from landcover.sampling import feature_columns
@@ -194,3 +197,46 @@ def test_predict_tile_refuses_features_unlike_the_training_samples(trained, tmp_
     features_file(tmp_path / "features.nc", np.random.default_rng(7), dates=DATES + 1)
     with stack.open(tmp_path / "features.nc") as ds, pytest.raises(ValueError, match="x0050_y0500.*do not match"):
         predict_tile(booster, metadata, ds)
+
+
+def test_a_model_with_temporal_statistics_predicts_a_tile_as_its_samples(tmp_path):
+    """Training (samples table), the report (predict_proba) and the map (predict_tile) build the same inputs."""
+    samples = synthetic_samples(600, CLASS_IDS, seed=3)
+    booster, metadata = train_model(
+        samples, EOLEARN_CLASSES, seed=42, params={"num_iterations": 10}, threads=1, temporal_stats=True
+    )
+    assert metadata["feature_names"][-1] == "NDVI_diff02" and "B08_argmax" in metadata["feature_names"]
+    cube = features_file(tmp_path / "features.nc", np.random.default_rng(8))
+    with stack.open(tmp_path / "features.nc") as ds:
+        labels, _ = predict_tile(booster, metadata, ds, block_rows=5)
+    valid = ~np.isnan(cube).all(axis=(0, 3))
+    rows, cols = np.nonzero(valid)
+    table = pd.DataFrame(
+        cube[:, rows, cols].transpose(1, 0, 2).reshape(len(rows), -1),
+        columns=metadata["feature_names"][: len(DATES) * len(FEATURES)],
+    )
+    proba = predict_proba(booster, metadata, table)
+    np.testing.assert_array_equal(labels[rows, cols], np.array(CLASS_IDS)[proba.argmax(axis=1)])
+
+
+def test_class_weights_lift_rare_classes():
+    labels = np.array([1] * 90 + [2] * 10)
+    balanced, sqrt = class_weights(labels, "balanced"), class_weights(labels, "sqrt")
+    assert balanced[-1] / balanced[0] == pytest.approx(9.0) and sqrt[-1] / sqrt[0] == pytest.approx(3.0)
+    assert balanced.sum() == pytest.approx(len(labels)) and class_weights(labels, None) is None
+
+
+def test_spatial_cross_validation_keeps_blocks_whole_and_stays_inside_the_training_samples():
+    samples = synthetic_samples(400, CLASS_IDS, seed=4)
+    samples["row"], samples["col"] = np.divmod(np.arange(400), 20)
+    training = TrainingSet.from_table(samples)
+    folds = spatial_folds(training, folds=4, block_px=5, seed=1)
+    block = (samples["row"] // 5).astype(str) + ":" + (samples["col"] // 5).astype(str)
+    for fit, held in folds:
+        assert not set(block.iloc[fit]) & set(block.iloc[held])
+    assert sorted(np.concatenate([held for _, held in folds])) == list(range(400))
+    tuning = {"folds": 4, "block_px": 5, "max_rounds": 15, "early_stopping_rounds": 3, "num_leaves": [4, 8]}
+    booster, metadata = train_model(samples, EOLEARN_CLASSES, seed=42, params={}, threads=1, tuning=tuning)
+    chosen = metadata["lightgbm_params"]
+    assert chosen["num_leaves"] in (4, 8) and booster.current_iteration() == chosen["num_iterations"] <= 15
+    assert set(metadata["spatial_cv"]) == {4, 8}

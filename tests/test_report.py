@@ -222,6 +222,10 @@ def test_a_sample_that_cannot_carry_its_figures_says_so():
     assert any("one reference class only (forest)" in c for c in found)
     assert any(c.startswith("forest: 19 test pixels (fewer than 50)") for c in found)
     assert any(c.startswith("cultivated land: mapped on 5.0 ha but 1 test pixels") for c in found)
+    cultivated = next(c for c in metrics["area_estimate"]["classes"] if c["id"] == 1)
+    assert cultivated[
+        "estimated_area_ha"
+    ] is None and "<td>cultivated land</td><td>5.0</td><td>n/a</td>" in summary_html(metrics)
     assert "What this test sample cannot carry" in summary_html(metrics | {"caveats": found})
 
 
@@ -310,7 +314,7 @@ def test_snakemake_report_holds_every_output_with_its_caption_and_the_validation
     metrics = json.loads((completed_run / report_dir / "metrics.json").read_text())
     assert metrics["caveats"] and all(html.escape(c) in summary for c in metrics["caveats"])
     estimate = metrics["area_estimate"]
-    assert sum(c["estimated_area_ha"] for c in estimate["classes"]) == pytest.approx(
+    assert sum(c["estimated_area_ha"] or 0 for c in estimate["classes"]) == pytest.approx(
         estimate["assessed_share"] * estimate["mapped_area_ha"]
     )
     assert 0.5 < estimate["overall_accuracy"] <= 1 and 0 < estimate["overall_accuracy_ci95"] < 0.1

@@ -10,6 +10,8 @@ from conftest import TINY_TEST_TILE, TINY_TILES, snakemake, tiny_config, write_c
 pytestmark = pytest.mark.slow
 
 TILE_CHAIN = {"cloud_mask", "features", "reference", "sample", "predict"}
+# a tile's own inputs; its spatial context (on by default) also reads its neighbours' features (its halo)
+OWN_CHAIN = {"cloud_mask", "features", "reference"}
 TRAINING_TILE = TINY_TILES[0]
 
 
@@ -37,33 +39,38 @@ def test_a_complete_run_plans_nothing(run_copy):
     assert planned(run_copy) == {}
 
 
-def test_replaced_test_tile_reruns_its_chain_only(run_copy):
+def test_replaced_test_tile_reruns_its_chain_and_its_neighbours_context(run_copy):
     replace_stack(run_copy, TINY_TEST_TILE)
     jobs = planned(run_copy)
-    for rule in TILE_CHAIN:
+    for rule in OWN_CHAIN:
         assert jobs[rule] == {TINY_TEST_TILE}, rule
-    assert "train" not in jobs and "synthesize_tile" not in jobs
-    assert {"merge", "report", "score_truth"} <= set(jobs)
+    # every tile of the 2 x 2 grid touches it: their halos changed, so their samples, the model and the maps too
+    for rule in ("context", "sample", "predict"):
+        assert jobs[rule] == set(TINY_TILES), rule
+    assert "synthesize_tile" not in jobs
+    assert {"train", "merge", "report", "score_truth"} <= set(jobs)
 
 
 def test_replaced_training_tile_retrains_and_repredicts(run_copy):
     replace_stack(run_copy, TRAINING_TILE)
     jobs = planned(run_copy)
-    for rule in TILE_CHAIN - {"predict"}:
+    for rule in OWN_CHAIN:
         assert jobs[rule] == {TRAINING_TILE}, rule
     assert jobs["train"] == {""}
     assert jobs["predict"] == set(TINY_TILES)  # a new model predicts every tile again
 
 
-def test_added_test_tile_runs_its_chain_and_the_merge_only(run_copy):
+def test_added_tiles_run_their_chain_and_their_neighbours_context(run_copy):
     added = ["x0459_y5097", "x0459_y5098"]
     config = tiny_config(synthetic={"tiles_x": 3}, split={"test_tiles": [TINY_TEST_TILE, *added]})
     write_config(run_copy, config)
     jobs = planned(run_copy)
-    assert "train" not in jobs
-    for rule in TILE_CHAIN | {"synthesize_tile"}:
+    for rule in OWN_CHAIN | {"synthesize_tile"}:
         assert jobs[rule] == set(added), rule
-    assert {"merge", "grid", "report"} <= set(jobs)
+    # the column beside them gets a halo where the area's edge was; untouched tiles keep theirs
+    assert jobs["context"] == {*added, "x0458_y5097", "x0458_y5098"}
+    assert "x0457_y5097" not in jobs["sample"] and "x0457_y5098" not in jobs["sample"]
+    assert {"train", "merge", "grid", "report"} <= set(jobs)  # x0458_y5097 trains: its halo changed
 
 
 def test_report_setting_reruns_the_report_only(run_copy):
@@ -76,7 +83,7 @@ def test_report_setting_reruns_the_report_only(run_copy):
 def test_date_grid_change_reruns_features_to_maps(run_copy):
     write_config(run_copy, tiny_config(dates={"step_days": 20}))
     jobs = planned(run_copy)
-    for rule in ("features", "sample", "predict"):
+    for rule in ("features", "context", "sample", "predict"):
         assert jobs[rule] == set(TINY_TILES), rule
     assert {"train", "report", "merge"} <= set(jobs)
     assert "cloud_mask" not in jobs and "synthesize_tile" not in jobs

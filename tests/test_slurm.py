@@ -2,8 +2,8 @@
 
 Starts slurmctld + slurmd on this machine (tests/slurm_cluster.py; installs slurm-wlm with
 .ci/install-slurm.sh when missing, so it needs root and apt-get, else it skips) and runs the
-repository's Snakefile on a 2 x 2 grid of 1 km synthetic tiles: each tile's chain of stages one sbatch
-job (the profile's job groups), each whole-area rule another.
+repository's Snakefile on a 2 x 2 grid of 1 km synthetic tiles: each tile's stages as three sbatch jobs
+(the profile's job groups), each whole-area rule as one.
 
     .venv/bin/pytest -m slurm -v
 """
@@ -94,7 +94,10 @@ def test_workflow_on_slurm(slurm_cluster, tmp_path):
     rasterio = pytest.importorskip("rasterio")
     pytest.importorskip("snakemake_executor_plugin_slurm")
 
-    configfile = write_config(tmp_path, tiny_config())
+    # One thread per tile job on the test node's few CPUs, so that two tile groups run side by side there
+    # (a group asks for the most threads of its rules; the config, not the profile, sets them).
+    threads = {rule: max(1, min(n, slurm_cluster.cpus // 2)) for rule, n in tiny_config()["threads"].items()}
+    configfile = write_config(tmp_path, tiny_config(threads=threads))
 
     cmd = [
         sys.executable,
@@ -132,7 +135,8 @@ def test_workflow_on_slurm(slurm_cluster, tmp_path):
 
     # The rules ran as sbatch jobs of this run: the plugin names each job after the run id and
     # comments it with the rule or, for the profile's job groups, the group (`rule_<name>...`).
-    # Each tile's chain is one job (`tile_prep`), its prediction and picture another (`tile_map`).
+    # Per tile: stack, clouds and features one job (`tile_prep`), reference, context and samples another
+    # (`tile_samples`), prediction and picture a third (`tile_map`).
     run_id = re.search(r"SLURM run ID: (\S+)", proc.stderr)
     assert run_id, "snakemake did not use the SLURM executor"
     submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", proc.stderr))
@@ -140,11 +144,13 @@ def test_workflow_on_slurm(slurm_cluster, tmp_path):
     assert {j["id"] for j in jobs} == submitted, (submitted, jobs)
     assert all(j["state"] == "COMPLETED" for j in jobs), jobs
     comments = sorted(j["comment"] for j in jobs)
-    for group in ("tile_prep", "tile_map"):
+    for group in ("tile_prep", "tile_samples", "tile_map"):
         assert sum(group in c for c in comments) == len(TINY_TILES), (group, comments)
     for rule in ("train", "merge", "report"):
         assert sum(c.startswith(f"rule_{rule}") for c in comments) == 1, (rule, comments)
-    assert not any(rule in c for c in comments for rule in ("cloud_mask", "features", "rule_sample")), comments
+    tile_rules = ("cloud_mask", "features", "reference", "context", "sample", "predict")
+    alone = [c for c in comments if c.startswith(tuple(f"rule_{rule}" for rule in tile_rules))]
+    assert not alone, f"tile rules submitted one by one: {alone}"
     # SLURM's own log of every job (.snakemake/slurm_logs/rule_<rule>/<tile>/<jobid>.log), kept
     # by the profile's slurm-keep-successful-logs.
     slurm_logs = tmp_path / ".snakemake" / "slurm_logs"

@@ -18,7 +18,7 @@ from scipy.ndimage import maximum_filter, minimum_filter
 
 from landcover.classes import EOLEARN_CLASSES, classes_from_config
 from landcover.maps import merge_tiles, write_class_geotiff, write_confidence_geotiff
-from landcover.viewer import HAS_IMAGERY, MapTile, build_viewer, page_size, projected_size
+from landcover.viewer import HAS_IMAGERY, MapTile, build_viewer, page_size, projected_size, write_true_colour
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -96,6 +96,17 @@ def decode_tile(path):
     text = path.read_text()
     png = text.split('"data:image/png;base64,')[1].split('"')[0]
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(png))))
+
+
+def test_true_colour_of_an_index_only_stack_is_its_ndvi(tmp_path):
+    from test_figures import index_only_stack
+    from test_maps import tile_grid
+
+    title = write_true_colour(index_only_stack(tile_grid(7, 8, size=20)), tmp_path / "rgb.tif")
+    assert title.startswith("NDVI 2017-06-01")
+    with rasterio.open(tmp_path / "rgb.tif") as src:
+        assert src.count == 3 and src.nodata == 0 and src.tags()["TITLE"] == title
+        assert src.read().min() >= 1  # 0 is kept for no data
 
 
 def two_tile_viewer(folder, block=1):

@@ -10,6 +10,7 @@ radiance is why even dark targets have B01 near 0.1.
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from scipy.special import ndtri
 
 from landcover.synthetic.landscape import (
@@ -57,7 +58,9 @@ SNOW = np.array(
 # Bands that share a per-parcel brightness factor: visible+red edge, NIR, SWIR (B10 is left alone).
 BAND_GROUP = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2])
 
+
 N_UNIFORMS = 12  # per unit: 0-8 calendar and composition, 9-11 brightness of the band groups
+LAG_PER_RELIEF = 7.0  # days by which spring comes later (and autumn earlier) per unit of relief
 
 
 def _sig(t: float, t0, width) -> np.ndarray:
@@ -68,32 +71,49 @@ def _after(t: float, t0) -> np.ndarray:
     return (t >= t0).astype(np.float32)
 
 
-def _grass_green(t: float, u: np.ndarray) -> np.ndarray:
+def _leaves(t: float, start, end) -> np.ndarray:
+    return _sig(t, start, 6) * (1 - _sig(t, end, 7))
+
+
+def _grass_green(t: float, u: np.ndarray, lag: np.ndarray) -> np.ndarray:
     """Green share of a meadow before mowing: green but dormant in winter, flush in May, summer drought."""
     low, high = 0.38 + 0.15 * u[2], 0.82 + 0.12 * u[3]
-    season = _sig(t, 85 + 20 * u[0], 10) * (1 - _sig(t, 295 + 20 * u[1], 12))
+    season = _sig(t, 85 + 20 * u[0] + lag, 10) * (1 - _sig(t, 295 + 20 * u[1] - lag, 12))
     return (low + (high - low) * season) * (1 - 0.05 * np.exp(-(((t - 215) / 20) ** 2)))
 
 
-def _grassland(t: float, u: np.ndarray, f: dict) -> None:
-    green = _grass_green(t, u)
-    # Meadows are cut 2-4 times from mid-May; pastures (a fifth) are grazed instead.
-    cuts = np.where(u[4] < 0.2, 0, 2 + np.floor(3 * u[5]).astype(int))
-    first, interval = 135 + 35 * u[6], 38 + 20 * u[7]
+def _mown(t: float, green: np.ndarray, cuts, first, interval, depth: float = 0.55) -> np.ndarray:
+    """Green share after `cuts` (up to 4) cuts from day `first` every `interval` days, none after mid-October."""
     for k in range(4):
         mown = first + k * interval
         hit = (k < cuts) & (t >= mown) & (mown < 285)
-        green = np.where(hit, green * (1 - 0.55 * np.exp(-(t - mown) / 16)), green)
-    green = np.where(u[4] < 0.2, green * 0.92, green)
-    f["grass"] += green
-    f["dry"] += 0.75 * (1 - green)
-    f["soil_dark"] += 0.25 * (1 - green)
+        green = np.where(hit, green * (1 - depth * np.exp(-(t - mown) / 16)), green)
+    return green
 
 
-def _cultivated(t: float, u: np.ndarray, f: dict) -> None:
-    """Five crop calendars, each parcel with its own dates (u[0] picks the crop)."""
-    crop = np.searchsorted(np.array([0.30, 0.65, 0.75, 0.88]), u[0], side="right")
-    green, dry, bloom = (np.zeros(u.shape[1], dtype=np.float32) for _ in range(3))
+def _grassland(t: float, u: np.ndarray, lag: np.ndarray, f: dict) -> None:
+    """Meadows mown 2-4 times, extensive meadows cut once in summer, grazed pastures, and abandoned
+    meadows that shrubs overgrow (u[4] picks the use)."""
+    pasture, extensive, abandoned = u[4] < 0.15, (u[4] >= 0.15) & (u[4] < 0.3), (u[4] >= 0.3) & (u[4] < 0.4)
+    cuts = np.where(pasture | abandoned, 0, np.where(extensive, 1, 2 + np.floor(3 * u[5]).astype(int)))
+    first = np.where(extensive, 175 + 30 * u[6], 130 + 35 * u[6]) + lag
+    green = _mown(t, _grass_green(t, u, lag), cuts, first, 38 + 20 * u[7])
+    green = np.where(pasture, green * 0.92, green)
+    woody = np.where(abandoned, 0.1 + 0.25 * u[8], 0.0)
+    leaves = _leaves(t, 110 + 10 * u[0] + lag, 285 + 10 * u[1] - lag)
+    f["broadleaf"] += woody * leaves
+    f["litter"] += woody * (1 - leaves)
+    f["grass"] += (1 - woody) * green
+    f["dry"] += (1 - woody) * 0.75 * (1 - green)
+    f["soil_dark"] += (1 - woody) * 0.25 * (1 - green)
+
+
+def _cultivated(t: float, u: np.ndarray, lag: np.ndarray, f: dict) -> None:
+    """Six crop calendars, each parcel with its own dates (u[0] picks the crop); spring work waits
+    for the warmth a little longer uphill."""
+    crop = np.searchsorted(np.array([0.25, 0.52, 0.6, 0.7, 0.8]), u[0], side="right")
+    green, dry, bloom, grass = (np.zeros(u.shape[1], dtype=np.float32) for _ in range(4))
+    spring = 0.5 * lag
 
     def put(sel, g, d, y=0.0):
         green[sel], dry[sel] = np.asarray(g)[sel] if np.ndim(g) else g, np.asarray(d)[sel] if np.ndim(d) else d
@@ -101,10 +121,10 @@ def _cultivated(t: float, u: np.ndarray, f: dict) -> None:
             bloom[sel] = np.asarray(y)[sel]
 
     # 0: winter cereal: tillered over winter, ripe late June, harvested in July, stubble then ploughed.
-    ripe = 160 + 15 * u[2]
+    ripe = 160 + 15 * u[2] + spring
     harvest = ripe + 18 + 10 * u[3]
     plough = harvest + 10 + 30 * u[5]
-    cover = np.maximum(0.2 + 0.15 * _sig(t, 40, 15), 0.95 * _sig(t, 100 + 10 * u[4], 9))
+    cover = np.maximum(0.2 + 0.15 * _sig(t, 40, 15), 0.95 * _sig(t, 100 + 10 * u[4] + spring, 9))
     g = cover * (1 - _sig(t, ripe, 6))
     catch = (u[6] < 0.4) * 0.7 * _sig(t, plough + 35, 8)
     autumn = 0.25 * _sig(t, 305 + 15 * u[1], 8)
@@ -113,7 +133,7 @@ def _cultivated(t: float, u: np.ndarray, f: dict) -> None:
     put(crop == 0, before * g + (1 - before) * np.maximum(catch, autumn), before * (cover - g) + stubble * 0.55)
 
     # 1: maize: stubble till ploughing in spring, sown late April to May, harvested Sept/Oct.
-    plough = 95 + 25 * u[1]
+    plough = 95 + 25 * u[1] + spring
     sow = plough + 10 + 10 * u[2]
     cover = 0.95 * _sig(t, sow + 45, 8)
     senesce = sow + 115 + 15 * u[3]
@@ -123,7 +143,7 @@ def _cultivated(t: float, u: np.ndarray, f: dict) -> None:
     put(crop == 1, growing * g, growing * (cover - g) + (1 - growing) * 0.35)
 
     # 2: oilseed rape: green all winter, yellow in April, harvested early July, resown late August.
-    bloom_day = 110 + 10 * u[2]
+    bloom_day = 110 + 10 * u[2] + spring
     harvest = 180 + 10 * u[4]
     resow = 235 + 15 * u[5]
     cover = 0.5 + 0.45 * _sig(t, 70, 10)
@@ -138,7 +158,7 @@ def _cultivated(t: float, u: np.ndarray, f: dict) -> None:
     )
 
     # 3: spring cereal / soybean: sown March-April, harvested July-August.
-    sow = 75 + 20 * u[1]
+    sow = 75 + 20 * u[1] + spring
     cover = 0.9 * _sig(t, sow + 40, 8)
     ripe = sow + 95 + 10 * u[2]
     harvest = ripe + 15 + 10 * u[3]
@@ -152,7 +172,7 @@ def _cultivated(t: float, u: np.ndarray, f: dict) -> None:
     )
 
     # 4: vegetables / potatoes: two short crops, bare soil in between.
-    sow1 = 95 + 20 * u[1]
+    sow1 = 95 + 20 * u[1] + spring
     harvest1 = sow1 + 90 + 20 * u[2]
     sow2 = harvest1 + 10
     harvest2 = sow2 + 75 + 15 * u[3]
@@ -161,16 +181,19 @@ def _cultivated(t: float, u: np.ndarray, f: dict) -> None:
     )
     put(crop == 4, g, 0.05 * np.ones_like(g))
 
+    # 5: grass-clover ley in the rotation: a meadow to the eye, mown four times from early May.
+    ley = crop == 5
+    mown = _mown(t, _grass_green(t, u, lag), 4, 120 + 20 * u[6] + lag, 33 + 10 * u[7], depth=0.65)
+    grass[ley] = mown[ley]
+    put(ley, 0.0, 0.75 * (1 - mown))
+
     f["crop"] += green
+    f["grass"] += grass
     f["dry"] += dry
     f["flowers"] += bloom
-    soil = np.clip(1 - green - dry - bloom, 0, 1)
+    soil = np.clip(1 - green - grass - dry - bloom, 0, 1)
     f["soil_dark"] += soil * (1 - 0.7 * u[7])
     f["soil_light"] += soil * 0.7 * u[7]
-
-
-def _leaves(t: float, start, end) -> np.ndarray:
-    return _sig(t, start, 6) * (1 - _sig(t, end, 7))
 
 
 def _winter(t: float) -> float:
@@ -178,34 +201,41 @@ def _winter(t: float) -> float:
     return 0.5 * (1 - np.cos(2 * np.pi * (t - 172) / 365.0))
 
 
-def _forest(t: float, u: np.ndarray, conifer: np.ndarray, young: np.ndarray, f: dict) -> None:
+def _forest(t: float, u: np.ndarray, lag: np.ndarray, conifer: np.ndarray, young: np.ndarray, f: dict) -> None:
     # Under a low winter sun the crowns shade each other: darker, lower NDVI (as in the real patch).
     canopy = np.where(young, 0.65, 0.92) * (1 - 0.3 * _winter(t))
     f["shade"] += np.where(young, 0.65, 0.92) - canopy
     conifer = np.where(young, 0.5 * conifer, conifer)
-    leaves = _leaves(t, 110 + 12 * u[0], 290 + 15 * u[1])
-    under = _grass_green(t, u)
+    leaves = _leaves(t, 110 + 12 * u[0] + lag, 290 + 15 * u[1] - lag)
+    under = _grass_green(t, u, lag)
     f["conifer"] += canopy * conifer
     f["broadleaf"] += canopy * (1 - conifer) * leaves
     f["litter"] += canopy * (1 - conifer) * (1 - leaves) + (1 - canopy) * (1 - under)
     f["grass"] += (1 - canopy) * under
 
 
-def _shrubland(t: float, u: np.ndarray, f: dict) -> None:
-    woody = 0.6 + 0.2 * u[8]
-    leaves = _leaves(t, 108 + 10 * u[0], 282 + 10 * u[1])
-    under = _grass_green(t, u)
-    f["broadleaf"] += woody * leaves
-    f["litter"] += woody * (1 - leaves)
+def _shrubland(t: float, u: np.ndarray, lag: np.ndarray, conifer: np.ndarray, mantle: np.ndarray, f: dict) -> None:
+    """Scrub of varying density, densest in the mantle along forest edges; some of it juniper and pine."""
+    woody = np.where(mantle, 0.7 + 0.2 * u[8], 0.4 + 0.4 * u[8])
+    evergreen = 0.4 * conifer * u[7]
+    leaves = _leaves(t, 108 + 10 * u[0] + lag, 282 + 10 * u[1] - lag)
+    under = _grass_green(t, u, lag)
+    f["conifer"] += woody * evergreen
+    f["broadleaf"] += woody * (1 - evergreen) * leaves
+    f["litter"] += woody * (1 - evergreen) * (1 - leaves)
     f["grass"] += (1 - woody) * under
     f["dry"] += (1 - woody) * (1 - under)
 
 
-def _wetlands(t: float, u: np.ndarray, f: dict) -> None:
-    """Reed beds: flooded in spring, green in summer, standing dead reed in winter."""
-    water = (0.15 + 0.25 * np.exp(-(((t - 90) / 35) ** 2))) * (0.6 + 0.8 * u[8])
-    green = 0.65 * _sig(t, 130 + 10 * u[0], 10) * (1 - _sig(t, 275 + 10 * u[1], 10))
-    green = np.minimum(green, 1 - water)
+def _wetlands(t: float, u: np.ndarray, lag: np.ndarray, f: dict) -> None:
+    """Reed beds: flooded in spring, green in summer, standing dead reed in winter, some nearly open
+    water; a third are wet meadows, flooded in spring and cut once in late summer."""
+    meadow = u[7] < 0.35
+    flood = np.exp(-(((t - 90) / 35) ** 2))
+    water = np.where(meadow, 0.3 * flood * u[8], (0.1 + 0.35 * flood) * (0.5 + 1.1 * u[8]))
+    reed = 0.65 * _sig(t, 130 + 10 * u[0] + lag, 10) * (1 - _sig(t, 275 + 10 * u[1] - lag, 10))
+    grass = _mown(t, _grass_green(t, u, lag), meadow.astype(int), 210 + 30 * u[6], 40, depth=0.5)
+    green = np.minimum(np.where(meadow, grass, reed), 1 - water)
     f["water"] += water
     f["grass"] += green
     f["dry"] += 1 - water - green
@@ -227,6 +257,17 @@ def _bareland(t: float, u: np.ndarray, f: dict) -> None:
     f["dry"] += 0.08
 
 
+def _water(t: float, u: np.ndarray, depth: np.ndarray, turbidity: float, f: dict) -> None:
+    """Open water; towards the shore the bottom shows through and water plants grow in summer."""
+    plants = (1 - depth) * (0.05 + 0.2 * u[8]) * _leaves(t, 140, 270)
+    bottom = 0.1 * (1 - depth)
+    clear = 1 - plants - bottom
+    f["water"] += clear * (1 - turbidity)
+    f["soil_light"] += clear * turbidity
+    f["soil_dark"] += bottom
+    f["grass"] += plants
+
+
 class _Fractions(dict):
     """Endmember name -> fractions of the pixels of one class; zeros until first used."""
 
@@ -242,44 +283,49 @@ class _Fractions(dict):
 class Surface:
     """The clear-sky reflectance model of one (padded) tile, prepared once for all its dates.
 
-    Pixels are sorted by class so that each class's calendar works on contiguous slices."""
+    It works on the landscape's components (the parts of parcels inside pixels), sorted by class so
+    that each class's calendar works on contiguous slices; their area shares blend them into pixels."""
 
     def __init__(self, land: Landscape, seed: int, resolution: float):
         self.seed = seed
         self.shape = land.land_cover.shape
-        cover = land.land_cover.ravel()
-        self.order = np.argsort(cover, kind="stable")
-        self.unsort = np.argsort(self.order)
-        self.keys, inverse = np.unique(land.unit, return_inverse=True)
-        self.unit = inverse.ravel()[self.order]
+        parts = land.parts
+        order = np.argsort(parts.cover, kind="stable")
+        self.keys, inverse = np.unique(parts.unit, return_inverse=True)
+        self.unit = inverse[order]
         uniforms = uniform(seed, "unit", np.arange(N_UNIFORMS)[:, None], self.keys[None, :])
         self.uniforms = uniforms[:, self.unit].astype(np.float32)
-        self.conifer = land.conifer.ravel()[self.order].astype(np.float32)
-        self.young = land.young.ravel()[self.order]
-        self.builtup = land.builtup.ravel()[self.order].astype(np.float32)
-        classes, starts = np.unique(cover[self.order], return_index=True)
+        self.lag = (LAG_PER_RELIEF * parts.relief[order]).astype(np.float32)
+        self.conifer, self.builtup, self.depth = parts.conifer[order], parts.builtup[order], parts.depth[order]
+        self.young, self.mantle = parts.young[order], parts.mantle[order]
+        cover = parts.cover[order]
+        classes, starts = np.unique(cover, return_index=True)
         unknown = set(classes.tolist()) - set(_MODELS)
         if unknown:
             raise ValueError(f"no surface model for land-cover class(es) {sorted(unknown)}")
         self.blocks = [(int(c), slice(a, b)) for c, a, b in zip(classes, starts, list(starts[1:]) + [cover.size])]
-        self.gain = self._texture(land, resolution)
+        pixels = self.shape[0] * self.shape[1]
+        self.blend = sparse.csr_matrix(
+            (parts.share[order], (parts.pixel[order], np.arange(order.size))), (pixels, order.size)
+        )
+        # Parcel brightness, +-8% per band group.
+        self.brightness = (1 + 0.16 * (self.uniforms[9:12] - 0.5))[BAND_GROUP].T.copy()
+        self.texture = self._texture(land, resolution)
 
     def _texture(self, land: Landscape, resolution: float) -> np.ndarray:
-        """Fixed gain (pixel, band), class order: parcel brightness (+-8% per band group) times pixel texture.
-
-        Hashed from the global pixel index, so the texture continues across tile borders."""
+        """Fixed pixel texture gain (pixel, band), hashed from the global pixel index so that it
+        continues across tile borders."""
         col = np.floor(land.x / resolution).astype(np.int64)[None, :]
         row = np.floor(land.y / resolution).astype(np.int64)[:, None]
-        common = ndtri(0.001 + 0.998 * uniform(self.seed, "texture", col, row)).ravel()[self.order]
+        common = ndtri(0.001 + 0.998 * uniform(self.seed, "texture", col, row)).ravel()
         gain = np.empty((common.size, SPECTRA.shape[1]), dtype=np.float32)
         for group in range(3):
-            own = ndtri(0.001 + 0.998 * uniform(self.seed, "texture", group, col, row)).ravel()[self.order]
-            g = (1 + 0.16 * (self.uniforms[9 + group] - 0.5)) * (1 + 0.03 * common + 0.015 * own)
-            gain[:, BAND_GROUP == group] = g[:, None]
+            own = ndtri(0.001 + 0.998 * uniform(self.seed, "texture", group, col, row)).ravel()
+            gain[:, BAND_GROUP == group] = (1 + 0.03 * common + 0.015 * own)[:, None]
         return gain
 
     def fractions(self, doy: float, turbidity: float) -> np.ndarray:
-        """Endmember fractions (endmember, pixel), pixels in class order."""
+        """Endmember fractions (endmember, component), components in class order."""
         out = np.zeros((len(NAMES), self.uniforms.shape[1]), dtype=np.float32)
         for cls, block in self.blocks:
             f = _Fractions(block.stop - block.start)
@@ -295,26 +341,23 @@ class Surface:
         and +-6% in the near infrared, which a single date cannot average out."""
         # einsum rather than a BLAS product: no thread pool to fight the other jobs for.
         mix = np.einsum("kn,kb->nb", self.fractions(doy, turbidity), SPECTRA)
-        mix *= self.gain
+        mix *= self.brightness
         overall = 0.9 + 0.2 * uniform(self.seed, "jitter", day, self.keys).astype(np.float32)
         nir = 0.94 + 0.12 * uniform(self.seed, "jitter-nir", day, self.keys).astype(np.float32)
         mix *= overall[self.unit][:, None]
         mix[:, BAND_GROUP == 1] *= nir[self.unit][:, None]
-        return mix[self.unsort].reshape(self.shape + (SPECTRA.shape[1],))
-
-
-def _water(t: float, u: np.ndarray, turbidity: float, f: dict) -> None:
-    f["water"] += 1 - turbidity
-    f["soil_light"] += turbidity
+        pixels = np.asarray(self.blend @ mix, dtype=np.float32)
+        pixels *= self.texture
+        return pixels.reshape(self.shape + (SPECTRA.shape[1],))
 
 
 _MODELS = {
-    CULTIVATED: lambda m, b, t, _, f: _cultivated(t, m.uniforms[:, b], f),
-    FOREST: lambda m, b, t, _, f: _forest(t, m.uniforms[:, b], m.conifer[b], m.young[b], f),
-    GRASSLAND: lambda m, b, t, _, f: _grassland(t, m.uniforms[:, b], f),
-    SHRUBLAND: lambda m, b, t, _, f: _shrubland(t, m.uniforms[:, b], f),
-    WATER: lambda m, b, t, turbidity, f: _water(t, m.uniforms[:, b], turbidity, f),
-    WETLANDS: lambda m, b, t, _, f: _wetlands(t, m.uniforms[:, b], f),
+    CULTIVATED: lambda m, b, t, _, f: _cultivated(t, m.uniforms[:, b], m.lag[b], f),
+    FOREST: lambda m, b, t, _, f: _forest(t, m.uniforms[:, b], m.lag[b], m.conifer[b], m.young[b], f),
+    GRASSLAND: lambda m, b, t, _, f: _grassland(t, m.uniforms[:, b], m.lag[b], f),
+    SHRUBLAND: lambda m, b, t, _, f: _shrubland(t, m.uniforms[:, b], m.lag[b], m.conifer[b], m.mantle[b], f),
+    WATER: lambda m, b, t, turbidity, f: _water(t, m.uniforms[:, b], m.depth[b], turbidity, f),
+    WETLANDS: lambda m, b, t, _, f: _wetlands(t, m.uniforms[:, b], m.lag[b], f),
     ARTIFICIAL: lambda m, b, t, _, f: _artificial(t, m.uniforms[:, b], m.builtup[b], f),
     BARELAND: lambda m, b, t, _, f: _bareland(t, m.uniforms[:, b], f),
 }

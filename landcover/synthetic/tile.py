@@ -35,15 +35,15 @@ _NOISE_REL, _NOISE_ABS = 0.012, 0.002
 
 
 def _visible_snow(land: Landscape) -> np.ndarray:
-    """Share of ground snow seen from above: canopies hide it, water does not hold it."""
-    share = np.ones(land.land_cover.shape, dtype=np.float32)
-    cover = land.land_cover
-    share[cover == FOREST] = (0.25 + 0.25 * (1 - land.conifer))[cover == FOREST]
-    share[cover == SHRUBLAND] = 0.6
-    share[cover == ARTIFICIAL] = 0.5
-    share[cover == WETLANDS] = 0.7
-    share[cover == WATER] = 0.0
-    return share
+    """Share of ground snow seen from above, (y, x): canopies hide it, water does not hold it."""
+    parts = land.parts
+    share = np.ones(parts.cover.shape, dtype=np.float32)
+    share[parts.cover == FOREST] = (0.25 + 0.25 * (1 - parts.conifer))[parts.cover == FOREST]
+    share[parts.cover == SHRUBLAND] = 0.6
+    share[parts.cover == ARTIFICIAL] = 0.5
+    share[parts.cover == WETLANDS] = 0.7
+    share[parts.cover == WATER] = 0.0
+    return parts.pixel_mean(share, land.land_cover.size).reshape(land.land_cover.shape)
 
 
 def _blur(a: np.ndarray) -> np.ndarray:

@@ -112,6 +112,30 @@ def tile_mem_mb(job):
     return mem_mb
 
 
+def model_columns():
+    """Per-date model inputs: each feature on each date, and its smoothed copies with spatial context on."""
+    dates = config["dates"]
+    days = (date.fromisoformat(dates["end"]) - date.fromisoformat(dates["start"])).days
+    features = config["features"]
+    n_features = len(features["bands"]) + len(features["indices"])
+    return (
+        (days // dates["step_days"] + 1)
+        * n_features
+        * (1 + len(features["context_sigmas"]))
+    )
+
+
+def context_mem_mb(wildcards, attempt):
+    """The context job's request, modelled (not measured): the tile's feature cube padded by its halo, the
+    smoothed scales and the output (the features once more and each scale), float32, over the features job's
+    libraries; at least 1 GB, more on a retry.
+    """
+    scales = len(config["features"]["context_sigmas"])
+    cube_mb = model_columns() / (1 + scales) * tile_pixels() * 4 / 2**20
+    base_mb = RESOURCES["tile_jobs"]["features"]["base_mb"]
+    return resources.memory_request(base_mb + cube_mb * (2 + 2 * scales), 1000, attempt)
+
+
 def train_mem_mb(wildcards, attempt):
     """The training job's mem_mb for at most max_samples (or fraction) pixels per training tile
     (landcover.resources.train_peak_mb, measured by `make bench`), at least 2 GB."""
@@ -123,11 +147,7 @@ def train_mem_mb(wildcards, attempt):
         else sampling["max_samples"] or pixels
     )
     samples = len(TRAIN_TILES) * min(per_tile, pixels)
-    dates = config["dates"]
-    days = (date.fromisoformat(dates["end"]) - date.fromisoformat(dates["start"])).days
-    columns = (days // dates["step_days"] + 1) * (
-        len(config["features"]["bands"]) + len(config["features"]["indices"])
-    )
+    columns = model_columns() * (2 if config["features"]["temporal_stats"] else 1)
     peak = resources.train_peak_mb(RESOURCES["train"], samples, columns)
     return resources.memory_request(peak, 2000, attempt)
 
@@ -164,6 +184,48 @@ def reference_polygons(wildcards):
             config["eopatch"]["path"], patch, config["eopatch"]["reference"]
         )
     return config["reference"]["path"]
+
+
+def tile_bounds():
+    """Each tile's (minx, miny, maxx, maxy), for the spatial context's neighbours; computed once, on demand."""
+    global TILE_BOUNDS
+    if TILE_BOUNDS is None:
+        if SOURCE == "eopatch":
+            from landcover.ingest.eopatch import eopatch_grid, parse_tile_id
+
+            subtiles = config["eopatch"].get("subtiles")
+            TILE_BOUNDS = {}
+            for tile in TILES:
+                patch, subtile = parse_tile_id(tile, subtiles)
+                path = os.path.join(config["eopatch"]["path"], patch)
+                TILE_BOUNDS[tile] = eopatch_grid(path, tile, subtile).bounds
+        else:
+            from landcover.grid import tile_grid
+
+            TILE_BOUNDS = {
+                tile: tile_grid(tile, **grid_params()).bounds for tile in TILES
+            }
+    return TILE_BOUNDS
+
+
+TILE_BOUNDS = None
+
+
+def neighbour_features(wildcards):
+    """The features of the tiles around this one: the spatial context reads its halo from them."""
+    from landcover.context import touching_tiles
+
+    return [
+        result(f"features/{tile}.nc")
+        for tile in touching_tiles(tile_bounds(), wildcards.tile)
+    ]
+
+
+def model_features(wildcards):
+    """What the samples and the prediction read: the context file when spatial context is on."""
+    if config["features"]["context_sigmas"]:
+        return result(f"context/{wildcards.tile}.nc")
+    return result(f"features/{wildcards.tile}.nc")
 
 
 def samples_of(tiles):

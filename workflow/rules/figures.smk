@@ -55,7 +55,7 @@ rule tile_figures:
         ENV
     threads: 1
     resources:
-        mem_mb=tile_mem_mb("features"),
+        mem_mb=tile_mem_mb("features"),  # it reads a features file like the features job writes
         runtime=10,
     params:
         classes=CLASSES,

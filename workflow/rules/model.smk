@@ -18,6 +18,10 @@ rule train:
         classes=CLASSES,
         seed=config["model"]["seed"],
         params=config["model"]["params"],
+        temporal_stats=config["features"]["temporal_stats"],
+        class_weight=config["model"]["class_weight"],
+        tuning=config["model"]["tuning"],
+        rounds=config["model"]["rounds"],
         training_tiles=TRAIN_TILES,
     script:
         "../../scripts/train.py"

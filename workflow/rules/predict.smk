@@ -2,7 +2,7 @@ rule predict:
     input:
         model=result("model/model.txt"),
         metadata=result("model/model.json"),
-        features=result("features/{tile}.nc"),
+        features=model_features,
     output:
         map=result("maps/{tile}.tif"),
         confidence=result("maps/{tile}_confidence.tif"),

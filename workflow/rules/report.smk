@@ -65,5 +65,7 @@ rule score_truth:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        erosion_radius=config["reference"]["erosion_radius"],
     script:
         "../../scripts/score_truth.py"

@@ -1,6 +1,6 @@
 rule sample:
     input:
-        features=result("features/{tile}.nc"),
+        features=model_features,
         reference=result("reference/{tile}.tif"),
     output:
         samples=result("samples/{tile}.parquet"),
