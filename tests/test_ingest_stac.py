@@ -103,11 +103,11 @@ def test_unknown_band_or_cloud_mask_is_an_error():
 
 # The L2A path's features against the L1C path's (synthetic source, s2cloudless) on the same truth: the bands are
 # identical, only the cloud masks differ (SCL from the truth against s2cloudless's estimate), so over the pixels
-# both paths observe, NDVI agrees to within these bounds (measured: 94 % of values identical, mean |difference|
-# 0.0015, 99th percentile 0.042, on the 4 tiny tiles x 23 dates).
+# both paths observe, NDVI agrees to within these bounds (measured on the 4 tiny tiles x 23 dates: 94 % of values
+# within 1e-4, the rest where the masks differ; mean |difference| 0.0015, 99th percentile 0.042).
 NDVI_MEAN_TOLERANCE = 0.005
 NDVI_P99_TOLERANCE = 0.1
-NDVI_IDENTICAL_SHARE = 0.9
+NDVI_AGREEING_SHARE = 0.9  # of values within 1e-4 (float rounding of the same observations)
 
 
 @pytest.mark.slow
@@ -136,6 +136,6 @@ def test_the_stac_source_runs_the_whole_workflow_and_agrees_with_the_l1c_path(ar
         assert both.mean() > 0.9
         differences.append(np.abs(ndvi[0] - ndvi[1])[both])
     differences = np.concatenate(differences)
-    mean, p99, identical = differences.mean(), np.quantile(differences, 0.99), (differences == 0).mean()
-    print(f"NDVI |L2A - L1C|: mean {mean:.4f}, 99th percentile {p99:.4f}, identical {identical:.1%}")
-    assert mean <= NDVI_MEAN_TOLERANCE and p99 <= NDVI_P99_TOLERANCE and identical >= NDVI_IDENTICAL_SHARE
+    mean, p99, agreeing = differences.mean(), np.quantile(differences, 0.99), (differences <= 1e-4).mean()
+    print(f"NDVI |L2A - L1C|: mean {mean:.4f}, 99th percentile {p99:.4f}, within 1e-4 {agreeing:.1%}")
+    assert mean <= NDVI_MEAN_TOLERANCE and p99 <= NDVI_P99_TOLERANCE and agreeing >= NDVI_AGREEING_SHARE
