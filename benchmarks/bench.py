@@ -477,7 +477,7 @@ def write_resource_table() -> None:
     jobs' peaks and the training's bytes per value; parts this run did not measure are kept."""
     import yaml
 
-    from landcover.resources import load_table
+    from landcover.resources import BINNING_SAMPLE, load_table
 
     table = load_table(RESOURCE_TABLE) if os.path.exists(RESOURCE_TABLE) else {}
     jobs = {b["job"]: b for b in BOUNDED if "error" not in b and b["job"] in PER_FRAME}
@@ -493,7 +493,7 @@ def write_resource_table() -> None:
                    "threads": b["threads"], "runs": b["runs"], "measured": today}
             for name, b in jobs.items()
         }  # fmt: skip
-    if "train" in FACTS:
+    if "train" in FACTS and max(FACTS["train"]["sizes"]) > BINNING_SAMPLE:  # below, other costs dominate the fit
         train = FACTS["train"]
         table["train"] = {"base_mb": round(train["base_mb"]), "bytes_per_value": round(train["bytes_per_value"], 2),
                           "samples": [int(n) for n in train["sizes"]], "peak_mb": [round(m) for m in train["mem"]],
