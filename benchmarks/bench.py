@@ -477,7 +477,7 @@ def write_resource_table() -> None:
     jobs' peaks and the training's bytes per value; parts this run did not measure are kept."""
     import yaml
 
-    from landcover.resources import load_table
+    from landcover.resources import BINNING_SAMPLE, load_table
 
     table = load_table(RESOURCE_TABLE) if os.path.exists(RESOURCE_TABLE) else {}
     jobs = {b["job"]: b for b in BOUNDED if "error" not in b and b["job"] in PER_FRAME}
@@ -485,25 +485,26 @@ def write_resource_table() -> None:
         return
     from run_ours import BOUNDED_SIZE, BOUNDED_TIMES
 
+    today = f"{time.strftime('%Y-%m-%d')} (make bench)"
     if jobs:
         table["tile_jobs"] = {
             name: {"peak_mb": round(b["peak_mb"]), "base_mb": round(b["base_mb"]), "pixels": BOUNDED_SIZE**2,
                    "frames": BOUNDED_TIMES, "per_frame": PER_FRAME[name], "wall_s": round(b["wall_s"], 2),
-                   "threads": b["threads"], "runs": b["runs"]}
+                   "threads": b["threads"], "runs": b["runs"], "measured": today}
             for name, b in jobs.items()
         }  # fmt: skip
-    if "train" in FACTS:
+    if "train" in FACTS and max(FACTS["train"]["sizes"]) > BINNING_SAMPLE:  # below, other costs dominate the fit
         train = FACTS["train"]
         table["train"] = {"base_mb": round(train["base_mb"]), "bytes_per_value": round(train["bytes_per_value"], 2),
-                          "samples": [int(n) for n in train["sizes"]], "peak_mb": [round(m) for m in train["mem"]]}  # fmt: skip
-    table["measured"] = f"{time.strftime('%Y-%m-%d')} (make bench, benchmarks/RESULTS.md)"
+                          "samples": [int(n) for n in train["sizes"]], "peak_mb": [round(m) for m in train["mem"]],
+                          "measured": today}  # fmt: skip
     header = (
         "# Written by `make bench` (benchmarks/bench.py); read by workflow/rules/common.smk through\n"
         "# landcover/resources.py. Peak RSS (MB) of each per-tile job measured on one tile of `pixels`\n"
         "# pixels and `frames` acquisitions, of which `base_mb` is Python and the libraries; the training's\n"
         "# memory per sample value. Do not edit: run `make bench`.\n"
     )
-    body = yaml.safe_dump({k: table[k] for k in ("measured", "tile_jobs", "train") if k in table},
+    body = yaml.safe_dump({k: table[k] for k in ("tile_jobs", "train") if k in table},
                           sort_keys=False, default_flow_style=None, width=200)  # fmt: skip
     with open(RESOURCE_TABLE + ".tmp", "w") as f:
         f.write(header + body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 
 # Slovenia 2017 with the eo-learn example's setup.
 TILES = 262
@@ -13,6 +14,7 @@ FRAMES, PEER_FRAMES = 70, 60
 TILE_PX, PEER_PX = 1000 * 1000, 500 * 500
 MANY_FRAMES = 140  # areas with about 140 acquisitions a year exist (overlapping orbits)
 NODES = (1, 4, 16, 64)
+RESOURCE_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "workflow", "resources.yaml")
 # per-tile rules of a country run (config/slovenia.yaml: one download per tile) and the once-per-run ones
 PER_TILE_RULES = ("download_sentinelhub", "cloud_mask", "features", "reference", "sample", "predict")
 ONCE_RULES = ("grid", "train", "report", "merge")
@@ -344,13 +346,17 @@ def write_results(
         out.append("")
         out.append(bounded_md)
         out.append("")
-        res = resources(bounded, facts)
+        from landcover.resources import load_table
+
+        res = resources(load_table(RESOURCE_TABLE))
         if res:
             out.append("### Rule memory requests (10 km tiles)")
             out.append("")
             out.append(
-                "The workflow's own formula (`landcover/resources.py`, used by `workflow/rules/common.smk`), on the peaks "
-                "above, which this run wrote to `workflow/resources.yaml` for the rules to read: mem_mb = (1.3 x peak + "
+                "The workflow's own formula (`landcover/resources.py`, used by `workflow/rules/common.smk`) on the table "
+                "the rules read, `workflow/resources.yaml`, which bench.py writes from the peaks above and the training "
+                "runs (a part this run did not measure, or training fitted below LightGBM's 200 000-row binning sample, "
+                "keeps its earlier measurement, dated in the basis column): mem_mb = (1.3 x peak + "
                 f"200 MB, in 250 MB steps) x attempt, a job killed for memory retrying with more (the profiles set "
                 f"`retries`); the peak's data part (above the libraries) scales with the tile's pixels and, for the jobs "
                 f"that hold every frame (cloud_mask, features), with its frames beyond the {FRAMES} measured, read from "
