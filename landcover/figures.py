@@ -4,6 +4,8 @@ does to the reference."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -27,7 +29,8 @@ def class_evolution(
 
     Reads only the needed columns of the samples tables; returns the plotted statistics (class, feature, date)."""
     schema = pq.read_schema(sample_paths[0]).names
-    columns = {f: [c for c in schema if c.startswith(f"{f}_")] for f in features}
+    # the interpolated series only: `{feature}_{YYYY-MM-DD}`, not the spatial-context or temporal-statistics columns
+    columns = {f: [c for c in schema if re.fullmatch(rf"{re.escape(f)}_\d{{4}}-\d{{2}}-\d{{2}}", c)] for f in features}
     missing = [f for f, found in columns.items() if not found]
     if missing:
         raise ValueError(f"{sample_paths[0]}: samples hold no feature(s) {', '.join(missing)}")

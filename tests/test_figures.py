@@ -23,6 +23,8 @@ def samples_table(path, seed: int) -> pd.DataFrame:
     for day in ("2017-01-01", "2017-01-17", "2017-02-02"):
         table[f"B04_{day}"] = rng.random(100).astype(np.float32)
         table[f"NDVI_{day}"] = (labels == 1) * 0.6 + rng.random(100).astype(np.float32) * 0.1
+        table[f"NDVI_g1_{day}"] = rng.random(100).astype(np.float32)  # a spatial-context column: not plotted
+    table["NDVI_max"] = rng.random(100).astype(np.float32)  # a temporal statistic: not plotted
     frame = pd.DataFrame(table)
     frame.to_parquet(path)
     return frame
