@@ -128,6 +128,19 @@ def test_pixels_along_boundaries_are_mixed():
     assert 0.2 < area.max(axis=1)[mixed].mean() < 0.9
 
 
+def test_landscape_drawn_in_strips_is_the_same(monkeypatch):
+    """A large tile is drawn a few pixel rows at a time; the cut must not show."""
+    from landcover.synthetic import landscape as module
+
+    grid = small_grid(458000.0, 5098000.0, 40)
+    whole = landscape(grid, SEED, pad=1)
+    monkeypatch.setattr(module, "_STRIP_POINTS", 3000)  # 4 pixel rows per strip
+    strips = landscape(grid, SEED, pad=1)
+    np.testing.assert_array_equal(whole.land_cover, strips.land_cover)
+    for name in module.Components.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(whole.parts, name), getattr(strips.parts, name), err_msg=name)
+
+
 def test_shore_pixels_blend_water_and_land(year_tile):
     """A pixel part water, part land reflects in the near infrared between open water and dry land."""
     raw, truth = year_tile

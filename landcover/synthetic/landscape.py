@@ -21,6 +21,7 @@ from landcover.synthetic.noise import fbm, fbm_grid, hash64, uniform, value_nois
 CULTIVATED, FOREST, GRASSLAND, SHRUBLAND, WATER, WETLANDS, ARTIFICIAL, BARELAND = 1, 2, 3, 4, 5, 6, 8, 9
 
 SUBPIXELS = 4  # sub-grid points per pixel side (2.5 m at 10 m pixels)
+_STRIP_POINTS = 1_000_000  # sub-grid points drawn at once
 # Parcel lattices: strips of fields (two orientations, so field patterns change from place to place)
 # and isotropic forest stands. Sizes in metres.
 _PARCEL_LENGTH, _PARCEL_WIDTH = 190.0, 50.0
@@ -252,7 +253,23 @@ def _components(points: dict[str, np.ndarray], ny: int, nx: int, sub: int) -> Co
 def landscape(grid: TileGrid, seed: int, pad: int = 0) -> Landscape:
     """The truth and the sub-pixel mixture of a tile (padded by `pad` pixels)."""
     x, y = pixel_centres(grid, pad)
-    parts = _components(_draw(*pixel_centres(grid, pad, SUBPIXELS), seed), y.size, x.size, SUBPIXELS)
+    xs, ys = pixel_centres(grid, pad, SUBPIXELS)
+    # Drawn in strips of pixel rows (every field is a pure function of the point), so that a large
+    # tile's sub-grid is never whole in memory.
+    rows = max(1, _STRIP_POINTS // (xs.size * SUBPIXELS))
+    strips = [
+        _components(
+            _draw(xs, ys[top * SUBPIXELS : (top + rows) * SUBPIXELS], seed), min(rows, y.size - top), x.size, SUBPIXELS
+        )
+        for top in range(0, y.size, rows)
+    ]
+    offsets = [top * x.size for top in range(0, y.size, rows)]
+    parts = Components(
+        **{
+            name: np.concatenate([getattr(s, name) + (o if name == "pixel" else 0) for s, o in zip(strips, offsets)])
+            for name in Components.__dataclass_fields__
+        }
+    )
     pixels = x.size * y.size
     # The true class covers most of the pixel; the register vectorises its largest parcel there.
     area = np.bincount(parts.pixel * 16 + parts.cover, weights=parts.share, minlength=pixels * 16)
