@@ -293,6 +293,13 @@ def write_results(
     if m.get("note"):
         out.append("")
         out.append(m["note"])
+    if m.get("missing"):
+        out.append("")
+        out.append(
+            "**Not measured in this file** (neither run nor reused; `make bench` runs them): "
+            + "; ".join(m["missing"])
+            + "."
+        )
     if m.get("reused"):
         out.append("")
         out.append("Rows taken from an earlier run (`--reuse`, work/bench_state.json): " + "; ".join(m["reused"]) + ".")
