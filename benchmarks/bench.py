@@ -659,7 +659,7 @@ def main() -> None:
     states = args.state or [STATE]
     state = _load_state(states) if args.reuse else {}
     wanted = args.rows.split(",")
-    reused = []
+    reused, missing = [], []
     for name in all_rows:
         func, label, what = funcs[name]
         if name not in wanted:
@@ -667,6 +667,8 @@ def main() -> None:
                 _restore(state[name])
                 reused.append(f"row {label} ({what}) from {state[name]['when']}")
                 print(f"== row {label}: {what}: reused from {state[name]['when']} (work/bench_state.json)", flush=True)
+            else:
+                missing.append(f"row {label} ({what})")
             continue
         print(f"== row {label}: {what}", flush=True)
         before = (len(ROWS), len(BOUNDED), set(FACTS), len(LOG), len(COMMANDS))
@@ -691,6 +693,7 @@ def main() -> None:
 
     info = machine()
     info["reused"] = reused
+    info["missing"] = missing
     info["note"] = args.note
     text = write_results(args.out, ROWS, BOUNDED, FACTS, COMMANDS, LOG, info, total, load_start, os.getloadavg(),
                          table(), bounded_table())  # fmt: skip

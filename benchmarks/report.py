@@ -40,33 +40,33 @@ def _round_up(x: float, step: float) -> int:
     return int(math.ceil(x / step) * step)
 
 
-def resources(bounded: list[dict], facts: dict) -> list[tuple[str, int, str, int, int, int]]:
-    """(rule, threads, measured, mem_mb, mem_mb at MANY_FRAMES, mem_mb on the 2nd attempt) by the workflow's own
-    formula (landcover.resources) from the measured 10 km jobs and the training fit."""
+def resources(table: dict) -> list[tuple[str, int, str, int, int, int]]:
+    """(rule, threads, basis, mem_mb, mem_mb at MANY_FRAMES, mem_mb on the 2nd attempt): the workflow's own formula
+    (landcover.resources) on the table the rules read (workflow/resources.yaml, which bench.py has just written)."""
     from landcover import resources as res
 
     out = []
-    by_job = {b["job"].split(" ")[0]: b for b in bounded if "error" not in b}
-    for rule in ("cloud_mask", "features", "sample", "predict"):
-        b = by_job.get(rule)
-        if b is None:
-            continue
-        job = {"peak_mb": b["peak_mb"], "base_mb": b.get("base_mb", 0.0), "pixels": TILE_PX, "frames": FRAMES,
-               "per_frame": rule in ("cloud_mask", "features")}  # fmt: skip
+    for rule, job in table.get("tile_jobs", {}).items():
         mem = [
             res.memory_request(res.tile_peak_mb(job, TILE_PX, f), 1000, a)
             for f, a in ((FRAMES, 1), (MANY_FRAMES, 1), (FRAMES, 2))
         ]
         out.append(
-            (rule, b["threads"], f"measured {b['peak_mb']:.0f} MB ({b.get('base_mb', 0):.0f} MB libraries)", *mem)
+            (
+                rule,
+                job["threads"],
+                f"peak {job['peak_mb']} MB ({job['base_mb']} MB libraries), measured {job['measured']}",
+                *mem,
+            )
         )
-    train = facts.get("train")
+    train = table.get("train")
     if train:
         n = TILES * (1 - TEST_FRACTION) * MAX_SAMPLES
         peak = res.train_peak_mb(train, n, 207)
-        mem = res.memory_request(peak, 2000)
-        out.append(("train", 2, f"{n / 1e6:.1f} M samples x 207: {peak / 1024:.1f} GB (formula, extrapolated)", mem, mem,
-                    res.memory_request(peak, 2000, 2)))  # fmt: skip
+        basis = (f"{n / 1e6:.1f} M samples x 207: {peak / 1024:.1f} GB by the formula ({train['bytes_per_value']} "
+                 f"bytes a value, fitted at {max(train['samples']):,} samples, measured {train['measured']})")  # fmt: skip
+        out.append(("train", 2, basis,
+                    res.memory_request(peak, 2000), res.memory_request(peak, 2000), res.memory_request(peak, 2000, 2)))  # fmt: skip
     return out
 
 
@@ -293,6 +293,13 @@ def write_results(
     if m.get("note"):
         out.append("")
         out.append(m["note"])
+    if m.get("missing"):
+        out.append("")
+        out.append(
+            "**Not measured in this file** (neither run nor reused; `make bench` runs them): "
+            + "; ".join(m["missing"])
+            + "."
+        )
     if m.get("reused"):
         out.append("")
         out.append("Rows taken from an earlier run (`--reuse`, work/bench_state.json): " + "; ".join(m["reused"]) + ".")
