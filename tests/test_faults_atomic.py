@@ -83,9 +83,16 @@ def _writers() -> dict[str, Callable[[Path], Callable[[], list[Path]]]]:
         return lambda: [model.save_model(booster, metadata, *targets), *targets][1:]
 
     def write_report(out: Path):
-        metrics = {"overall_accuracy": 0.5}  # small: written first, complete
+        metrics = {  # small: written first, complete
+            "overall_accuracy": 0.5,
+            "f1_weighted": 0.5,
+            "f1_macro": 0.5,
+            "kappa": 0.0,
+            "test_pixels": 4,
+            "test_tiles": ["t"],
+        }
         figures = {"roc": figure(), "confusion_true": figure()}
-        targets = [out / "metrics.json", out / "roc.png", out / "confusion_true.png"]
+        targets = [out / "metrics.json", out / "summary.html", out / "roc.png", out / "confusion_true.png"]
         return lambda: [report.write_report(metrics, figures, out, dpi=50), *targets][1:]
 
     def write_grid(out: Path):

@@ -55,6 +55,8 @@ def _libgdal() -> ctypes.CDLL:
             loaded = sorted({line.split()[-1] for line in maps if "libgdal" in line.rsplit("/", 1)[-1]})
     except OSError:
         loaded = []
+    # Other wheels bundle their own copy too (pyogrio's, once a GeoPackage was read or written): rasterio's first.
+    loaded.sort(key=lambda path: "rasterio" not in path)
     for path in loaded or [ctypes.util.find_library("gdal")]:
         if path:
             return ctypes.CDLL(path)
@@ -78,7 +80,8 @@ _HANDLER = _HANDLER_TYPE(_on_gdal_error)  # kept alive for as long as GDAL may c
 def gdal_errors(path: str | os.PathLike, tile: str) -> Iterator[None]:
     """Raise IngestError naming `tile`, `path` and GDAL's messages if GDAL reports an error inside the block.
 
-    The handler is GDAL's process-wide one (worker threads report there), installed while any block is active."""
+    The handler is GDAL's process-wide one (worker threads report there), installed while any block is active, and
+    pushed on the calling thread's handler stack for the block."""
     errors: list[str] = []
     with _lock:
         if not _recorders:
@@ -86,7 +89,11 @@ def gdal_errors(path: str | os.PathLike, tile: str) -> Iterator[None]:
             lib.CPLSetErrorHandlerEx.restype = ctypes.c_void_p
             lib.CPLSetErrorHandlerEx.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
             _state["previous"] = lib.CPLSetErrorHandlerEx(ctypes.cast(_HANDLER, ctypes.c_void_p), None)
+            lib.CPLPushErrorHandlerEx.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         _recorders.append(errors)
+    # A handler pushed on this thread (rasterio's, while a rasterio.Env is active) would take this thread's errors
+    # before the process-wide one: push ours on top for the block.
+    _state["lib"].CPLPushErrorHandlerEx(ctypes.cast(_HANDLER, ctypes.c_void_p), None)
     try:
         yield
     except IngestError:
@@ -98,6 +105,7 @@ def gdal_errors(path: str | os.PathLike, tile: str) -> Iterator[None]:
             cause = cause.__cause__ or cause.__context__
         raise IngestError(_message(path, tile, errors)) from err
     finally:
+        _state["lib"].CPLPopErrorHandler()
         with _lock:
             _recorders.remove(errors)
             if not _recorders:
