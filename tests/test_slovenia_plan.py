@@ -57,9 +57,11 @@ def test_jobs_ask_for_the_memory_measured_for_their_tile_size_and_samples(real_d
         for job in ("cloud_mask", "features", "predict", "sample")
     }
     assert {job: country[job] for job in expected} == expected
-    # train: about 180 training tiles (70 % of the ~262) x 40 000 samples x 207 columns
+    # train: about 180 training tiles (70 % of the ~262) x 40 000 samples x 23 dates x 9 features, each also
+    # smoothed at two scales, and as many again for the temporal statistics (the defaults)
+    columns = 23 * 9 * 3 * 2
     low, high = (
-        resources.memory_request(resources.train_peak_mb(table["train"], n * 40_000, 207), 2000) for n in (170, 190)
+        resources.memory_request(resources.train_peak_mb(table["train"], n * 40_000, columns), 2000) for n in (170, 190)
     )
     assert low <= country["train"] <= high
 
