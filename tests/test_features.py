@@ -178,7 +178,7 @@ def test_script_logs_kept_and_dropped_dates(tmp_path):
     log = tmp_path / "logs" / "features.log"
     snakemake = SimpleNamespace(
         input=SimpleNamespace(stack=str(paths["stacks"]), clouds=str(paths["clouds"])),
-        output=SimpleNamespace(features=str(paths["features"])),
+        output=SimpleNamespace(features=str(paths["features"]), frames=str(paths["features"]) + ".frames.json"),
         params=SimpleNamespace(
             bands=BANDS,
             indices=INDICES,
