@@ -5,7 +5,9 @@ One run on a copy of the completed 2 x 2 run, with three tiles damaged at once:
 - one training tile's cloud masks all cloud (no frame passes the valid-coverage threshold): still predicted, as
   no data, and its features log says why;
 - another training tile's reference polygons emptied: no samples, still predicted.
-The remaining training tile trains the model (fewer iterations, to keep the run short).
+The remaining training tile trains the model (fewer iterations, to keep the run short). Spatial context is off:
+with it, every neighbour of the truncated tile waits for its features too (their halo), and in a 2 x 2 grid that
+is every tile (`test_with_spatial_context_a_damaged_tile_holds_back_its_neighbours`).
 """
 
 import json
@@ -35,7 +37,7 @@ def faulty_run(completed_run, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("faulty") / "run"
     shutil.copytree(completed_run, workdir, symlinks=True)
     results = workdir / "results"
-    write_config(workdir, tiny_config(model=FAST_MODEL))
+    write_config(workdir, tiny_config(model=FAST_MODEL, features={"context_sigmas": []}))
 
     raw = results / "stacks" / f"{TRUNCATED}.nc"
     raw.write_bytes(raw.read_bytes()[: raw.stat().st_size // 2])
@@ -141,3 +143,15 @@ def test_a_bad_config_stops_before_any_job_naming_the_setting(tmp_path, case):
     assert run.returncode != 0
     assert setting in run.stdout + run.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_with_spatial_context_a_damaged_tile_holds_back_its_neighbours(completed_run, tmp_path):
+    """The default spatial context reads each neighbour's features: a tile whose stack is damaged holds back its
+    neighbours' context (and so their samples and maps), named in Snakemake's output, and nothing else runs wrong."""
+    workdir = tmp_path / "run"
+    shutil.copytree(completed_run, workdir, symlinks=True)
+    raw = workdir / "results" / "stacks" / f"{TRUNCATED}.nc"
+    raw.write_bytes(raw.read_bytes()[: raw.stat().st_size // 2])
+    dry = snakemake(workdir, "-n")
+    for tile in TINY_TILES:
+        assert f"results/context/{tile}.nc" in dry.stdout  # every neighbour's context waits for the damaged tile
