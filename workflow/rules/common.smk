@@ -1,6 +1,5 @@
 import os
 import sys
-from datetime import date
 
 from shapely.geometry import box
 
@@ -10,6 +9,7 @@ sys.path.insert(0, workflow.basedir)
 
 from landcover import config as config_checks
 from landcover import resources
+from landcover.interpolate import date_grid
 from landcover.split import split_tiles
 
 config_checks.check(config)
@@ -115,14 +115,10 @@ def tile_mem_mb(job):
 def model_columns():
     """Per-date model inputs: each feature on each date, and its smoothed copies with spatial context on."""
     dates = config["dates"]
-    days = (date.fromisoformat(dates["end"]) - date.fromisoformat(dates["start"])).days
+    grid = date_grid(dates["start"], dates["end"], dates["step_days"])
     features = config["features"]
     n_features = len(features["bands"]) + len(features["indices"])
-    return (
-        (days // dates["step_days"] + 1)
-        * n_features
-        * (1 + len(features["context_sigmas"]))
-    )
+    return len(grid) * n_features * (1 + len(features["context_sigmas"]))
 
 
 def context_mem_mb(wildcards, attempt):
