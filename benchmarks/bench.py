@@ -282,6 +282,23 @@ def row_clouds(quick: bool) -> None:
     FACTS["clouds_ours"], FACTS["clouds_s2c"], FACTS["clouds_task"] = ours, s2c, task
 
 
+# ---------------------------------------------------------------- row D: the demo
+
+
+DEMO_TARGET_S = 300  # make demo within 5 minutes on 2 cores (issue 11)
+
+
+def row_demo(quick: bool) -> None:
+    """make demo's two commands (workflow and report) on the default synthetic area: the README's demo time."""
+    rec = measure("run_ours.py", "demo", repeats=1, warmup=0, timeout=3600)
+    FACTS["demo"] = {"wall_s": rec["median_s"], "jobs": rec["saved"]["jobs"], "peak_mb": rec["peak_rss_mb"]}
+    ROWS.append(Row("D", f"make demo after installing: the workflow ({rec['saved']['jobs']} jobs) and its report on "
+                    "config/config.yaml, laptop profile, 2 cores", rec["median_s"], None,
+                    f"within {DEMO_TARGET_S / 60:.0f} min", rec["median_s"] <= DEMO_TARGET_S,
+                    "no peer: eo-learn has no workflow of its own; peak RSS is the largest single process",
+                    ours_mb=rec["peak_rss_mb"], runs="single run / -"))  # fmt: skip
+
+
 # ---------------------------------------------------------------- row 4
 
 
@@ -356,7 +373,7 @@ def row_predict(quick: bool) -> None:
 # ---------------------------------------------------------------- row 6
 
 
-TRAIN_SIZES = (50_000, 150_000)
+TRAIN_SIZES = (100_000, 300_000)  # the larger above LightGBM's 200 000-row binning sample: bytes per value
 TRAIN_COLUMNS = 207
 
 
@@ -413,11 +430,15 @@ def row_train(quick: bool) -> None:
 # ---------------------------------------------------------------- bounded memory
 
 
+# the chain of config/slovenia.yaml's jobs on one 10 km tile, with the workflow's default methods (context, the
+# temporal statistics); train on this tile's samples only, for the cost per sample at the default column count
 JOBS = (
     ("cloud_mask", "job_cloud_mask", 2),
     ("features", "job_features", 1),
+    ("context", "job_context", 1),
     ("reference (erosion only)", "job_reference", 1),
     ("sample", "job_sample", 1),
+    ("train (one tile's samples)", "job_train", 2),
     ("predict", "job_predict", 2),
 )
 
@@ -425,8 +446,6 @@ JOBS = (
 def row_bounded(quick: bool) -> None:
     prep = measure("run_ours.py", "prepare_bounded", repeats=0, warmup=1, timeout=3000)
     FACTS["prepare_bounded"] = prep
-    if not os.path.exists(os.path.join(WORK, "model_40k.txt")):
-        measure("run_ours.py", "prepare_model", repeats=0, warmup=1)
     for name, case, threads in JOBS:
         try:
             rec = measure("run_ours.py", case, repeats=1 if quick else 3, warmup=0)
@@ -436,7 +455,8 @@ def row_bounded(quick: bool) -> None:
             continue
         BOUNDED.append({"job": name, "wall_s": rec["median_s"], "peak_mb": rec["peak_rss_mb"], "threads": threads,
                         "base_mb": rec["rss_after_inputs_mb"], "runs": rec["runs"],
-                        "bytes": rec["saved"].get("bytes", {}), "loadavg": rec["loadavg"][0]})  # fmt: skip
+                        "bytes": rec["saved"].get("bytes", {}), "loadavg": rec["loadavg"][0],
+                        "samples": rec["saved"].get("samples"), "columns": rec["saved"].get("columns")})  # fmt: skip
 
 
 # ---------------------------------------------------------------- country: merge, report, a job's fixed cost
@@ -469,7 +489,22 @@ def row_country(quick: bool) -> None:
 # ---------------------------------------------------------------- the rules' resource table
 
 RESOURCE_TABLE = os.path.join(HERE, "..", "workflow", "resources.yaml")
-PER_FRAME = {"cloud_mask": True, "features": True, "sample": False, "predict": False}
+PER_FRAME = {"cloud_mask": True, "features": True, "context": False, "sample": False, "predict": False}
+MODEL_INPUTS = ("context", "sample", "predict")  # their memory grows with the per-date model columns
+
+
+def per_date_columns() -> int:
+    """The bounded jobs' per-date model columns (config/slovenia.yaml): dates x features x (1 + context scales),
+    as workflow/rules/common.smk's model_columns counts them."""
+    from inputs import country_settings
+
+    from landcover.interpolate import date_grid
+
+    config = country_settings()
+    dates, features = config["dates"], config["features"]
+    n_features = len(features["bands"]) + len(features["indices"])
+    return len(date_grid(dates["start"], dates["end"], dates["step_days"])) * n_features * (
+        1 + len(features["context_sigmas"]))  # fmt: skip
 
 
 def write_resource_table() -> None:
@@ -487,10 +522,11 @@ def write_resource_table() -> None:
 
     today = f"{time.strftime('%Y-%m-%d')} (make bench)"
     if jobs:
+        columns = {"columns": per_date_columns()}
         table["tile_jobs"] = {
             name: {"peak_mb": round(b["peak_mb"]), "base_mb": round(b["base_mb"]), "pixels": BOUNDED_SIZE**2,
-                   "frames": BOUNDED_TIMES, "per_frame": PER_FRAME[name], "wall_s": round(b["wall_s"], 2),
-                   "threads": b["threads"], "runs": b["runs"], "measured": today}
+                   "frames": BOUNDED_TIMES, "per_frame": PER_FRAME[name], **(columns if name in MODEL_INPUTS else {}),
+                   "wall_s": round(b["wall_s"], 2), "threads": b["threads"], "runs": b["runs"], "measured": today}
             for name, b in jobs.items()
         }  # fmt: skip
     if "train" in FACTS and max(FACTS["train"]["sizes"]) > BINNING_SAMPLE:  # below, other costs dominate the fit
@@ -627,7 +663,17 @@ def _restore(saved: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     # the rows that feed the rules' resources and the projection first: a run cut short keeps them (--reuse)
-    all_rows = ["interpolation", "train", "bounded", "country", "predict", "erosion_sampling", "clouds", "chain"]
+    all_rows = [
+        "interpolation",
+        "train",
+        "bounded",
+        "country",
+        "predict",
+        "erosion_sampling",
+        "clouds",
+        "chain",
+        "demo",
+    ]
     parser.add_argument("--rows", default=",".join(all_rows))
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--compiled", action="store_true", help="also row 5b, the compiled predictor (minutes)")
@@ -655,6 +701,7 @@ def main() -> None:
         "train": (row_train, "6", "training"),
         "bounded": (row_bounded, "M", "bounded memory"),
         "country": (row_country, "C", "country-scale merge, report and job cost"),
+        "demo": (row_demo, "D", "the demo"),
     }
     states = args.state or [STATE]
     state = _load_state(states) if args.reuse else {}
@@ -686,9 +733,9 @@ def main() -> None:
             "commands": COMMANDS[before[4] :],
         }
         _save_state(state, states[0])
+        write_resource_table()  # now: the demo row runs the workflow, which reads it
     total = time.perf_counter() - started
     ROWS.sort(key=lambda r: (int(re.match(r"\d+", r.row).group()) if r.row[0].isdigit() else 99, r.row))
-    write_resource_table()
     from report import write_results
 
     info = machine()

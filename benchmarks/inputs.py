@@ -311,3 +311,15 @@ def real_patch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ndvi = _load_npy_gz(os.path.join(REAL_PATCH, "data", "NDVI.npy")).astype(np.float32)
     valid = _load_npy_gz(os.path.join(REAL_PATCH, "mask", "IS_VALID.npy"))[..., 0].astype(bool)
     return ndvi, valid & np.isfinite(ndvi[..., 0]), times
+
+
+def country_settings() -> dict:
+    """config/slovenia.yaml over the schema's defaults (as the Snakefile validates it): the country run that the
+    bounded-memory jobs and the projection model, with the workflow's default methods."""
+    import yaml
+    from snakemake.utils import validate
+
+    with open(os.path.join(REPO, "config", "slovenia.yaml")) as f:
+        config = yaml.safe_load(f)
+    validate(config, os.path.join(REPO, "workflow", "schemas", "config.schema.yaml"))
+    return config

@@ -6,17 +6,23 @@ import datetime as dt
 import math
 import os
 
-# Slovenia 2017 with the eo-learn example's setup.
+from inputs import country_settings
+
+# Slovenia 2017 at the eo-learn example's tiling, with config/slovenia.yaml's settings (over the schema's defaults).
+COUNTRY = country_settings()
 TILES = 262
-TEST_FRACTION = 0.3
-MAX_SAMPLES = 40_000
+TEST_FRACTION = COUNTRY["split"]["test_fraction"]
+MAX_SAMPLES = COUNTRY["sampling"]["max_samples"]
+EXAMPLE_SAMPLES = 40_000  # the eo-learn example's samples per tile (its 207 columns), for the like-for-like table
+CONTEXT = bool(COUNTRY["features"]["context_sigmas"])
 FRAMES, PEER_FRAMES = 70, 60
 TILE_PX, PEER_PX = 1000 * 1000, 500 * 500
 MANY_FRAMES = 140  # areas with about 140 acquisitions a year exist (overlapping orbits)
 NODES = (1, 4, 16, 64)
 RESOURCE_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "workflow", "resources.yaml")
 # per-tile rules of a country run (config/slovenia.yaml: one download per tile) and the once-per-run ones
-PER_TILE_RULES = ("download_sentinelhub", "cloud_mask", "features", "reference", "sample", "predict")
+PER_TILE_RULES = ("download_sentinelhub", "cloud_mask", "features") + ("context",) * CONTEXT + (
+    "reference", "sample", "predict")  # fmt: skip
 ONCE_RULES = ("grid", "train", "report", "merge")
 
 
@@ -40,7 +46,7 @@ def _round_up(x: float, step: float) -> int:
     return int(math.ceil(x / step) * step)
 
 
-def resources(table: dict) -> list[tuple[str, int, str, int, int, int]]:
+def resources(table: dict, columns: int | None) -> list[tuple[str, int, str, int, int, int]]:
     """(rule, threads, basis, mem_mb, mem_mb at MANY_FRAMES, mem_mb on the 2nd attempt): the workflow's own formula
     (landcover.resources) on the table the rules read (workflow/resources.yaml, which bench.py has just written)."""
     from landcover import resources as res
@@ -60,10 +66,10 @@ def resources(table: dict) -> list[tuple[str, int, str, int, int, int]]:
             )
         )
     train = table.get("train")
-    if train:
+    if train and columns:
         n = TILES * (1 - TEST_FRACTION) * MAX_SAMPLES
-        peak = res.train_peak_mb(train, n, 207)
-        basis = (f"{n / 1e6:.1f} M samples x 207: {peak / 1024:.1f} GB by the formula ({train['bytes_per_value']} "
+        peak = res.train_peak_mb(train, n, columns)
+        basis = (f"{n / 1e6:.2f} M samples x {columns:,}: {peak / 1024:.1f} GB by the formula ({train['bytes_per_value']} "
                  f"bytes a value, fitted at {max(train['samples']):,} samples, measured {train['measured']})")  # fmt: skip
         out.append(("train", 2, basis,
                     res.memory_request(peak, 2000), res.memory_request(peak, 2000), res.memory_request(peak, 2000, 2)))  # fmt: skip
@@ -79,22 +85,23 @@ def _scaled_mb(record: dict, scale: float) -> float:
 
 def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     by_job = {b["job"].split(" ")[0]: b for b in bounded if "error" not in b}
-    need = ("cloud_mask", "features", "sample", "predict")
+    need = ("cloud_mask", "features") + ("context",) * CONTEXT + ("sample", "train", "predict")
     if not all(k in by_job for k in need):
-        return "(not computed: a per-tile job of the bounded-memory runs is missing)\n", {}
-    per_tile = {k: by_job[k]["wall_s"] for k in need}
+        return "(not computed: a job of the bounded-memory runs is missing)\n", {}
+    per_tile = {k: by_job[k]["wall_s"] for k in need if k != "train"}
     per_tile["reference"] = by_job.get("reference", {}).get("wall_s", 0.0)
     disk = {
         "stacks": by_job["cloud_mask"]["bytes"].get("stack.nc"),
         "clouds": by_job["cloud_mask"]["bytes"].get("clouds.nc"),
         "features": by_job["features"]["bytes"].get("features.nc"),
+        "context": by_job.get("context", {}).get("bytes", {}).get("context.nc"),
         "samples": by_job["sample"]["bytes"].get("samples.parquet"),
         "maps": sum(by_job["predict"]["bytes"].values()) if by_job["predict"]["bytes"] else None,
     }
-    train = facts.get("train")
+    train = by_job["train"]
     n_train = TILES * (1 - TEST_FRACTION) * MAX_SAMPLES
     n_test = TILES * TEST_FRACTION * MAX_SAMPLES
-    t_train = train["fit"][0] * n_train + train["fit"][1] if train else float("nan")
+    t_train = train["wall_s"] * n_train / train["samples"]
     country = facts.get("country", {})
     t_merge = country.get("merge_s", float("nan"))
     t_report = (country["report_fit"][0] * n_test + country["report_fit"][1]) if country else float("nan")
@@ -109,15 +116,18 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     total_packed = sum(packed.values()) + once + t_jobs / 2
 
     lines = []
+    loaded = max(b.get("loadavg", 0.0) for b in by_job.values()) > 0.5 * (os.cpu_count() or 1)
+    shared = "this shared (so pessimistic) " if loaded else "this "
     report_sizes = ", ".join(f"{n:,}" for n in country.get("report_sizes", []))
     lines.append(
-        f"Slovenia 2017 as in the eo-learn example: {TILES} tiles of 10 x 10 km (1000 x 1000 px at 10 m), {FRAMES} "
-        f"acquisitions, 13 bands; downloads excluded. Per-tile figures are the bounded-memory runs above (one 10 km "
-        f"tile on this shared 2-core machine, so pessimistic). Training is on {TILES} x {1 - TEST_FRACTION:.0%} "
-        f"training tiles x {MAX_SAMPLES:,} samples = {n_train / 1e6:.1f} M samples, **extrapolated** from row 6's "
-        f"single runs (at most {max(train['sizes']) if train else 0:,} samples); the merge is measured on "
+        f"Slovenia 2017 as config/slovenia.yaml runs it, with the workflow's default methods: {TILES} tiles of 10 x 10 "
+        f"km (1000 x 1000 px at 10 m), {FRAMES} acquisitions, 13 bands; downloads excluded. Per-tile figures are the "
+        f"bounded-memory runs above (one 10 km tile on {shared}2-core machine). Training is on {TILES} x "
+        f"{1 - TEST_FRACTION:.0%} training tiles x {MAX_SAMPLES:,} samples (`sampling.max_samples`) = "
+        f"{n_train / 1e6:.2f} M samples of {train.get('columns') or 0:,} columns, **extrapolated** linearly in the "
+        f"samples from the bounded run's training on one tile's {train['samples']:,}; the merge is measured on "
         f"{country.get('tiles', TILES)} random-class 1000 x 1000 tile maps (a single run); the report (scripts/report.py "
-        f"on the test tiles' {n_test / 1e6:.1f} M samples) is **extrapolated** linearly from single runs on "
+        f"on the test tiles' {n_test / 1e6:.2f} M samples) is **extrapolated** linearly from single runs on "
         f"{report_sizes} samples; each of the {jobs:,} Snakemake jobs ({TILES} tiles x {len(PER_TILE_RULES)} per-tile "
         f"rules + {len(ONCE_RULES)}) costs a fixed start-up measured below. Disk is the synthetic tile's compressed "
         f"size (real scenes compress differently, the stack most of all).\n"
@@ -130,6 +140,7 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         ("stack (input, synthetic here)", None, "stacks"),
         ("cloud_mask", "cloud_mask", "clouds"),
         ("features", "features", "features"),
+        *((("context (spatial context)", "context", "context"),) if CONTEXT else ()),
         ("reference (erosion only)", "reference", None),
         ("sample", "sample", "samples"),
         ("predict", "predict", "maps"),
@@ -141,7 +152,7 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
             f"{_gb(d) if d else '-'} | {_gb(d * TILES) if d else '-'} |"
         )
     cog = sum(country.get("merge_bytes", {}).values()) or None
-    lines.append(f"| train (once, extrapolated) | - | {_s(t_train)} | {_s(t_train)} | - | - |")
+    lines.append(f"| train (once, extrapolated from one tile's samples) | - | {_s(t_train)} | {_s(t_train)} | - | - |")
     lines.append(f"| merge (once, measured: single run) | - | {_s(t_merge)} | {_s(t_merge)} | - | {_gb(cog)} |")
     lines.append(f"| report (once, extrapolated) | - | {_s(t_report)} | {_s(t_report)} | - | - |")
     lines.append(f"| jobs' fixed cost ({jobs:,} jobs) | - | {_s(t_jobs)} | {_s(t_jobs / 2)} | - | - |")
@@ -193,26 +204,32 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         if f"{key}_peer" in facts and f"{key}_ours" in facts:
             pairs.append((stage, facts[f"{key}_ours"]["median_s"] * factor, facts[f"{key}_peer"]["median_s"] * factor))
     if pairs:
-        peer_train = facts.get("train_peer")
-        p_train = peer_train["fit"][0] * n_train + peer_train["fit"][1] if peer_train else float("nan")
+        # training as the eo-learn example samples (40 000 a tile) its 207 columns, both sides from row 6's fits
+        n_example = TILES * (1 - TEST_FRACTION) * EXAMPLE_SAMPLES
+        o_train, p_train = (
+            facts[k]["fit"][0] * n_example + facts[k]["fit"][1] if k in facts else float("nan")
+            for k in ("train", "train_peer")
+        )
         ours_tile = sum(p[1] for p in pairs)
         peer_tile = sum(p[2] for p in pairs)
         lines.append(
             f"eo-learn's estimate beside ours, like for like: both from the same benchmark rows (each side's stack read, "
             f"cloud masks, features and interpolation of row 4, sampling and erosion of row 2, prediction of row 5, "
             f"training of row 6), scaled linearly from 500 x 500 x {PEER_FRAMES} to 1000 x 1000 x {FRAMES} (x{scale:.2f} "
-            f"for the chain, x{area:.0f} for erosion and sampling); writing the outputs, the merge, the report and the "
-            f"jobs' start-up are left out on both sides:\n"
+            f"for the chain, x{area:.0f} for erosion and sampling), and both trained as the eo-learn example samples "
+            f"({EXAMPLE_SAMPLES:,} a training tile, {n_example / 1e6:.1f} M samples of 207 columns: the plain method, "
+            f"not the workflow's defaults projected above); writing the outputs, the merge, the report and the jobs' "
+            f"start-up are left out on both sides:\n"
         )
         lines.append("| stage | ours per tile | eo-learn per tile | ours, 262 tiles | eo-learn, 262 tiles |")
         lines.append("|---|---|---|---|---|")
         for stage, o, p in pairs:
             lines.append(f"| {stage} | {_s(o)} | {_s(p)} | {_s(o * TILES)} | {_s(p * TILES)} |")
         lines.append(
-            f"| train (once, extrapolated; peer: the example's LGBMClassifier) | - | - | {_s(t_train)} | {_s(p_train)} |"
+            f"| train (once, extrapolated; peer: the example's LGBMClassifier) | - | - | {_s(o_train)} | {_s(p_train)} |"
         )
         lines.append(
-            f"| **total, one 2-core machine** | {_s(ours_tile)} | {_s(peer_tile)} | **{_s(ours_tile * TILES + t_train)}** | "
+            f"| **total, one 2-core machine** | {_s(ours_tile)} | {_s(peer_tile)} | **{_s(ours_tile * TILES + o_train)}** | "
             f"**{_s(peer_tile * TILES + p_train)}** |"
         )
         lines.append("")
@@ -229,7 +246,7 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
                 f"{by_job['features']['peak_mb'] / 1024:.2f} GB on the 10 km tile (above); eo-learn holds the whole "
                 f"EOPatch, so on a small machine it works on 5 km sub-tiles (the eo-learn example's EOPatch size).\n"
             )
-        summary.update(ours_like_s=ours_tile * TILES + t_train, peer_like_s=peer_tile * TILES + p_train)
+        summary.update(ours_like_s=ours_tile * TILES + o_train, peer_like_s=peer_tile * TILES + p_train)
     return "\n".join(lines), summary
 
 
@@ -355,7 +372,8 @@ def write_results(
         out.append("")
         from landcover.resources import load_table
 
-        res = resources(load_table(RESOURCE_TABLE))
+        trained = next((b for b in bounded if b["job"].startswith("train") and "error" not in b), {})
+        res = resources(load_table(RESOURCE_TABLE), trained.get("columns"))
         if res:
             out.append("### Rule memory requests (10 km tiles)")
             out.append("")
@@ -377,7 +395,7 @@ def write_results(
             out.append("")
         out.append("## Country projection: Slovenia 2017")
         out.append("")
-        text, _ = projection(bounded, facts)
+        text, summary = projection(bounded, facts)
         out.append(text)
     out.append("## Commands")
     out.append("")
@@ -394,4 +412,59 @@ def write_results(
     text = "\n".join(out)
     with open(path, "w") as f:
         f.write(text)
+    if os.path.abspath(path) == os.path.abspath(RESULTS):  # a copy elsewhere (--out) leaves the README alone
+        write_readme_blocks(rows, facts, summary if bounded else {})
     return text
+
+
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+
+
+def readme_blocks(rows, facts: dict, summary: dict) -> dict[str, str]:
+    """The README's figures from this run: the demo's time (row D) and the benchmark's headline table."""
+    today = dt.date.today().isoformat()
+    blocks = {}
+    demo = facts.get("demo")
+    if demo:
+        blocks["demo"] = (
+            f"On a 2-core machine the workflow ({demo['jobs']} jobs) and its report took "
+            f"{demo['wall_s'] / 60:.1f} min once installed (`make bench`, row D, {today}).\n"
+        )
+    intro = (f"Measured by `make bench` on {today} ([`benchmarks/RESULTS.md`](benchmarks/RESULTS.md) has every "
+             "figure, its method and log):")  # fmt: skip
+    lines = [intro, "", "| row | what | ours | peer | ours/peer | target met |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = "-" if r.ratio is None else f"{r.ratio:.3f}"
+        met = "-" if r.met is None else r.met if isinstance(r.met, str) else ("yes" if r.met else "**no**")
+        lines.append(f"| {r.row} | {r.what} | {_s(r.ours_s)} | {_s(r.peer_s)} | {ratio} | {met} |")
+    if summary:
+        lines.append("")
+        lines.append(
+            f"Slovenia 2017 as `config/slovenia.yaml` runs it (default methods, downloads excluded), projected from "
+            f"one 10 km tile's jobs: {_s(summary['ours_serial_s'])} on one 2-core machine one job at a time, "
+            f"{_s(summary['ours_packed_s'])} with two 1-thread jobs at a time, {_gb(summary['disk'])} on disk."
+            + (
+                f" Like for like with eo-learn (the plain method on both sides, the same benchmark rows): ours "
+                f"{_s(summary['ours_like_s'])}, eo-learn {_s(summary['peer_like_s'])}."
+                if "ours_like_s" in summary
+                else ""
+            )
+        )
+    blocks["bench"] = "\n".join(lines) + "\n"
+    return blocks
+
+
+def write_readme_blocks(rows, facts: dict, summary: dict) -> None:
+    import re
+
+    with open(README) as f:
+        text = f.read()
+    for name, block in readme_blocks(rows, facts, summary).items():
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
+        if not pattern.search(text):
+            raise ValueError(f"{README}: no <!-- {name}:start --> ... <!-- {name}:end --> block to rewrite")
+        text = pattern.sub(lambda m, block=block: m.group(1) + block + m.group(2), text)
+    with open(README + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(README + ".tmp", README)

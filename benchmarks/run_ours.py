@@ -316,6 +316,7 @@ def predict_compiled() -> Case:
 # ---------------------------------------------------------------- bounded memory: per-tile jobs on a 10 km tile
 
 BOUNDED_SIZE, BOUNDED_TIMES = 1000, 70
+COUNTRY = inputs.country_settings()  # config/slovenia.yaml: the run the bounded jobs model
 
 
 def bounded_path(name: str) -> str:
@@ -377,16 +378,42 @@ def job_features() -> Case:
     return Case(run, lambda result, out: {"bytes": _sizes("features.nc")})
 
 
+def job_context() -> Case:
+    """What scripts/context.py does with the default context_sigmas, for a tile on the area's edge (no neighbours;
+    inside the area each neighbour adds a strip of its features as the halo)."""
+    from landcover import stack
+    from landcover.context import context_features
+
+    sigmas = COUNTRY["features"]["context_sigmas"]
+
+    def run():
+        with stack.open(bounded_path("features.nc"), required=("features", "valid_count")) as features:
+            context = context_features(features, [], sigmas)
+            stack.write(context, bounded_path("context.nc"))
+        return True
+
+    return Case(run, lambda result, out: {"bytes": _sizes("context.nc")})
+
+
+def model_input_path() -> str:
+    """What the samples and the prediction read: the context file with spatial context on (the default)."""
+    return bounded_path("context.nc" if COUNTRY["features"]["context_sigmas"] else "features.nc")
+
+
 def job_sample() -> Case:
-    """What scripts/sample.py does: features.nc and the eroded labels -> landcover.sampling.sample_pixels -> Parquet."""
+    """What scripts/sample.py does: the model inputs and the eroded labels -> landcover.sampling.sample_pixels ->
+    Parquet, with the country config's sampling settings."""
     from landcover import stack
     from landcover.atomic import atomic_path
     from landcover.sampling import sample_pixels
 
+    sampling = COUNTRY["sampling"]
+
     def run():
         labels = np.load(bounded_path("labels.npy"))
-        with stack.open(bounded_path("features.nc"), required=("features", "valid_count")) as features:
-            samples = sample_pixels(labels, features, features.attrs.get("tile_id", "t"), 42, max_samples=40000)
+        with stack.open(model_input_path(), required=("features", "valid_count")) as features:
+            samples = sample_pixels(labels, features, "x0000_y0000", sampling["seed"], max_samples=sampling["max_samples"],
+                                    fraction=sampling["fraction"], per_class_cap=sampling["per_class_cap"])  # fmt: skip
         with atomic_path(bounded_path("samples.parquet")) as tmp:
             samples.to_parquet(tmp, index=False)
         return len(samples)
@@ -394,15 +421,37 @@ def job_sample() -> Case:
     return Case(run, lambda result, out: {"samples": int(result), "bytes": _sizes("samples.parquet")})
 
 
+def job_train(threads="2") -> Case:
+    """What scripts/train.py does with the country config's model settings, on this tile's samples: the
+    projection's training cost per sample at the default methods' column count."""
+    from landcover.classes import classes_from_config
+    from landcover.model import read_training_set, save_model, train_model
+
+    model = COUNTRY["model"]
+
+    def run():
+        samples = read_training_set([bounded_path("samples.parquet")])
+        booster, metadata = train_model(
+            samples, classes_from_config(COUNTRY["classes"]), seed=model["seed"], params=dict(model["params"] or {}),
+            threads=int(threads), temporal_stats=COUNTRY["features"]["temporal_stats"],
+            class_weight=model["class_weight"], rounds=model["rounds"],
+        )  # fmt: skip
+        save_model(booster, metadata, bounded_path("model.txt"), bounded_path("model.json"))
+        return len(samples.labels), len(metadata["feature_names"])
+
+    return Case(run, lambda result, out: {"samples": int(result[0]), "columns": int(result[1])})
+
+
 def job_predict(threads="2") -> Case:
-    """What scripts/predict.py does: load the model, landcover.model.predict_tile on features.nc, write GeoTIFFs."""
+    """What scripts/predict.py does: load the tile's model (job_train), landcover.model.predict_tile on the model
+    inputs, write GeoTIFFs."""
     from landcover import stack
     from landcover.maps import write_class_geotiff, write_confidence_geotiff
     from landcover.model import load_model, predict_tile
 
     def run():
-        booster, metadata = load_model(*model_paths())
-        with stack.open(bounded_path("features.nc"), required=("features", "valid_count")) as features:
+        booster, metadata = load_model(bounded_path("model.txt"), bounded_path("model.json"))
+        with stack.open(model_input_path(), required=("features", "valid_count")) as features:
             grid = stack.grid_of(features)
             labels, confidence = predict_tile(booster, metadata, features, block_rows=128, threads=int(threads))
         write_class_geotiff(bounded_path("map.tif"), labels, grid, _classes())
@@ -540,6 +589,33 @@ def job_overhead(jobs="8") -> Case:
     return Case(run, None)
 
 
+# ---------------------------------------------------------------- the demo: make demo's two commands
+
+
+def demo() -> Case:
+    """What `make demo` runs after installing (the workflow on config/config.yaml, then its report), in a
+    fresh folder with the laptop profile on 2 cores; the record counts the jobs from Snakemake's log."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    folder = os.path.join(WORK, "demo")
+    snakemake = [sys.executable, "-m", "snakemake", "-s", os.path.join(inputs.REPO, "Snakefile"), "--directory",
+                 folder, "--profile", os.path.join(inputs.REPO, "profiles", "default"), "--cores", "2"]  # fmt: skip
+
+    def run():
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(os.path.join(folder, "config"))
+        shutil.copy(os.path.join(inputs.REPO, "config", "config.yaml"), os.path.join(folder, "config"))
+        workflow = subprocess.run(snakemake, check=True, capture_output=True, text=True)
+        subprocess.run(snakemake + ["--report", "results/report.html"], check=True, capture_output=True)
+        done = re.findall(r"(\d+) of (\d+) steps \(100%\) done", workflow.stderr)
+        return int(done[-1][1]) if done else 0
+
+    return Case(run, lambda result, out: {"jobs": int(result)})
+
+
 if __name__ == "__main__":
     main(
         {
@@ -555,6 +631,8 @@ if __name__ == "__main__":
             "prepare_bounded": prepare_bounded,
             "job_cloud_mask": job_cloud_mask,
             "job_features": job_features,
+            "job_context": job_context,
+            "job_train": job_train,
             "job_sample": job_sample,
             "job_predict": job_predict,
             "job_reference": job_reference,
@@ -563,5 +641,6 @@ if __name__ == "__main__":
             "merge_country": merge_country,
             "report_country": report_country,
             "job_overhead": job_overhead,
+            "demo": demo,
         }
     )

@@ -26,14 +26,17 @@ def memory_request(peak_mb: float, floor_mb: int, attempt: int = 1) -> int:
     return max(floor_mb, math.ceil((1.3 * peak_mb + 200) / 250) * 250) * max(1, int(attempt))
 
 
-def tile_peak_mb(job: dict, pixels: float, frames: int | None = None) -> float:
+def tile_peak_mb(job: dict, pixels: float, frames: int | None = None, columns: int | None = None) -> float:
     """A per-tile job's peak RSS on a tile of `pixels` pixels and `frames` acquisitions, from its measured peak
     (`peak_mb` with `base_mb` of Python and libraries, on `pixels`/`frames` of the benchmark tile): the data part
-    scales with the pixels and, for jobs that hold every frame (`per_frame`), with the frames beyond the measured
-    ones (in proportion: an upper bound, the per-date outputs do not grow)."""
+    scales with the pixels; for jobs that hold every frame (`per_frame`), with the frames beyond the measured
+    ones (in proportion: an upper bound, the per-date outputs do not grow); for jobs that hold the model inputs
+    (measured at `columns` per-date columns), with the columns."""
     data = (job["peak_mb"] - job["base_mb"]) * pixels / job["pixels"]
     if job.get("per_frame") and frames:
         data *= max(1.0, frames / job["frames"])
+    if job.get("columns") and columns:
+        data *= columns / job["columns"]
     return job["base_mb"] + data
 
 

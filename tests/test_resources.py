@@ -25,6 +25,14 @@ def test_tile_peak_scales_the_data_part_with_pixels_and_frames():
     assert resources.tile_peak_mb({**JOB, "per_frame": False}, 1_000_000, frames=140) == 1300
 
 
+def test_tile_peak_of_a_job_holding_the_model_inputs_scales_with_their_columns():
+    job = {**JOB, "per_frame": False, "columns": 621}
+    assert resources.tile_peak_mb(job, 1_000_000, columns=621) == 1300
+    assert resources.tile_peak_mb(job, 1_000_000, columns=207) == 300 + 1000 / 3  # context off: a third
+    assert resources.tile_peak_mb(job, 250_000, columns=1242) == 300 + 500
+    assert resources.tile_peak_mb(JOB, 1_000_000, columns=207) == 1300  # measured without columns: unscaled
+
+
 def test_train_peak_counts_values_and_the_binning_sample():
     train = {"base_mb": 250, "bytes_per_value": 5}
     assert resources.train_peak_mb(train, 100_000, 2**20 / 100_000) == 250 + 5 + 8

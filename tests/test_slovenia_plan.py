@@ -29,7 +29,7 @@ def test_slovenia_plans_every_tile(real_data, tmp_path):
     assert counts["train"] == counts["merge"] == counts["report"] == 1
 
 
-PER_TILE = ("cloud_mask", "features", "predict", "sample", "train")
+PER_TILE = ("cloud_mask", "features", "context", "predict", "sample", "train")
 
 
 def asked_memory(dry_run: str) -> dict[str, int]:
@@ -53,16 +53,18 @@ def test_jobs_ask_for_the_memory_measured_for_their_tile_size_and_samples(real_d
     assert re.search(r"Sentinel Hub plan: 2\d\d tiles, .* requests, [\d,]+ PU", dry_run.stdout + dry_run.stderr)
     table = resources.load_table(REPO / "workflow" / "resources.yaml")
     expected = {
-        job: resources.memory_request(resources.tile_peak_mb(table["tile_jobs"][job], 1e6), 1000)
-        for job in ("cloud_mask", "features", "predict", "sample")
+        job: resources.memory_request(resources.tile_peak_mb(table["tile_jobs"][job], 1e6, columns=23 * 9 * 3), 1000)
+        for job in ("cloud_mask", "features", "context", "predict", "sample")
     }
     assert {job: country[job] for job in expected} == expected
-    # train: about 180 training tiles (70 % of the ~262) x 40 000 samples x 23 dates x 9 features, each also
-    # smoothed at two scales, and as many again for the temporal statistics (the defaults)
+    # train: about 180 training tiles (70 % of the ~262) x 6 500 samples (the config's max_samples) x 23 dates x
+    # 9 features, each also smoothed at two scales, and as many again for the temporal statistics (the defaults)
+    assert config["sampling"]["max_samples"] == 6500
     columns = 23 * 9 * 3 * 2
     low, high = (
-        resources.memory_request(resources.train_peak_mb(table["train"], n * 40_000, columns), 2000) for n in (170, 190)
+        resources.memory_request(resources.train_peak_mb(table["train"], n * 6500, columns), 2000) for n in (170, 190)
     )
+    assert high < 40_000  # fits a common cluster node
     assert low <= country["train"] <= high
 
     write_config(tmp_path / "default", yaml.safe_load((REPO / "config" / "config.yaml").read_text()))

@@ -100,13 +100,14 @@ def tile_pixels():
 
 def tile_mem_mb(job):
     """mem_mb of a per-tile job: its peak measured by `make bench` (workflow/resources.yaml) scaled to this
-    run's tile size and, once the stack exists, its number of frames; doubled, tripled on a retry.
+    run's tile size, its model inputs' columns and, once the stack exists, its number of frames; doubled,
+    tripled on a retry.
     """
     measured = RESOURCES["tile_jobs"][job]
 
     def mem_mb(wildcards, input, attempt):
         frames = resources.stack_frames(getattr(input, "stack", None))
-        peak = resources.tile_peak_mb(measured, tile_pixels(), frames)
+        peak = resources.tile_peak_mb(measured, tile_pixels(), frames, model_columns())
         return resources.memory_request(peak, 1000, attempt)
 
     return mem_mb
@@ -119,17 +120,6 @@ def model_columns():
     features = config["features"]
     n_features = len(features["bands"]) + len(features["indices"])
     return len(grid) * n_features * (1 + len(features["context_sigmas"]))
-
-
-def context_mem_mb(wildcards, attempt):
-    """The context job's request, modelled (not measured): the tile's feature cube padded by its halo, the
-    smoothed scales and the output (the features once more and each scale), float32, over the features job's
-    libraries; at least 1 GB, more on a retry.
-    """
-    scales = len(config["features"]["context_sigmas"])
-    cube_mb = model_columns() / (1 + scales) * tile_pixels() * 4 / 2**20
-    base_mb = RESOURCES["tile_jobs"]["features"]["base_mb"]
-    return resources.memory_request(base_mb + cube_mb * (2 + 2 * scales), 1000, attempt)
 
 
 def train_mem_mb(wildcards, attempt):

@@ -38,7 +38,7 @@ rule context:
         ENV
     threads: 1
     resources:
-        mem_mb=context_mem_mb,
+        mem_mb=tile_mem_mb("context"),
         runtime=20,
     params:
         sigmas=config["features"]["context_sigmas"],
