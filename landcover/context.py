@@ -41,18 +41,24 @@ def halo_pixels(sigmas) -> int:
     return max((int(TRUNCATE * float(s) + 0.5) for s in sigmas), default=0)
 
 
-def smooth(cube: np.ndarray, valid: np.ndarray, sigma: float) -> np.ndarray:
-    """(date, y, x, f) float32: each plane smoothed over the valid pixels (y, x) only; NaN where none is in reach."""
+def smooth(cube: np.ndarray, valid: np.ndarray, sigma: float, out: np.ndarray | None = None, inner=None) -> np.ndarray:
+    """(date, y, x, f) float32: each plane smoothed over the valid pixels (y, x) only; NaN where none is in reach.
+    With `inner` (row and column slices), only that window of each plane is kept, written into `out` (a view of
+    the caller's output is fine): the tile's output is filled plane by plane, without a padded copy of it."""
+    rows, cols = inner or (slice(None), slice(None))
     weights = valid.astype(np.float32)
-    total = ndimage.gaussian_filter(weights, sigma, mode="constant", truncate=TRUNCATE)
-    out = np.empty(cube.shape, dtype=np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = 1.0 / ndimage.gaussian_filter(weights, sigma, mode="constant", truncate=TRUNCATE)[rows, cols]
+    scale[~np.isfinite(scale) | (scale > 1e6)] = np.nan  # no valid pixel within reach
+    if out is None:
+        out = np.empty((cube.shape[0], *scale.shape, cube.shape[3]), dtype=np.float32)
     plane = np.empty(cube.shape[1:3], dtype=np.float32)
+    smoothed = np.empty(cube.shape[1:3], dtype=np.float32)
     for d in range(cube.shape[0]):
         for f in range(cube.shape[3]):
             np.multiply(np.nan_to_num(cube[d, :, :, f]), weights, out=plane)
-            ndimage.gaussian_filter(plane, sigma, output=out[d, :, :, f], mode="constant", truncate=TRUNCATE)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out /= np.where(total > 1e-6, total, np.nan)[None, :, :, None]
+            ndimage.gaussian_filter(plane, sigma, output=smoothed, mode="constant", truncate=TRUNCATE)
+            np.multiply(smoothed[rows, cols], scale, out=out[d, :, :, f])
     return out
 
 
@@ -108,11 +114,14 @@ def context_features(features: xr.Dataset, neighbours: list[xr.Dataset], sigmas)
             f"({grid.height} x {grid.width} px); use smaller features.context_sigmas"
         )
     cube, valid = with_halo(features, neighbours, halo)
-    inner = (slice(None), slice(halo, halo + grid.height), slice(halo, halo + grid.width))
-    parts = [cube[inner]] + [smooth(cube, valid, s)[inner] for s in sigmas]
-    tile_valid = valid[inner[1:]]
-    values = np.concatenate(parts, axis=-1)
-    values[:, ~tile_valid] = np.nan  # a pixel without its own observation stays no data
+    inner = (slice(halo, halo + grid.height), slice(halo, halo + grid.width))
+    n = features.sizes["feature"]
+    values = np.empty((features.sizes["date"], grid.height, grid.width, n * (1 + len(sigmas))), dtype=np.float32)
+    values[..., :n] = cube[:, inner[0], inner[1]]
+    for k, sigma in enumerate(sigmas, start=1):
+        smooth(cube, valid, sigma, out=values[..., k * n : (k + 1) * n], inner=inner)
+    del cube
+    values[:, ~valid[inner]] = np.nan  # a pixel without its own observation stays no data
     log.info(
         "tile %s: %d features smoothed at sigma %s px with a %d px halo from %d neighbour(s)",
         grid.tile_id,
