@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 LOCK := requirements.lock.txt
 
-.PHONY: demo test install browser lint bench accuracy clean config-docs lock
+.PHONY: demo test install browser lint bench accuracy clean docs lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +41,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-## config-docs: regenerate config/README.md (every config key) from the schema; tests/test_config.py checks it
-config-docs: install
+## docs: regenerate config/README.md (every config key, from the schema) and the README's Sentinel Hub plan
+## block; tests/test_config.py and tests/test_readme.py check both
+docs: install
 	$(BIN)/python -m landcover.config workflow/schemas/config.schema.yaml > config/README.md.tmp
 	mv config/README.md.tmp config/README.md
+	$(BIN)/python -m landcover.readme
 
 ## lock: resolve pyproject.toml's packages afresh in a clean venv and write their versions to requirements.lock.txt
 ## (then pin envs/landcover.yaml to the same versions; tests/test_lock.py names any that differ)

@@ -413,7 +413,9 @@ def write_results(
     with open(path, "w") as f:
         f.write(text)
     if os.path.abspath(path) == os.path.abspath(RESULTS):  # a copy elsewhere (--out) leaves the README alone
-        write_readme_blocks(rows, facts, summary if bounded else {})
+        from landcover.readme import write_blocks
+
+        write_blocks(README, readme_blocks(rows, facts, summary if bounded else {}))
     return text
 
 
@@ -453,18 +455,3 @@ def readme_blocks(rows, facts: dict, summary: dict) -> dict[str, str]:
         )
     blocks["bench"] = "\n".join(lines) + "\n"
     return blocks
-
-
-def write_readme_blocks(rows, facts: dict, summary: dict) -> None:
-    import re
-
-    with open(README) as f:
-        text = f.read()
-    for name, block in readme_blocks(rows, facts, summary).items():
-        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
-        if not pattern.search(text):
-            raise ValueError(f"{README}: no <!-- {name}:start --> ... <!-- {name}:end --> block to rewrite")
-        text = pattern.sub(lambda m, block=block: m.group(1) + block + m.group(2), text)
-    with open(README + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(README + ".tmp", README)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ from landcover.features import tile_features
 from landcover.ingest.eopatch import read_eopatch, read_eopatch_reference
 from landcover.interpolate import date_grid
 from landcover.model import predict_tile, train_model
+from landcover.readme import write_blocks
 from landcover.reference import erode
 from landcover.sampling import sample_pixels
 
@@ -500,14 +500,6 @@ def report(bench: Bench, workflow: Settings, ablation: bool = True, timing: bool
     return "\n".join(page) + "\n", "\n".join(block) + "\n"
 
 
-def write_readme_block(readme: Path, block: str) -> None:
-    text = readme.read_text()
-    pattern = re.compile(r"(<!-- accuracy:start -->\n).*?(<!-- accuracy:end -->)", re.DOTALL)
-    if not pattern.search(text):
-        raise ValueError(f"{readme}: no <!-- accuracy:start --> ... <!-- accuracy:end --> block to rewrite")
-    readme.write_text(pattern.sub(lambda m: m.group(1) + block + m.group(2), text))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m landcover.accuracy", description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", default=str(REPO / "docs" / "accuracy.md"))
@@ -522,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     page, block = report(Bench(args.threads), WORKFLOW, ablation=not args.no_ablation, timing=not args.no_timing)
     Path(args.output).write_text(page)
     if args.readme:
-        write_readme_block(Path(args.readme), block)
+        write_blocks(args.readme, {"accuracy": block})
     print(page)
     return 0
 

@@ -1,6 +1,6 @@
 """Checks of the workflow configuration that a JSON schema cannot express, and the schema's key list.
 
-`python -m landcover.config SCHEMA` prints the Markdown table of config/README.md (`make config-docs`)."""
+`python -m landcover.config SCHEMA` prints the Markdown table of config/README.md (`make docs`)."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def config_readme(schema_path: str | os.PathLike) -> str:
 
 README_HEAD = """# Configuration
 
-Generated from `workflow/schemas/config.schema.yaml` by `make config-docs`; `tests/test_config.py` checks
+Generated from `workflow/schemas/config.schema.yaml` by `make docs`; `tests/test_config.py` checks
 that the two agree. Edit the schema, then regenerate.
 
 A config names only what differs from these defaults. `config/config.yaml` is the demo (a synthetic area);

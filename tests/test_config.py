@@ -53,7 +53,7 @@ def test_every_schema_key_is_described_and_listed_in_config_readme():
     schema = yaml.safe_load(Path(SCHEMA).read_text())
     assert undescribed_keys(schema) == []
     assert (REPO / "config" / "README.md").read_text() == config_readme(SCHEMA), (
-        "config/README.md is stale: run `make config-docs`"
+        "config/README.md is stale: run `make docs`"
     )
 
 
