@@ -47,18 +47,17 @@ def smooth(cube: np.ndarray, valid: np.ndarray, sigma: float, out: np.ndarray | 
     the caller's output is fine): the tile's output is filled plane by plane, without a padded copy of it."""
     rows, cols = inner or (slice(None), slice(None))
     weights = valid.astype(np.float32)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scale = 1.0 / ndimage.gaussian_filter(weights, sigma, mode="constant", truncate=TRUNCATE)[rows, cols]
-    scale[~np.isfinite(scale) | (scale > 1e6)] = np.nan  # no valid pixel within reach
+    total = ndimage.gaussian_filter(weights, sigma, mode="constant", truncate=TRUNCATE)[rows, cols]
+    total[total <= 1e-6] = np.nan  # no valid pixel within reach
     if out is None:
-        out = np.empty((cube.shape[0], *scale.shape, cube.shape[3]), dtype=np.float32)
+        out = np.empty((cube.shape[0], *total.shape, cube.shape[3]), dtype=np.float32)
     plane = np.empty(cube.shape[1:3], dtype=np.float32)
     smoothed = np.empty(cube.shape[1:3], dtype=np.float32)
     for d in range(cube.shape[0]):
         for f in range(cube.shape[3]):
             np.multiply(np.nan_to_num(cube[d, :, :, f]), weights, out=plane)
             ndimage.gaussian_filter(plane, sigma, output=smoothed, mode="constant", truncate=TRUNCATE)
-            np.multiply(smoothed[rows, cols], scale, out=out[d, :, :, f])
+            np.divide(smoothed[rows, cols], total, out=out[d, :, :, f])
     return out
 
 
