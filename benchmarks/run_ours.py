@@ -453,7 +453,8 @@ def job_predict(threads="2") -> Case:
         booster, metadata = load_model(bounded_path("model.txt"), bounded_path("model.json"))
         with stack.open(model_input_path(), required=("features", "valid_count")) as features:
             grid = stack.grid_of(features)
-            labels, confidence = predict_tile(booster, metadata, features, block_rows=128, threads=int(threads))
+            labels, confidence = predict_tile(booster, metadata, features, block_rows=COUNTRY["predict"]["block_rows"],
+                                              threads=int(threads))  # fmt: skip
         write_class_geotiff(bounded_path("map.tif"), labels, grid, _classes())
         write_confidence_geotiff(bounded_path("confidence.tif"), confidence, grid)
         return True

@@ -340,7 +340,7 @@ def _inputs(grid: np.ndarray, metadata: dict) -> np.ndarray:
 
 
 def predict_tile(
-    booster: lgb.Booster, metadata: dict, features_ds: xr.Dataset, block_rows: int = 128, threads: int = 1
+    booster: lgb.Booster, metadata: dict, features_ds: xr.Dataset, block_rows: int = 32, threads: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
     """(labels, confidence) uint8 (y, x): class ids and round(100 * max probability), 0 where no observation.
 
