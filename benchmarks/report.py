@@ -116,8 +116,8 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     total_packed = sum(packed.values()) + once + t_jobs / 2
 
     lines = []
-    loaded = max(b.get("loadavg", 0.0) for b in by_job.values()) > 0.5 * (os.cpu_count() or 1)
-    shared = "this shared (so pessimistic) " if loaded else "this "
+    loaded = min(b.get("loadavg", 0.0) for b in by_job.values()) > 0.5 * (os.cpu_count() or 1)
+    shared = "this shared (so pessimistic) " if loaded else "this "  # its own 2-thread jobs load it too
     report_sizes = ", ".join(f"{n:,}" for n in country.get("report_sizes", []))
     lines.append(
         f"Slovenia 2017 as config/slovenia.yaml runs it, with the workflow's default methods: {TILES} tiles of 10 x 10 "
@@ -303,7 +303,7 @@ def write_results(
             ": the machine was shared with other jobs, so absolute times are inflated and noisy; each row's two sides "
             "ran minutes apart in the same run, so the ratios compare like with like (each measurement's load is in "
             "the log)."
-            if max(load_start[0], load_end[0]) > 0.5 * (m.get("cores") or 1)
+            if load_start[0] > 0.5 * (m.get("cores") or 1)  # before the benchmark's own processes
             else "."
         )
     )
