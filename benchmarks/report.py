@@ -116,13 +116,11 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     total_packed = sum(packed.values()) + once + t_jobs / 2
 
     lines = []
-    loaded = min(b.get("loadavg", 0.0) for b in by_job.values()) > 0.5 * (os.cpu_count() or 1)
-    shared = "this shared (so pessimistic) " if loaded else "this "  # its own 2-thread jobs load it too
     report_sizes = ", ".join(f"{n:,}" for n in country.get("report_sizes", []))
     lines.append(
         f"Slovenia 2017 as config/slovenia.yaml runs it, with the workflow's default methods: {TILES} tiles of 10 x 10 "
         f"km (1000 x 1000 px at 10 m), {FRAMES} acquisitions, 13 bands; downloads excluded. Per-tile figures are the "
-        f"bounded-memory runs above (one 10 km tile on {shared}2-core machine). Training is on {TILES} x "
+        f"bounded-memory runs above (one 10 km tile on this 2-core machine; each run's load average is in the log). Training is on {TILES} x "
         f"{1 - TEST_FRACTION:.0%} training tiles x {MAX_SAMPLES:,} samples (`sampling.max_samples`) = "
         f"{n_train / 1e6:.2f} M samples of {train.get('columns') or 0:,} columns, **extrapolated** linearly in the "
         f"samples from the bounded run's training on one tile's {train['samples']:,}; the merge is measured on "
