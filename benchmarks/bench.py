@@ -495,20 +495,6 @@ PER_FRAME = {"cloud_mask": True, "features": True, "context": False, "sample": F
 MODEL_INPUTS = ("context", "sample", "predict")  # their memory grows with the per-date model columns
 
 
-def per_date_columns() -> int:
-    """The bounded jobs' per-date model columns (config/slovenia.yaml): dates x features x (1 + context scales),
-    as workflow/rules/common.smk's model_columns counts them."""
-    from inputs import country_settings
-
-    from landcover.interpolate import date_grid
-
-    config = country_settings()
-    dates, features = config["dates"], config["features"]
-    n_features = len(features["bands"]) + len(features["indices"])
-    return len(date_grid(dates["start"], dates["end"], dates["step_days"])) * n_features * (
-        1 + len(features["context_sigmas"]))  # fmt: skip
-
-
 def write_resource_table() -> None:
     """workflow/resources.yaml, which workflow/rules/common.smk reads (landcover.resources): the bounded-memory
     jobs' peaks and the training's bytes per value; parts this run did not measure are kept."""
@@ -524,7 +510,11 @@ def write_resource_table() -> None:
 
     today = f"{time.strftime('%Y-%m-%d')} (make bench)"
     if jobs:
-        columns = {"columns": per_date_columns()}
+        from inputs import country_settings
+
+        from landcover.resources import model_columns
+
+        columns = {"columns": model_columns(country_settings())}
         table["tile_jobs"] = {
             name: {"peak_mb": round(b["peak_mb"]), "base_mb": round(b["base_mb"]), "pixels": BOUNDED_SIZE**2,
                    "frames": BOUNDED_TIMES, "per_frame": PER_FRAME[name], **(columns if name in MODEL_INPUTS else {}),

@@ -40,6 +40,17 @@ def tile_peak_mb(job: dict, pixels: float, frames: int | None = None, columns: i
     return job["base_mb"] + data
 
 
+def model_columns(config: dict) -> int:
+    """Per-date model inputs of a (validated) config: each feature on each date, and its smoothed copies with
+    spatial context on; what the context, sample and predict jobs hold per pixel."""
+    from landcover.interpolate import date_grid
+
+    dates, features = config["dates"], config["features"]
+    n_features = len(features["bands"]) + len(features["indices"])
+    grid = date_grid(dates["start"], dates["end"], dates["step_days"])
+    return len(grid) * n_features * (1 + len(features["context_sigmas"]))
+
+
 def train_peak_mb(train: dict, samples: float, columns: int) -> float:
     """The training job's peak RSS: Python and libraries, the samples as float32 plus LightGBM's binned copy
     (`bytes_per_value` a value, measured) and its binning sample of at most 200 000 rows of float64."""

@@ -53,3 +53,12 @@ def test_the_table_make_bench_writes_has_every_job():
     for job in table["tile_jobs"].values():
         assert job["peak_mb"] > job["base_mb"] > 0 and job["pixels"] > 0 and job["frames"] > 0
     assert table["train"]["bytes_per_value"] > 0
+
+
+def test_model_columns_count_dates_features_and_context_scales():
+    from conftest import default_config
+
+    config = default_config()  # 2017 every 16 days: 23 dates; 6 bands and 3 indices; sigmas 1 and 3
+    assert resources.model_columns(config) == 23 * 9 * 3
+    config["features"]["context_sigmas"] = []
+    assert resources.model_columns(config) == 23 * 9

@@ -9,7 +9,6 @@ sys.path.insert(0, workflow.basedir)
 
 from landcover import config as config_checks
 from landcover import resources
-from landcover.interpolate import date_grid
 from landcover.split import split_tiles
 
 config_checks.check(config)
@@ -107,19 +106,12 @@ def tile_mem_mb(job):
 
     def mem_mb(wildcards, input, attempt):
         frames = resources.stack_frames(getattr(input, "stack", None))
-        peak = resources.tile_peak_mb(measured, tile_pixels(), frames, model_columns())
+        peak = resources.tile_peak_mb(
+            measured, tile_pixels(), frames, resources.model_columns(config)
+        )
         return resources.memory_request(peak, 1000, attempt)
 
     return mem_mb
-
-
-def model_columns():
-    """Per-date model inputs: each feature on each date, and its smoothed copies with spatial context on."""
-    dates = config["dates"]
-    grid = date_grid(dates["start"], dates["end"], dates["step_days"])
-    features = config["features"]
-    n_features = len(features["bands"]) + len(features["indices"])
-    return len(grid) * n_features * (1 + len(features["context_sigmas"]))
 
 
 def train_mem_mb(wildcards, attempt):
@@ -133,7 +125,9 @@ def train_mem_mb(wildcards, attempt):
         else sampling["max_samples"] or pixels
     )
     samples = len(TRAIN_TILES) * min(per_tile, pixels)
-    columns = model_columns() * (2 if config["features"]["temporal_stats"] else 1)
+    columns = resources.model_columns(config) * (
+        2 if config["features"]["temporal_stats"] else 1
+    )
     peak = resources.train_peak_mb(RESOURCES["train"], samples, columns)
     return resources.memory_request(peak, 2000, attempt)
 
