@@ -316,7 +316,6 @@ def predict_compiled() -> Case:
 # ---------------------------------------------------------------- bounded memory: per-tile jobs on a 10 km tile
 
 BOUNDED_SIZE, BOUNDED_TIMES = 1000, 70
-COUNTRY = inputs.country_settings()  # config/slovenia.yaml: the run the bounded jobs model
 
 
 def bounded_path(name: str) -> str:
@@ -384,7 +383,7 @@ def job_context() -> Case:
     from landcover import stack
     from landcover.context import context_features
 
-    sigmas = COUNTRY["features"]["context_sigmas"]
+    sigmas = inputs.country_settings()["features"]["context_sigmas"]
 
     def run():
         with stack.open(bounded_path("features.nc"), required=("features", "valid_count")) as features:
@@ -395,9 +394,9 @@ def job_context() -> Case:
     return Case(run, lambda result, out: {"bytes": _sizes("context.nc")})
 
 
-def model_input_path() -> str:
+def model_input_path(country: dict) -> str:
     """What the samples and the prediction read: the context file with spatial context on (the default)."""
-    return bounded_path("context.nc" if COUNTRY["features"]["context_sigmas"] else "features.nc")
+    return bounded_path("context.nc" if country["features"]["context_sigmas"] else "features.nc")
 
 
 def job_sample() -> Case:
@@ -407,11 +406,12 @@ def job_sample() -> Case:
     from landcover.atomic import atomic_path
     from landcover.sampling import sample_pixels
 
-    sampling = COUNTRY["sampling"]
+    country = inputs.country_settings()
+    sampling = country["sampling"]
 
     def run():
         labels = np.load(bounded_path("labels.npy"))
-        with stack.open(model_input_path(), required=("features", "valid_count")) as features:
+        with stack.open(model_input_path(country), required=("features", "valid_count")) as features:
             samples = sample_pixels(labels, features, "x0000_y0000", sampling["seed"], max_samples=sampling["max_samples"],
                                     fraction=sampling["fraction"], per_class_cap=sampling["per_class_cap"])  # fmt: skip
         with atomic_path(bounded_path("samples.parquet")) as tmp:
@@ -427,13 +427,14 @@ def job_train(threads="2") -> Case:
     from landcover.classes import classes_from_config
     from landcover.model import read_training_set, save_model, train_model
 
-    model = COUNTRY["model"]
+    country = inputs.country_settings()
+    model = country["model"]
 
     def run():
         samples = read_training_set([bounded_path("samples.parquet")])
         booster, metadata = train_model(
-            samples, classes_from_config(COUNTRY["classes"]), seed=model["seed"], params=dict(model["params"] or {}),
-            threads=int(threads), temporal_stats=COUNTRY["features"]["temporal_stats"],
+            samples, classes_from_config(country["classes"]), seed=model["seed"], params=dict(model["params"] or {}),
+            threads=int(threads), temporal_stats=country["features"]["temporal_stats"],
             class_weight=model["class_weight"], rounds=model["rounds"],
         )  # fmt: skip
         save_model(booster, metadata, bounded_path("model.txt"), bounded_path("model.json"))
@@ -449,11 +450,13 @@ def job_predict(threads="2") -> Case:
     from landcover.maps import write_class_geotiff, write_confidence_geotiff
     from landcover.model import load_model, predict_tile
 
+    country = inputs.country_settings()
+
     def run():
         booster, metadata = load_model(bounded_path("model.txt"), bounded_path("model.json"))
-        with stack.open(model_input_path(), required=("features", "valid_count")) as features:
+        with stack.open(model_input_path(country), required=("features", "valid_count")) as features:
             grid = stack.grid_of(features)
-            labels, confidence = predict_tile(booster, metadata, features, block_rows=COUNTRY["predict"]["block_rows"],
+            labels, confidence = predict_tile(booster, metadata, features, block_rows=country["predict"]["block_rows"],
                                               threads=int(threads))  # fmt: skip
         write_class_geotiff(bounded_path("map.tif"), labels, grid, _classes())
         write_confidence_geotiff(bounded_path("confidence.tif"), confidence, grid)
