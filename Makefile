@@ -46,7 +46,7 @@ lint: install
 docs: install
 	$(BIN)/python -m landcover.config workflow/schemas/config.schema.yaml > config/README.md.tmp
 	mv config/README.md.tmp config/README.md
-	$(BIN)/python -m landcover.readme
+	$(BIN)/python -m tools.readme
 
 ## lock: resolve pyproject.toml's packages afresh in a clean venv and write their versions to requirements.lock.txt
 ## (then pin envs/landcover.yaml to the same versions; tests/test_lock.py names any that differ)
@@ -65,7 +65,7 @@ bench:
 
 ## accuracy: the real-data accuracy bench and its ablation -> docs/accuracy.md and the README's Accuracy block
 accuracy: install
-	$(BIN)/python -m landcover.accuracy
+	$(BIN)/python -m tools.accuracy
 
 clean:
 	rm -rf results logs .snakemake

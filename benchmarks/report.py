@@ -411,7 +411,7 @@ def write_results(
     with open(path, "w") as f:
         f.write(text)
     if os.path.abspath(path) == os.path.abspath(RESULTS):  # a copy elsewhere (--out) leaves the README alone
-        from landcover.readme import write_blocks
+        from tools.readme import write_blocks
 
         write_blocks(README, readme_blocks(rows, facts, summary if bounded else {}))
     return text

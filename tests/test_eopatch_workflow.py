@@ -1,5 +1,5 @@
 """The workflow on the real eo-learn EOPatch (NDVI only), trained and tested on different halves, judged against a
-plain LightGBM computed in the same run on the same frames (landcover.accuracy, `make accuracy`)."""
+plain LightGBM computed in the same run on the same frames (tools.accuracy, `make accuracy`)."""
 
 import json
 
@@ -8,9 +8,9 @@ import pytest
 import rasterio
 from conftest import example_config, snakemake, write_config
 
-from landcover.accuracy import SPLITS, WORKFLOW, Bench, scores
 from landcover.ingest.eopatch import read_eopatch_reference
 from landcover.stack import TileGrid
+from tools.accuracy import SPLITS, WORKFLOW, Bench, scores
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 

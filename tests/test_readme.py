@@ -5,7 +5,7 @@ import re
 
 from conftest import REPO
 
-from landcover.readme import plan_block, replace_block
+from tools.readme import plan_block, replace_block
 
 README = (REPO / "README.md").read_text()
 

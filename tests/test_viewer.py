@@ -18,7 +18,8 @@ from scipy.ndimage import maximum_filter, minimum_filter
 
 from landcover.classes import EOLEARN_CLASSES, classes_from_config
 from landcover.maps import merge_tiles, write_class_geotiff, write_confidence_geotiff
-from landcover.viewer import HAS_IMAGERY, MapTile, build_viewer, page_size, projected_size, write_true_colour
+from landcover.viewer import HAS_IMAGERY, MapTile, build_viewer, write_true_colour
+from tools.viewer_sizes import page_size, projected_size
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

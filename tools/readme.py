@@ -1,7 +1,7 @@
 """The README's generated blocks: the text between `<!-- name:start -->` and `<!-- name:end -->` is written by a
 command (`make accuracy`, `make bench`, `make docs`), never typed, so every figure in it has a command behind it.
 
-`python -m landcover.readme` (`make docs`) rewrites the blocks that need no run: the Sentinel Hub plan of the
+`python -m tools.readme` (`make docs`) rewrites the blocks that need no run: the Sentinel Hub plan of the
 country config.
 """
 
