@@ -89,7 +89,7 @@ def _plan(args: argparse.Namespace) -> int:
     from snakemake.utils import validate
 
     from landcover.grid import make_grid, read_aoi, tile_grid
-    from landcover.ingest import sentinelhub
+    from landcover.ingest.sentinelhub_plan import format_plan, plan_tile
 
     config = yaml.safe_load(Path(args.configfile).read_text())
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
@@ -97,22 +97,32 @@ def _plan(args: argparse.Namespace) -> int:
     if area["source"] != "sentinelhub" or not sh:
         print(f"{args.configfile}: area.source is {area['source']}; nothing to download from Sentinel Hub")
         return 0
-    grid = make_grid(
+    tiling = make_grid(
         read_aoi(area["aoi"]), area["tile_size_m"], area["resolution_m"], area["crs"], area["tiles"] or None
     )
-    size = (area["tile_size_m"], area["resolution_m"], grid.crs.to_string())  # crs null: the AOI's UTM zone
-    tiles = grid.tile_id
+    size = (area["tile_size_m"], area["resolution_m"], tiling.crs.to_string())  # crs null: the AOI's UTM zone
     sh_config = None
     if not args.no_catalog:
-        sh_config = sentinelhub.sentinelhub_config(sh.get("base_url"), sh.get("token_url"), preset=sh.get("preset"))
+        from landcover.ingest.sentinelhub import RequestPacer, overpass_days, search_catalog, sentinelhub_config
+
+        pacer = RequestPacer(sh["requests_per_minute"], sh["processing_units_per_minute"])
+        sh_config = sentinelhub_config(sh.get("base_url"), sh.get("token_url"), preset=sh.get("preset"))
         if not (sh_config.sh_client_id and sh_config.sh_client_secret):
             print(
-                "No Sentinel Hub credentials (SH_CLIENT_ID/SH_CLIENT_SECRET or a profile): days assumed",
+                "No Sentinel Hub credentials (SH_CLIENT_ID/SH_CLIENT_SECRET or a profile): days bounded, not counted",
                 file=sys.stderr,
             )
             sh_config = None
-    plans = [sentinelhub.plan_tile(config, tile_grid(tile, *size), sh_config=sh_config) for tile in tiles]
-    print(sentinelhub.format_plan(plans, per_tile=args.per_tile))
+    plans = []
+    for tile in tiling.tile_id:
+        grid = tile_grid(tile, *size)
+        if sh_config is None:
+            plans.append(plan_tile(config, grid))
+        else:
+            # cached in sentinelhub.cache_dir: the download asks nothing twice
+            times = search_catalog(grid, sh["time_range"], sh["maxcc"], sh_config, sh["cache_dir"], pacer)
+            plans.append(plan_tile(config, grid, catalog_items=len(times), days=len(overpass_days(times))))
+    print(format_plan(plans, per_tile=args.per_tile))
     return 0
 
 

@@ -18,7 +18,7 @@ Files and their variables:
   ``indices`` (time, y, x, index) float32 with coord ``index`` (e.g. NDVI), precomputed indices;
   ``bands`` may then have zero bands (time, y, x, 0). Sources that deliver the s2cloudless bands coarse
   (Sentinel Hub, at the cloud resolution) carry them as ``cloud_bands`` (time, cloud_y, cloud_x, cloud_band) uint16
-  with all 13 L1C bands and ``cloud_is_data`` (time, cloud_y, cloud_x) bool, on blocks of
+  with the bands s2cloudless reads (`clouds.cloud_probability`) and ``cloud_is_data`` (time, cloud_y, cloud_x) bool, on blocks of
   ``attrs["cloud_pixel_blocks"]`` (y, x) tile pixels from the tile's top-left corner (the last row and column may
   reach past the tile); ``bands`` then holds the feature bands only.
 - ``clouds.nc``: ``cloud_probability`` (time, y, x) float32 0..1; ``cloud_mask`` (time, y, x) bool.

@@ -2,7 +2,7 @@
 
 from landcover import stack
 from landcover.grid import tile_grid
-from landcover.ingest.sentinelhub import download_tile, sentinelhub_config
+from landcover.ingest.sentinelhub import RequestPacer, download_tile, sentinelhub_config
 from landcover.logs import log_to
 
 log_to(snakemake.log[0])
@@ -19,5 +19,7 @@ ds = download_tile(
     config,
     bands=params.bands,
     cloud_resolution_m=params.cloud_resolution_m,
+    pacer=RequestPacer(params.requests_per_minute, params.processing_units_per_minute),
+    max_wait_s=params.max_wait_s,
 )
 stack.write(ds, snakemake.output.stack)

@@ -15,8 +15,11 @@ It checks requests as the documented service does and answers 400 (Process, Cata
 
 Pixel values are a function of the pixel centre's map coordinates (`served_value`), computed here from the
 request's bbox and size, and written with a GDAL geotransform from the bbox: the raster does not share the
-client's grid convention. Processing units are metered from what each request asked for; with `quota_pu` set, a
-request past it gets 403, as an exhausted account does. `fail` queues HTTP errors (429 with Retry-After).
+client's grid convention. Processing units are metered by the documented rules (`metered_units`, written from
+the Processing Unit page, not from the client's formula); with `quota_pu` set, a request past it gets 403, as an
+exhausted account does. `fail` queues HTTP errors (429 with a Retry-After of `retry_after_ms`);
+`expire_tokens_at` makes the service forget every token it issued when the Process API's n-th request arrives
+(a token revoked mid-run: 401 until the client authenticates again).
 """
 
 from __future__ import annotations
@@ -54,6 +57,14 @@ PROCESS_TYPES = {"sentinel-2-l1c", "S2L1C"}
 RESAMPLING = {"NEAREST", "BILINEAR", "BICUBIC"}
 MOSAICKING_ORDERS = {"mostRecent", "leastRecent", "leastCC"}
 SCENE_CRS = "EPSG:32633"
+# docs.sentinel-hub.com/api/latest/api/overview/processing-unit/: 1 PU is an output of 512 x 512 px, 3 input bands,
+# one data sample per pixel, at most 16 bits per value; each is a multiplication factor, the area factor at least
+# 0.01, dataMask not counted as a band, 32-bit float output twice the PU, and a request costs at least 0.005 PU.
+PU_PIXELS = 512 * 512
+PU_BANDS = 3
+PU_MIN_AREA_FACTOR = 0.01
+PU_MIN_REQUEST = 0.005
+PU_OUTPUT_FACTOR = {"INT8": 1, "UINT8": 1, "INT16": 1, "UINT16": 1, "AUTO": 1, "FLOAT32": 2}
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,8 @@ class StandIn:
     # Metres by which the written GeoTIFF's origin is off the requested bbox (a service bug to catch).
     misplace_m: float = 0.0
     processing_units: float = 0.0
+    retry_after_ms: int = 10
+    expire_tokens_at: set = field(default_factory=set)
     tokens: set = field(default_factory=set)
     base_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -312,9 +325,9 @@ def _process(standin: StandIn, payload: dict) -> tuple[bytes, float]:
                 value = 1 if band == "dataMask" else served_value(scene.datetime, band, xx, yy)[new]
                 out[k, j][new] = np.clip(np.round(value), 0, 65535)  # UINT16 clamps, as the service does
             filled |= covers
-    n_orbits = len({f"{s.datetime:%Y-%m-%d}" for s in passing} & set(days))
-    n_bands = len([b for b in bands if b != "dataMask"])
-    units = max(0.005, max(0.01, width * height / 512**2) * n_bands / 3 * n_orbits)
+    # ORBIT mosaicking: one data sample per pixel for each orbit that preProcessScenes keeps.
+    orbits = len({f"{s.datetime:%Y-%m-%d}" for s in passing} & set(days))
+    units = metered_units(width, height, bands, setup["output"]["sampleType"], orbits)
     profile = {
         "driver": "GTiff",
         "width": width,
@@ -329,6 +342,17 @@ def _process(standin: StandIn, payload: dict) -> tuple[bytes, float]:
         with memfile.open(**profile) as dst:
             dst.write(out.reshape(n_out, height, width))
         return memfile.read(), units
+
+
+def metered_units(width: int, height: int, input_bands: list[str], sample_type: str, samples: int) -> float:
+    """Processing units of a Process API request by the documented multiplication factors (module constants)."""
+    factors = {
+        "area": max(PU_MIN_AREA_FACTOR, (width * height) / PU_PIXELS),
+        "bands": sum(band != "dataMask" for band in input_bands) / PU_BANDS,
+        "output": PU_OUTPUT_FACTOR[sample_type],
+        "samples": samples,
+    }
+    return max(PU_MIN_REQUEST, float(np.prod(list(factors.values()))))
 
 
 def _error(status: int, message: str, code: str = "COMMON_BAD_PAYLOAD") -> bytes:
@@ -375,7 +399,11 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             status = standin.take_failure(endpoint)
             if status is not None:
                 # Sentinel Hub's Retry-After is in milliseconds.
-                return self._reply(status, _error(status, "stand-in failure"), headers={"Retry-After": "10"})
+                retry_after = {"Retry-After": str(standin.retry_after_ms)}
+                return self._reply(status, _error(status, "stand-in failure"), headers=retry_after)
+            if endpoint == "process" and standin.counts["process"] in standin.expire_tokens_at:
+                with standin.lock:
+                    standin.tokens.clear()
             if endpoint == "token":
                 return self._token(body)
             token = self.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -424,6 +452,7 @@ __all__ = [
     "TOKEN_PATH",
     "Scene",
     "StandIn",
+    "metered_units",
     "serve",
     "served_value",
 ]

@@ -7,6 +7,7 @@ coordinates (so the expected stack is computed here from the tile grid, not from
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import runpy
 from pathlib import Path
@@ -15,20 +16,29 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from affine import Affine
-from sentinelhub_standin import CLIENT_ID, CLIENT_SECRET, SCENE_CRS, Scene, serve, served_value
+from sentinelhub_standin import CLIENT_ID, CLIENT_SECRET, SCENE_CRS, Scene, metered_units, serve, served_value
 
 from landcover import stack
 from landcover.clouds import cloud_masks
 from landcover.grid import tile_grid
 from landcover.ingest import IngestError
 from landcover.ingest.sentinelhub import (
-    cloud_percent,
+    CATALOGUED_WITHOUT_DATA,
+    RequestPacer,
     download_tile,
     evalscript,
     overpass_days,
+    search_catalog,
+    sentinelhub_config,
+)
+from landcover.ingest.sentinelhub_plan import (
+    S2CLOUDLESS_BANDS,
+    catalog_plan,
+    cloud_percent,
+    max_overpass_days,
+    plan_tile,
     processing_units,
     request_groups,
-    sentinelhub_config,
     tile_plan,
 )
 from landcover.stack import L1C_BANDS
@@ -103,11 +113,11 @@ def test_download_gives_the_served_values_dates_and_coarse_cloud_bands(standin, 
                 assert (got[~covered] == 0).all()
             else:
                 np.testing.assert_array_equal(got, want)
-    # All 13 bands at 80 m: 5 x 5 blocks of 8 x 8 tile pixels, values at the blocks' centres.
-    assert ds["cloud_bands"].shape == (3, 5, 5, 13) and list(ds["cloud_band"].values) == list(L1C_BANDS)
+    # s2cloudless's 10 bands at 80 m: 5 x 5 blocks of 8 x 8 tile pixels, values at the blocks' centres.
+    assert ds["cloud_bands"].shape == (3, 5, 5, 10) and list(ds["cloud_band"].values) == list(S2CLOUDLESS_BANDS)
     assert list(ds.attrs["cloud_pixel_blocks"]) == [8, 8]
     cx, cy = centres(GRID.transform @ Affine.scale(8), 5, 5)
-    for k, band in enumerate(L1C_BANDS):
+    for k, band in enumerate(S2CLOUDLESS_BANDS):
         want = np.round(served_value(KEPT[0].datetime, band, cx, cy))
         np.testing.assert_array_equal(ds["cloud_bands"].values[0, ..., k], want)
     np.testing.assert_array_equal(ds["cloud_is_data"].values[1], np.repeat(cy[:, :1] > (BOTTOM + TOP) / 2, 5, axis=1))
@@ -127,6 +137,24 @@ def test_requests_are_what_the_documented_api_takes(standin, tmp_path):
     assert sizes == [(5, 5), (20, 20), (40, 40)]
 
 
+def test_the_cloud_group_fetches_what_s2cloudless_reads():
+    from s2cloudless.utils import MODEL_BANDS
+
+    assert list(S2CLOUDLESS_BANDS) == MODEL_BANDS  # its all_bands=False input, in that order
+    assert not {"B03", "B06", "B07"} & set(S2CLOUDLESS_BANDS)
+
+
+def test_the_standin_meters_pu_by_the_documented_definition():
+    """Cases computed by hand from the Processing Unit page's statements, not from the client's formula."""
+    # The definition itself: 512 x 512 px, 3 bands (dataMask is not counted), 16 bits, one sample: 1 PU.
+    assert metered_units(512, 512, ["B02", "B03", "B04", "dataMask"], "UINT16", 1) == pytest.approx(1.0)
+    # "0.25 km2 for Sentinel-2 data at 10 m": 50 x 50 px, the area factor's floor 0.01; one band: 0.01 / 3 is
+    # below the request's minimum, so 0.005 PU.
+    assert metered_units(50, 50, ["B04"], "UINT16", 1) == pytest.approx(0.005)
+    # 1000 x 1000 px of 13 bands as FLOAT32 (x 2) on 2 orbits: 1e6 / 262144 x 13 / 3 x 2 x 2 = 66.1 PU.
+    assert metered_units(1000, 1000, list(L1C_BANDS), "FLOAT32", 2) == pytest.approx(66.12, abs=0.01)
+
+
 def test_the_pu_estimate_matches_a_hand_computed_case_and_the_metered_use(standin, tmp_path):
     # 1 PU = 512 x 512 px x 3 bands x 1 date; dataMask free; area factor at least 0.01; at least 0.005 PU a request.
     assert processing_units(512, 512, 3, 1) == pytest.approx(1.0)
@@ -134,11 +162,11 @@ def test_the_pu_estimate_matches_a_hand_computed_case_and_the_metered_use(standi
     assert processing_units(125, 125, 13, 70) == pytest.approx(125 * 125 / 262144 * 13 / 3 * 70)
     assert processing_units(10, 10, 3, 1) == pytest.approx(0.01)  # the area factor's floor
     assert processing_units(10, 10, 1, 1) == pytest.approx(0.005)  # the request's floor
-    # A 10 km tile, 70 days: 4 bands at 10 m (5 days a request), 2 at 20 m, 13 at 80 m.
+    # A 10 km tile, 70 days: 4 bands at 10 m (5 days a request), 2 at 20 m, s2cloudless's 10 at 80 m.
     country = tile_grid("x0046_y0508", 10000, 10, "EPSG:32633")
     requests, units = tile_plan(request_groups(country, FEATURE_BANDS, 80), 70)
-    by_hand = 70 * (1000**2 / 512**2 * 4 / 3 + 500**2 / 512**2 * 2 / 3 + 125**2 / 512**2 * 13 / 3)
-    assert units == pytest.approx(by_hand)  # 5.98 PU a day, 36 % of the 16.53 PU of 13 bands at 10 m
+    by_hand = 70 * (1000**2 / 512**2 * 4 / 3 + 500**2 / 512**2 * 2 / 3 + 125**2 / 512**2 * 10 / 3)
+    assert units == pytest.approx(by_hand)  # 5.95 PU a day, 36 % of the 16.53 PU of 13 bands at 10 m
     assert units <= 0.5 * 70 * processing_units(1000, 1000, 13, 1)
     assert requests == -(-70 // 4) + 2 * -(-70 // 32)  # 4, 32 and 32 days a request (responses up to ~48 MB)
 
@@ -170,11 +198,83 @@ def test_transient_failures_are_retried_within_bounds(standin, tmp_path):
     assert standin.counts["catalog"] == 1 + 1
 
 
-def test_rate_limit_retries_are_bounded(standin, tmp_path):
+def test_rate_limit_attempts_are_bounded(standin, tmp_path):
     standin.fail("process", *[429] * 20)
-    with pytest.raises(IngestError, match=rf"tile {GRID.tile_id}: .*429.* after 3 retries"):
+    with pytest.raises(IngestError, match=rf"tile {GRID.tile_id}: .*429.* to all 3 attempts"):
         fetch(standin, tmp_path, config=config_for(standin, max_retries=3))
-    assert standin.counts["process"] == 3
+    assert standin.counts["process"] == 3  # sentinelhub-py's max_retries counts the first attempt
+
+
+def test_a_long_retry_after_is_the_quota_message_not_a_wait(standin, tmp_path):
+    standin.retry_after_ms = 3_600_000  # an hour
+    standin.fail("process", 429)
+    with pytest.raises(IngestError, match=rf"tile {GRID.tile_id}: .*429.* 3,600 s, longer than sentinelhub.max_wait_s"):
+        fetch(standin, tmp_path, max_wait_s=60)
+    assert standin.counts["process"] == 1
+
+
+def test_a_token_dropped_mid_run_is_renewed_once(standin, tmp_path):
+    standin.expire_tokens_at = {2}  # the service forgets its tokens when the second Process request arrives
+    ds = fetch(standin, tmp_path)
+    assert ds.sizes["time"] == 3
+    assert standin.counts["token"] == 2 and standin.counts["process"] == 3 + 1
+
+
+def test_a_token_refused_again_after_renewal_fails_naming_the_tile(standin, tmp_path):
+    standin.expire_tokens_at = {2, 3}
+    with pytest.raises(IngestError, match=rf"tile {GRID.tile_id}: .*\(401\) with a fresh token too"):
+        fetch(standin, tmp_path)
+    assert standin.counts["token"] == 2
+
+
+class FakeClock:
+    """A clock that moves only when slept on."""
+
+    def __init__(self):
+        self.now, self.slept = 0.0, []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_the_pacer_keeps_both_per_minute_limits():
+    clock = FakeClock()
+    pacer = RequestPacer(requests_per_minute=300, units_per_minute=300, clock=clock, sleep=clock.sleep)
+    for _ in range(15):  # 15 requests of 20 PU: the full bucket of 300 PU, no wait
+        pacer.take(20)
+    assert clock.slept == []
+    pacer.take(20)  # 20 PU more need 20 / (300 / 60 s) = 4 s of refill
+    assert clock.slept == [pytest.approx(4.0)]
+    clock.now += 60  # a quiet minute refills both buckets, never above their capacity
+    for _ in range(300):
+        pacer.take(0.01)  # small requests: the request bucket binds, 300 at once, then one per 0.2 s
+    pacer.take(0.01)
+    assert clock.slept[1:] == [pytest.approx(0.2)]
+    # Over any stretch, what was taken stays within a full bucket plus the minute's rate.
+    assert 16 * 20 + 301 * 0.01 <= 300 + 300 / 60 * clock.now
+
+
+def test_the_download_is_paced(standin, tmp_path):
+    clock = FakeClock()
+    pacer = RequestPacer(requests_per_minute=1, units_per_minute=1000, clock=clock, sleep=clock.sleep)
+    fetch(standin, tmp_path, pacer=pacer)
+    # catalogue, then 3 Process requests, at one request a minute: three waits of a minute
+    assert clock.slept == [pytest.approx(60.0)] * 3
+    clock = FakeClock()
+    fetch(standin, tmp_path, pacer=RequestPacer(1, 1000, clock=clock, sleep=clock.sleep))
+    assert clock.slept == []  # all cached: nothing sent, nothing paced
+
+
+def test_a_catalogued_day_without_data_is_a_warning_with_the_count(standin, tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="landcover.ingest.sentinelhub"):
+        ds = fetch(standin, tmp_path)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(f"tile {GRID.tile_id}: 1 of 4 catalogued days dropped" in w and "2017-07-02" in w for w in warnings)
+    assert json.loads(ds.attrs["dropped_frames"]) == {CATALOGUED_WITHOUT_DATA: 1}
 
 
 def test_permanent_errors_are_not_retried(standin, tmp_path):
@@ -318,12 +418,15 @@ def test_script_writes_the_tile_stack(standin, tmp_path, monkeypatch):
             preset=None,
             base_url=standin.base_url,
             token_url=standin.token_url,
+            requests_per_minute=150,
+            processing_units_per_minute=150,
+            max_wait_s=120,
         ),
         log=[str(tmp_path / "log.txt")],
     )
     runpy.run_path(str(REPO / "scripts" / "download_sentinelhub.py"), init_globals={"snakemake": snakemake})
     with stack.open(out, required=("bands", "is_data", "cloud_bands")) as ds:
-        assert ds.sizes == {"time": 3, "y": 40, "x": 40, "band": 6, "cloud_y": 5, "cloud_x": 5, "cloud_band": 13}
+        assert ds.sizes == {"time": 3, "y": 40, "x": 40, "band": 6, "cloud_y": 5, "cloud_x": 5, "cloud_band": 10}
         assert stack.grid_of(ds) == GRID
         assert cloud_masks(ds)["cloud_mask"].shape == (3, 40, 40)
     assert standin.counts["process"] == 3
@@ -332,17 +435,34 @@ def test_script_writes_the_tile_stack(standin, tmp_path, monkeypatch):
 def test_plan_asks_the_catalogue_and_the_download_reuses_its_answer(standin, tmp_path):
     from conftest import example_config
 
-    from landcover.ingest.sentinelhub import plan_tile
-
     config = example_config("slovenia-cdse")
     config["sentinelhub"].update(maxcc=MAXCC, cache_dir=str(tmp_path / "cache"))
     config["features"]["bands"] = FEATURE_BANDS
-    plan = plan_tile(config, GRID, sh_config=config_for(standin))
-    assert (plan.days, plan.requests, plan.from_catalog) == (4, 3, True)
-    assert plan.processing_units == pytest.approx(tile_plan(request_groups(GRID, FEATURE_BANDS, 80), 4)[1])
+    sh = config["sentinelhub"]
+    times = search_catalog(GRID, sh["time_range"], MAXCC, config_for(standin), sh["cache_dir"])
+    items, days = len(times), len(overpass_days(times))
+    plan = plan_tile(config, GRID, catalog_items=items, days=days)
+    assert (items, plan.days, plan.from_catalog) == (5, 4, True)  # two granules on 2017-03-04
+    assert (plan.process_requests, plan.catalog_requests) == (3, 1)
+    assert plan.process_units == pytest.approx(tile_plan(request_groups(GRID, FEATURE_BANDS, 80), 4)[1])
+    assert plan.catalog_units == pytest.approx(0.01 * 12)  # one page of a 12-month search
     fetch(standin, tmp_path)
     assert standin.counts["catalog"] == 1  # the download found the plan's answer in the cache
-    assert standin.processing_units == pytest.approx(plan.processing_units)
+    assert standin.processing_units == pytest.approx(plan.process_units)
+
+
+def test_the_overpass_bound_counts_two_orbits_a_satellite_per_cycle():
+    # 2017: Sentinel-2A all year (2 x ceil(365 / 10) = 74), 2B from 2017-07-06 (179 days: 2 x 18 = 36).
+    assert max_overpass_days(["2017-01-01", "2017-12-31"]) == 74 + 36
+    assert max_overpass_days(["2016-01-01", "2016-12-31"]) == 2 * 37  # 2A alone, 366 days
+    assert max_overpass_days(["2017-08-01", "2017-08-05"]) == 4  # two in five days
+    assert max_overpass_days(["2017-08-01", "2017-08-01"]) == 1  # never more than the days
+    assert max_overpass_days(["2017-08-01", "2017-08-10"]) == 4  # one cycle: two orbits of each satellite
+
+
+def test_the_catalogue_is_planned_by_pages_and_months():
+    assert catalog_plan(["2017-01-01", "2017-12-31"], 0) == (1, pytest.approx(0.12))  # one page, 12 months
+    assert catalog_plan(["2017-01-15", "2017-02-02"], 250) == (3, pytest.approx(3 * 0.02))
 
 
 def test_the_slovenia_cdse_plan_costs_at_most_half_of_all_13_bands_at_10_m(capsys):
@@ -350,9 +470,9 @@ def test_the_slovenia_cdse_plan_costs_at_most_half_of_all_13_bands_at_10_m(capsy
 
     assert main(["plan", "--configfile", str(REPO / "config" / "slovenia-cdse.yaml"), "--no-catalog"]) == 0
     out = capsys.readouterr().out
-    found = re.search(r"plan: (\d+) tiles, \d+-(\d+) .*?, (\d+) requests, ([\d,]+) PU", out)
+    found = re.search(r"plan: (\d+) tiles, \d+-(\d+) .*?\), (\d+) requests, ([\d,]+) PU", out)
     tiles, days, requests, units = (float(value.replace(",", "")) for value in found.groups())
-    assert 250 <= tiles <= 275 and days == 73
+    assert 250 <= tiles <= 275 and days == max_overpass_days(["2017-01-01", "2017-12-31"])
     before = days * processing_units(1000, 1000, 13, 1)  # one request a day, 13 bands at 10 m: 16.5 PU a day
     assert units / tiles <= 0.5 * before
     assert requests / tiles < days / 2

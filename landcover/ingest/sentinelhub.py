@@ -4,23 +4,24 @@ Per tile, as eo-learn's `SentinelHubInputTask` does: the Catalog API lists the L
 the time range with ``eo:cloud_cover <= maxcc``; items closer than `time_difference` are one overpass, kept as one
 frame per UTC day. Then the Process API is asked, several days per request (``mosaicking: ORBIT``, one orbit a
 day), for digital numbers (reflectance x 10000, processing baseline 04.00's offset removed by ``harmonizeValues``)
-and ``dataMask``, as uint16, in resolution groups (`request_groups`):
+and ``dataMask``, as uint16, in the resolution groups of `landcover.ingest.sentinelhub_plan.request_groups`:
 
 - the feature bands at their native resolution (never finer than the tile's): 10 m bands on the tile grid, 20 and
   60 m bands on a coarser grid, resampled here onto the tile grid bilinearly with GDAL's warper, as the local L1C
   source does (`landcover.ingest.local_l1c`);
-- all 13 bands at the cloud resolution (80 m), kept coarse in the stack (``cloud_bands``) for s2cloudless.
+- s2cloudless's ten bands at the cloud resolution (80 m), kept coarse in the stack (``cloud_bands``).
 
-A Processing Unit (PU) is 512 x 512 px x 3 bands x 1 date at 16 bits or less, dataMask free, at least 0.005 PU a
-request and an area factor of at least 0.01 (`processing_units`): 13 bands at 10 m cost about 16.5 PU per 10 km
-tile and date, this about 6 (`tile_plan`).
+What that costs (requests, processing units) is planned in `landcover.ingest.sentinelhub_plan`.
 
 Credentials come from `SHConfig()`: the environment (SH_CLIENT_ID, SH_CLIENT_SECRET) or the user's sentinelhub
 profile, never from the repository; the deployment is a preset (`PRESETS`) or the configured base/token URL.
-HTTP 429 is retried at most `max_retries` times after the service's Retry-After, 5xx and connection errors
-`max_download_attempts` times with a growing wait; other 4xx answers are permanent and fail at once. Every response
-is cached under ``cache_dir/<tile_id>/`` as it arrives (sentinelhub-py's cache, keyed by a hash of URL and request
-body; catalogue answers by this module), so a run stopped by a quota continues where it stopped.
+Requests are paced to the job's share of the per-minute limits (`RequestPacer`). A request answered HTTP 429 is
+sent at most `max_retries` times in all (sentinelhub-py counts the first attempt), each after the service's
+Retry-After, unless that asks for more than `max_wait_s` (then the tile stops with the quota message); 5xx and
+connection errors are tried `max_download_attempts` times with a growing wait; a 401 (a token the service no longer
+accepts) gets a fresh token once; other 4xx answers are permanent and fail at once. Every response is cached under
+``cache_dir/<tile_id>/`` as it arrives (sentinelhub-py's cache, keyed by a hash of URL and request body; catalogue
+answers by this module), so a run stopped by a quota continues where it stopped.
 """
 
 from __future__ import annotations
@@ -29,16 +30,14 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import math
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from affine import Affine
 from oauthlib.oauth2 import OAuth2Error
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
@@ -52,31 +51,40 @@ from sentinelhub import (
     SentinelHubCatalog,
     SentinelHubDownloadClient,
     SentinelHubRequest,
+    SentinelHubSession,
     SHConfig,
 )
 from sentinelhub.constants import CRS as SHCRS
 from sentinelhub.download.models import DownloadRequest
-from sentinelhub.exceptions import BaseSentinelHubException, OutOfRequestsException
+from sentinelhub.download.rate_limit import SentinelHubRateLimit
+from sentinelhub.exceptions import BaseSentinelHubException, DownloadFailedException, OutOfRequestsException
 
 from landcover.atomic import atomic_path
-from landcover.ingest import NO_DATA_ON_TILE, IngestError
+from landcover.ingest import IngestError
 from landcover.ingest.checked import gdal_errors
+from landcover.ingest.sentinelhub_plan import (
+    CATALOG_PU_PER_MONTH,
+    FREE_PER_MINUTE,
+    RequestGroup,
+    cloud_percent,
+    day_range,
+    months_searched,
+    processing_units,
+    request_groups,
+    tile_plan,
+)
 from landcover.stack import L1C_BANDS, TileGrid, new_stack
 
 __all__ = [
-    "FREE_QUOTA",
+    "CATALOGUED_WITHOUT_DATA",
     "PRESETS",
-    "RequestGroup",
+    "RequestPacer",
     "acquisitions",
-    "cloud_percent",
     "download_tile",
     "evalscript",
     "overpass_days",
-    "processing_units",
-    "request_groups",
     "search_catalog",
     "sentinelhub_config",
-    "tile_plan",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -86,17 +94,8 @@ LOGGER = logging.getLogger(__name__)
 L1C = DataCollection.SENTINEL2_L1C.define_from("SENTINEL2_L1C_CONFIGURED_URL", service_url=None)
 TIME_DIFFERENCE = dt.timedelta(hours=2)  # eo-learn's land-cover example
 MAX_PIXELS = 2500  # the Process API's limit per side
-NATIVE_RESOLUTION_M = {
-    **dict.fromkeys(("B02", "B03", "B04", "B08"), 10),
-    **dict.fromkeys(("B05", "B06", "B07", "B8A", "B11", "B12"), 20),
-    **dict.fromkeys(("B01", "B09", "B10"), 60),
-}
-# Values (pixels x output bands x days) per response: about 48 MB of uint16, well inside the synchronous API's limits;
-# and at most this many days a request, so that no request processes many scenes (the service times requests out).
-MAX_RESPONSE_VALUES = 24_000_000
-MAX_DAYS_PER_REQUEST = 32
-# The Copernicus Data Space Ecosystem's free tier, per month.
-FREE_QUOTA = {"processing_units": 10_000, "requests": 10_000}
+MAX_WAIT_S = 120  # the longest Retry-After honoured by default (sentinelhub.max_wait_s)
+CATALOGUED_WITHOUT_DATA = "catalogued, but no data on the tile from the Process API"
 PRESETS = {
     "cdse": {
         "base_url": "https://sh.dataspace.copernicus.eu",
@@ -107,6 +106,79 @@ PRESETS = {
         "token_url": "https://services.sentinel-hub.com/auth/realms/main/protocol/openid-connect/token",
     },
 }
+
+
+class RequestPacer:
+    """Keeps one download job within its share of the account's per-minute limits on requests and processing units.
+
+    The service meters both with token buckets (sentinelhub-py's `PolicyBucket`: a capacity, refilled evenly): so
+    does this, one bucket per limit, full at the start and refilled at the limit per minute. A request waits until
+    both buckets hold it. One pacer serves one job's requests; jobs running at once share the account's limits only
+    through their shares (`resources: sentinelhub` in the profiles caps how many run). `clock` and `sleep` are
+    injectable, so tests pace without waiting."""
+
+    def __init__(
+        self,
+        requests_per_minute: float = FREE_PER_MINUTE["requests"],
+        units_per_minute: float = FREE_PER_MINUTE["processing_units"],
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if requests_per_minute <= 0 or units_per_minute <= 0:
+            raise IngestError(
+                f"sentinelhub: per-minute limits must be positive, got {requests_per_minute} requests and "
+                f"{units_per_minute} PU"
+            )
+        self.capacity = {"requests": float(requests_per_minute), "units": float(units_per_minute)}
+        self.level = dict(self.capacity)
+        self.clock, self.sleep = clock, sleep
+        self.updated = clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        for key, capacity in self.capacity.items():
+            self.level[key] = min(capacity, self.level[key] + (now - self.updated) * capacity / 60)
+        self.updated = now
+
+    def take(self, units: float, requests: int = 1) -> float:
+        """Wait until the buckets hold `requests` and `units` PU, then take them; the seconds waited. A request
+        above a whole minute's units waits for a full bucket (the service then bills it in one go)."""
+        need = {"requests": min(requests, self.capacity["requests"]), "units": min(units, self.capacity["units"])}
+        self._refill()
+        wait = max((need[key] - self.level[key]) * 60 / self.capacity[key] for key in need)
+        if wait > 0:
+            self.sleep(wait)
+            self._refill()
+        for key, amount in need.items():
+            self.level[key] -= amount
+        return max(wait, 0.0)
+
+
+class _WaitTooLong(Exception):
+    """A 429 whose Retry-After exceeds the longest wait this run accepts."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"Retry-After {seconds:.0f} s")
+        self.seconds = seconds
+
+
+class _CappedRateLimit(SentinelHubRateLimit):
+    """sentinelhub-py's rate limit (it waits the Retry-After of each 429), refusing waits above `max_wait_s`."""
+
+    def __init__(self, max_wait_s: float):
+        super().__init__()
+        self.max_wait_s = max_wait_s
+
+    def update(self, headers: dict, *, default: float) -> None:
+        seconds = float(headers.get(self.RETRY_HEADER, default)) / 1000  # milliseconds, as the service sends it
+        if seconds > self.max_wait_s:
+            raise _WaitTooLong(seconds)
+        super().update(headers, default=default)
+
+
+def _capped(client: SentinelHubDownloadClient, max_wait_s: float) -> SentinelHubDownloadClient:
+    client.rate_limit = _CappedRateLimit(max_wait_s)
+    return client
 
 
 def sentinelhub_config(
@@ -120,8 +192,9 @@ def sentinelhub_config(
 ) -> SHConfig:
     """The user's sentinelhub configuration (profile, then SH_CLIENT_ID/SH_CLIENT_SECRET) with these overrides.
 
-    `preset` ("cdse", "sentinelhub") sets both URLs; explicit URLs win. `max_retries` bounds the retries of HTTP 429
-    (sentinelhub-py's default retries it forever)."""
+    `preset` ("cdse", "sentinelhub") sets both URLs; explicit URLs win. `max_retries` bounds the attempts of a
+    request answered HTTP 429, the first one included (sentinelhub-py's SentinelHubDownloadClient._execute_download
+    raises once ``download_attempts >= max_retries``; its default, None, tries forever)."""
     config = SHConfig()
     if preset is not None:
         if preset not in PRESETS:
@@ -139,76 +212,6 @@ def sentinelhub_config(
         if value is not None:
             setattr(config, key, value)
     return config
-
-
-def cloud_percent(maxcc: float) -> int:
-    """`maxcc` (a fraction) as the whole percent both APIs get.
-
-    The Process API's ``maxCloudCoverage`` is an integer percent (sentinelhub-py sends ``int(maxcc * 100)``: 28
-    for 0.29); the Catalog filter takes any number. Both get this value, so that no listed granule is refused."""
-    if not 0 <= maxcc <= 1:
-        raise IngestError(f"sentinelhub.maxcc must be a fraction in [0, 1], got {maxcc}")
-    return math.floor(maxcc * 100 + 1e-9)
-
-
-@dataclass(frozen=True)
-class RequestGroup:
-    """Bands asked for together on one grid: `factor` tile pixels per pixel, over `bounds` (the tile's, grown to a
-    whole number of coarse pixels at the right and bottom)."""
-
-    name: str
-    bands: tuple[str, ...]
-    factor: int
-    width: int
-    height: int
-    bounds: tuple[float, float, float, float]
-    transform: Affine
-
-    @property
-    def days_per_request(self) -> int:
-        by_size = MAX_RESPONSE_VALUES // (self.width * self.height * (len(self.bands) + 1))
-        return max(1, min(MAX_DAYS_PER_REQUEST, by_size))
-
-
-def _group(name: str, bands: Sequence[str], factor: int, grid: TileGrid) -> RequestGroup:
-    t = grid.transform
-    width, height = -(-grid.width // factor), -(-grid.height // factor)
-    transform = Affine(t.a * factor, 0.0, t.c, 0.0, t.e * factor, t.f)
-    left, top = transform @ (0, 0)
-    right, bottom = transform @ (width, height)
-    bounds = (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
-    return RequestGroup(name, tuple(bands), factor, width, height, bounds, transform)
-
-
-def request_groups(grid: TileGrid, bands: Sequence[str], cloud_resolution_m: float | None = 80) -> list[RequestGroup]:
-    """The requests' band groups: `bands` by native resolution (never finer than the tile), then all 13 bands at
-    `cloud_resolution_m` for s2cloudless (None: no cloud group)."""
-    pixel = abs(grid.transform.a)
-    by_factor: dict[int, list[str]] = {}
-    for band in bands:
-        factor = max(1, round(NATIVE_RESOLUTION_M[band] / pixel))
-        by_factor.setdefault(factor, []).append(band)
-    groups = [_group(f"{factor * pixel:g}m", group, factor, grid) for factor, group in sorted(by_factor.items())]
-    if cloud_resolution_m is not None:
-        groups.append(_group("clouds", L1C_BANDS, max(1, round(cloud_resolution_m / pixel)), grid))
-    return groups
-
-
-def processing_units(width: int, height: int, n_bands: int, n_days: int) -> float:
-    """PU of one Process API request: uint16 output, dataMask not counted (Sentinel Hub's definition)."""
-    area = max(0.01, width * height / (512 * 512))
-    return max(0.005, area * n_bands / 3 * n_days)
-
-
-def tile_plan(groups: Sequence[RequestGroup], n_days: int) -> tuple[int, float]:
-    """(requests, PU) to download `n_days` overpass days of a tile."""
-    requests, units = 0, 0.0
-    for group in groups:
-        per_request = group.days_per_request
-        for start in range(0, n_days, per_request):
-            requests += 1
-            units += processing_units(group.width, group.height, len(group.bands), min(per_request, n_days - start))
-    return requests, units
 
 
 def evalscript(bands: Sequence[str], days: Sequence[str]) -> str:
@@ -244,11 +247,19 @@ function evaluatePixel(samples, scenes) {{
 
 
 def search_catalog(
-    grid: TileGrid, time_range: Sequence, maxcc: float, config: SHConfig, cache_dir: str | os.PathLike | None = None
+    grid: TileGrid,
+    time_range: Sequence,
+    maxcc: float,
+    config: SHConfig,
+    cache_dir: str | os.PathLike | None = None,
+    pacer: RequestPacer | None = None,
+    max_wait_s: float = MAX_WAIT_S,
 ) -> list[pd.Timestamp]:
-    """Sensing times (UTC) of the L1C items over the tile with cloud cover <= `maxcc`, sorted (with repeats)."""
+    """Sensing times (UTC) of the L1C items over the tile with cloud cover <= `maxcc`, sorted (with repeats).
+
+    The search is paced as one request (its first page; further pages are rare: 100 items a page)."""
     percent = cloud_percent(maxcc)
-    start, end = _day_range(time_range)
+    start, end = day_range(time_range)
     query = {
         "url": f"{config.sh_base_url}/api/v1/catalog/1.0.0/search",
         "collection": L1C.catalog_id,
@@ -262,8 +273,12 @@ def search_catalog(
         times = json.loads(cache.read_text())
     else:
         _require_credentials(config, grid)
-        with _service_errors(grid, config, "catalog search"):
-            items = SentinelHubCatalog(config=config).search(
+        if pacer is not None:
+            pacer.take(CATALOG_PU_PER_MONTH * months_searched(time_range))
+        with _service_errors(grid, config, "catalog search", max_wait_s):
+            catalog = SentinelHubCatalog(config=config)
+            _capped(catalog.client, max_wait_s)
+            items = catalog.search(
                 L1C,
                 bbox=_bbox(grid),
                 time=(start, end),
@@ -305,9 +320,15 @@ def download_tile(
     bands: Sequence[str] = L1C_BANDS,
     cloud_resolution_m: float | None = 80,
     time_difference: dt.timedelta = TIME_DIFFERENCE,
+    pacer: RequestPacer | None = None,
+    max_wait_s: float = MAX_WAIT_S,
 ) -> xr.Dataset:
     """A raw tile stack of every overpass day in `time_range` ((start, end) days, both included): `bands` on the
-    tile grid and, with `cloud_resolution_m`, all 13 bands on the coarse cloud grid (``cloud_bands``)."""
+    tile grid and, with `cloud_resolution_m`, s2cloudless's bands on the coarse cloud grid (``cloud_bands``).
+
+    `pacer` (default: the CDSE free tier's per-minute limits) paces the requests sent; a 429 whose Retry-After
+    exceeds `max_wait_s` seconds stops the tile with an error naming it."""
+    pacer = pacer or RequestPacer()
     config = config or sentinelhub_config()
     bands = list(dict.fromkeys(bands))
     unknown = [b for b in bands if b not in L1C_BANDS]
@@ -318,7 +339,8 @@ def download_tile(
             f"tile {grid.tile_id}: {grid.width} x {grid.height} px exceeds the Process API's {MAX_PIXELS} px "
             "per side; use smaller tiles"
         )
-    days = overpass_days(search_catalog(grid, time_range, maxcc, config, cache_dir), time_difference)
+    times = search_catalog(grid, time_range, maxcc, config, cache_dir, pacer, max_wait_s)
+    days = overpass_days(times, time_difference)
     if not days:
         raise IngestError(
             f"tile {grid.tile_id}: Sentinel Hub lists no L1C acquisition with cloud cover <= {maxcc} "
@@ -356,16 +378,46 @@ def download_tile(
             arrays[group.name] = np.zeros((*shape, len(group.bands)), np.uint16)
         masks[group.name] = np.zeros(shape, bool)
         column += len(group.bands) if group in band_groups else 0
-    client = SentinelHubDownloadClient(config=config)
+    client = _capped(SentinelHubDownloadClient(config=config), max_wait_s)
     # Group by group (cached ones first), decoding as we go: whatever arrived stays in the cache if one fails.
     for group, start, n, request in sorted(requests, key=lambda item: not _cached(item[-1])):
-        with _service_errors(grid, config, f"download of {group.name} bands from {days[start][0]}"):
-            (response,) = client.download([request], decode_data=False)
+        what = f"download of {group.name} bands from {days[start][0]}"
+        if not _cached(request):
+            pacer.take(processing_units(group.width, group.height, len(group.bands), n))
+        with _service_errors(grid, config, what, max_wait_s):
+            response = _download(client, request, grid, config, what)
         name = request.get_storage_paths()[1] or f"the {group.name} response from {days[start][0]}"
         values = _decode(response.content, name, grid, group, n)
         arrays[group.name][start : start + n] = values[..., :-1]
         masks[group.name][start : start + n] = values[..., -1] > 0
     return _assemble(grid, groups, days, out, arrays, masks)
+
+
+def _download(client: SentinelHubDownloadClient, request: DownloadRequest, grid: TileGrid, config: SHConfig, what: str):
+    """The response to `request`; a 401 (the service dropped the token mid-run) gets one fresh token."""
+    try:
+        return client.download([request], decode_data=False)[0]
+    except DownloadFailedException as err:
+        if _status(err) != 401:
+            raise
+        LOGGER.warning(
+            "tile %s: Sentinel Hub refused the token (401) for the %s; authenticating again", grid.tile_id, what
+        )
+    client.session = SentinelHubSession(config=config)
+    try:
+        return client.download([request], decode_data=False)[0]
+    except DownloadFailedException as err:
+        if _status(err) == 401:
+            raise IngestError(
+                f"tile {grid.tile_id}: Sentinel Hub refused the {what} (401) with a fresh token too: the OAuth "
+                f"client from {config.sh_token_url} has no access to {config.sh_base_url} (sentinelhub.preset, "
+                "base_url and token_url must name one deployment)"
+            ) from err
+        raise
+
+
+def _status(err: BaseException) -> int | None:
+    return getattr(getattr(getattr(err, "request_exception", None), "response", None), "status_code", None)
 
 
 def _request(grid, group, days, maxcc, config, folder) -> DownloadRequest:
@@ -436,8 +488,18 @@ def _assemble(grid: TileGrid, groups, days, out, arrays, masks) -> xr.Dataset:
             column += 1
     out[~is_data] = 0
     keep = np.flatnonzero(is_data.any(axis=(1, 2)))
-    for d in sorted(set(range(len(days))) - set(keep)):
-        LOGGER.info("tile %s: %s dropped: %s", grid.tile_id, days[d][0], NO_DATA_ON_TILE)
+    empty = [days[d][0] for d in sorted(set(range(len(days))) - set(keep))]
+    if empty:
+        LOGGER.warning(
+            "tile %s: %d of %d catalogued days dropped, %s: %s. The catalogue lists granules whose footprint meets "
+            "the tile's bounding box; one that only grazes it (a swath edge) gives no pixel, and so would a "
+            "catalogue the Process API disagrees with (cloud filter, time range, deployment)",
+            grid.tile_id,
+            len(empty),
+            len(days),
+            CATALOGUED_WITHOUT_DATA,
+            ", ".join(empty),
+        )
     if not len(keep):
         raise IngestError(f"tile {grid.tile_id}: every Sentinel Hub acquisition is no data over the tile")
     everything = len(keep) == len(days)  # no copy of the large arrays then
@@ -450,7 +512,7 @@ def _assemble(grid: TileGrid, groups, days, out, arrays, masks) -> xr.Dataset:
     )
     dropped = len(days) - len(keep)
     # per reason, for the validation report (landcover.frames)
-    ds.attrs["dropped_frames"] = json.dumps({NO_DATA_ON_TILE: dropped} if dropped else {})
+    ds.attrs["dropped_frames"] = json.dumps({CATALOGUED_WITHOUT_DATA: dropped} if dropped else {})
     clouds = next((g for g in groups if g.name == "clouds"), None)
     if clouds is not None:
         coarse = arrays["clouds"][keep]
@@ -485,8 +547,8 @@ def _to_tile_grid(values: np.ndarray, group: RequestGroup, grid: TileGrid) -> np
 class _service_errors:
     """Sentinel Hub failures as IngestErrors that name the tile and the setting to change."""
 
-    def __init__(self, grid: TileGrid, config: SHConfig, what: str):
-        self.grid, self.config, self.what = grid, config, what
+    def __init__(self, grid: TileGrid, config: SHConfig, what: str, max_wait_s: float = MAX_WAIT_S):
+        self.grid, self.config, self.what, self.max_wait_s = grid, config, what, max_wait_s
 
     def __enter__(self):
         return self
@@ -502,12 +564,20 @@ class _service_errors:
                 "profile), and that sentinelhub.preset (or base_url/token_url) names the deployment the client "
                 "belongs to: a Copernicus Data Space client needs `preset: cdse`"
             ) from err
+        if isinstance(err, _WaitTooLong):
+            raise IngestError(
+                f"{tile}: Sentinel Hub answered the {self.what} with 429 (too many requests) and a wait of "
+                f"{err.seconds:,.0f} s, longer than sentinelhub.max_wait_s ({self.max_wait_s:g} s): the account's "
+                "allowance is spent for now. What arrived is kept in sentinelhub.cache_dir; rerun later (the download "
+                "continues there) or raise sentinelhub.max_wait_s"
+            ) from err
         if isinstance(err, OutOfRequestsException):
             raise IngestError(
-                f"{tile}: Sentinel Hub kept answering 429 (too many requests) to the {self.what} after "
-                f"{self.config.max_retries} retries; fewer downloads at once (--resources sentinelhub=1) or rerun later"
+                f"{tile}: Sentinel Hub answered 429 (too many requests) to all {self.config.max_retries} attempts "
+                f"of the {self.what}; fewer downloads at once (--resources sentinelhub=1), lower "
+                "sentinelhub.requests_per_minute / processing_units_per_minute, or rerun later"
             ) from err
-        status = getattr(getattr(getattr(err, "request_exception", None), "response", None), "status_code", None)
+        status = _status(err)
         if status == 403:
             raise IngestError(
                 f"{tile}: Sentinel Hub refused the {self.what} (403): the account's processing units or requests "
@@ -529,17 +599,6 @@ def _sh_crs(grid: TileGrid) -> SHCRS:
 
 def _bbox(grid: TileGrid) -> BBox:
     return BBox(grid.bounds, crs=_sh_crs(grid))
-
-
-def _day_range(time_range: Sequence) -> tuple[dt.datetime, dt.datetime]:
-    """[start 00:00:00, end 23:59:59] UTC of a (start, end) pair of days."""
-    if len(time_range) != 2:
-        raise IngestError(f"time_range must be [start, end], got {time_range}")
-    start = pd.Timestamp(str(time_range[0])).normalize()
-    end = pd.Timestamp(str(time_range[1])).normalize() + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
-    if end < start:
-        raise IngestError(f"time_range ends ({time_range[1]}) before it starts ({time_range[0]})")
-    return start.to_pydatetime().replace(tzinfo=dt.UTC), end.to_pydatetime().replace(tzinfo=dt.UTC)
 
 
 def _cached(request: DownloadRequest) -> bool:
@@ -573,76 +632,3 @@ def _require_credentials(config: SHConfig, grid: TileGrid) -> None:
             f"tile {grid.tile_id}: Sentinel Hub credentials are missing; set SH_CLIENT_ID and SH_CLIENT_SECRET "
             "in the environment or configure a sentinelhub profile (sentinelhub.config --sh_client_id ...)"
         )
-
-
-# --- the plan: what a run will ask of the service, before it asks ------------------------------------------------
-
-TRUE_COLOUR = ("B02", "B03", "B04")
-
-
-def download_bands(config: dict, tile: str) -> list[str]:
-    """The bands a tile needs: the feature bands, and true colour on the tiles the report pictures."""
-    bands = list(config["features"]["bands"])
-    extra = TRUE_COLOUR if tile in config["report"].get("plot_tiles", []) else ()
-    return bands + [band for band in extra if band not in bands]
-
-
-def assumed_days(time_range: Sequence) -> int:
-    """Overpass days in `time_range` before the catalogue is asked: one in five (two satellites), an upper bound."""
-    start, end = _day_range(time_range)
-    return (end - start).days // 5 + 1
-
-
-@dataclass(frozen=True)
-class TilePlan:
-    tile_id: str
-    days: int
-    requests: int
-    processing_units: float
-    from_catalog: bool
-    all_bands_units: float  # what all 13 bands at the tile's resolution, one request a day, would cost
-
-
-def plan_tile(config: dict, grid: TileGrid, days: int | None = None, sh_config: SHConfig | None = None) -> TilePlan:
-    """A tile's requests and PU, for `days` overpass days, or the catalogue's (with `sh_config`; cached in
-    `sentinelhub.cache_dir`, so the download asks nothing twice), or else `assumed_days`."""
-    sh = config["sentinelhub"]
-    from_catalog = days is None and sh_config is not None
-    if from_catalog:
-        times = search_catalog(grid, sh["time_range"], sh["maxcc"], sh_config, sh.get("cache_dir"))
-        days = len(overpass_days(times))
-    elif days is None:
-        days = assumed_days(sh["time_range"])
-    groups = request_groups(grid, download_bands(config, grid.tile_id), config["clouds"]["resolution_m"])
-    requests, units = tile_plan(groups, days)
-    all_bands = days * processing_units(grid.width, grid.height, len(L1C_BANDS), 1)
-    return TilePlan(grid.tile_id, days, requests, units, from_catalog, all_bands)
-
-
-def format_plan(plans: Sequence[TilePlan], per_tile: bool = False) -> str:
-    """The plan against the Copernicus Data Space free tier."""
-    requests = sum(p.requests for p in plans)
-    units = sum(p.processing_units for p in plans)
-    days = [p.days for p in plans]
-    source = "catalogue" if all(p.from_catalog for p in plans) else "assumed, at most one in five"
-    lines = []
-    if per_tile:
-        lines += ["tile            days  requests       PU"]
-        lines += [f"{p.tile_id:<15} {p.days:>4} {p.requests:>9} {p.processing_units:>8.1f}" for p in plans]
-    n = max(len(plans), 1)
-    totals = (
-        f"Sentinel Hub plan: {len(plans)} tiles, {min(days, default=0)}-{max(days, default=0)} overpass days a tile "
-        f"({source}), {requests} requests, {units:,.0f} PU ({units / n:.1f} PU and {requests / n:.1f} requests a tile)"
-    )
-    quota = (
-        f"CDSE free tier ({FREE_QUOTA['processing_units']:,} PU and {FREE_QUOTA['requests']:,} requests a month): "
-        f"{units / FREE_QUOTA['processing_units']:.1f} months of PU, {requests / FREE_QUOTA['requests']:.1f} of "
-        "requests; the download cache keeps what arrived, so a run stopped by the quota continues the next month"
-    )
-    before = sum(p.all_bands_units for p in plans)
-    saving = (
-        f"All 13 bands on the tile grid, one request a day, would cost {before:,.0f} PU and {sum(days)} requests"
-        f"; this plan needs {units / max(before, 1e-9):.0%} of those PU"
-    )
-    lines += [totals, saving, quota]
-    return "\n".join(lines)

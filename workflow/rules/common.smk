@@ -275,19 +275,20 @@ def final_outputs():
 
 
 def sentinelhub_bands(wildcards):
-    """Sentinel Hub downloads only what the tile uses (landcover/ingest/sentinelhub.py)."""
-    from landcover.ingest.sentinelhub import download_bands
+    """Sentinel Hub downloads only what the tile uses (landcover/ingest/sentinelhub_plan.py)."""
+    from landcover.ingest.sentinelhub_plan import download_bands
 
     return download_bands(config, wildcards.tile)
 
 
 def sentinelhub_mem_mb(wildcards):
     """The download's stack (uint16 bands, data mask) and one band resampled as float32, per overpass day
-    (at most one in five) and tile pixel, over the cloud job's measured Python and libraries (a model, not
-    measured by `make bench`: the download needs the service)."""
-    from landcover.ingest.sentinelhub import assumed_days
+    (the planning bound, max_overpass_days: never fewer than the catalogue can list while two relative orbits
+    a satellite cover a point) and tile pixel, over the cloud job's measured Python and libraries (a model,
+    not measured by `make bench`: the download needs the service)."""
+    from landcover.ingest.sentinelhub_plan import max_overpass_days
 
-    days = assumed_days(config["sentinelhub"]["time_range"])
+    days = max_overpass_days(config["sentinelhub"]["time_range"])
     data_mb = days * tile_pixels() * (2 * len(sentinelhub_bands(wildcards)) + 8) / 2**20
     base_mb = RESOURCES["tile_jobs"]["cloud_mask"]["base_mb"]
     return resources.memory_request(base_mb + data_mb, 1000)
@@ -298,7 +299,7 @@ def log_sentinelhub_plan():
     from snakemake.logging import logger
 
     from landcover.grid import tile_grid
-    from landcover.ingest.sentinelhub import format_plan, plan_tile
+    from landcover.ingest.sentinelhub_plan import format_plan, plan_tile
 
     plans = [plan_tile(config, tile_grid(tile, **grid_params())) for tile in TILES]
     logger.info(

@@ -122,7 +122,7 @@ elif SOURCE == "stac":
 
 elif SOURCE == "sentinelhub":
     # The feature bands on the tile grid and the s2cloudless bands at the cloud resolution, several
-    # days per Process API request (landcover/ingest/sentinelhub.py).
+    # days per Process API request (landcover/ingest/sentinelhub.py; the plan: sentinelhub_plan.py).
     if workflow.is_main_process:
         log_sentinelhub_plan()
 
@@ -131,8 +131,9 @@ elif SOURCE == "sentinelhub":
             stack=result("stacks/{tile}.nc"),
         log:
             tile_log("download_sentinelhub"),
-        # 429 and 5xx are retried inside, with back-off; what still fails is permanent (credentials,
-        # quota, a refused request) and is not sent again (profiles/slurm's `retries` does not apply).
+        # 429 (up to sentinelhub.max_wait_s a wait) and 5xx are retried inside, a 401 gets a fresh token;
+        # what still fails is permanent (credentials, quota, a refused request) and is not sent again
+        # (profiles/slurm's `retries` does not apply). `sentinelhub=1`: the profiles cap downloads at once.
         retries: 0
         conda:
             ENV
@@ -151,5 +152,10 @@ elif SOURCE == "sentinelhub":
             preset=config["sentinelhub"].get("preset"),
             base_url=config["sentinelhub"].get("base_url"),
             token_url=config["sentinelhub"].get("token_url"),
+            requests_per_minute=config["sentinelhub"]["requests_per_minute"],
+            processing_units_per_minute=config["sentinelhub"][
+                "processing_units_per_minute"
+            ],
+            max_wait_s=config["sentinelhub"]["max_wait_s"],
         script:
             "../../scripts/download_sentinelhub.py"
