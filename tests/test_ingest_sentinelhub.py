@@ -144,6 +144,30 @@ def test_the_cloud_group_fetches_what_s2cloudless_reads():
     assert not {"B03", "B06", "B07"} & set(S2CLOUDLESS_BANDS)
 
 
+def test_the_ten_cloud_bands_give_s2cloudless_golden_scene(real_data):
+    """The stack as Sentinel Hub delivers it (only s2cloudless's bands, coarse grid of 1 x 1 blocks here) gives
+    s2cloudless's own probabilities and mask of its test scene."""
+    from rasterio.crs import CRS
+
+    with np.load(real_data / "s2cloudless-scene" / "input_arrays_crop.npz") as arrays:
+        scene, probabilities, mask = arrays["s2_im"], arrays["cl_probs"], arrays["cl_mask"].astype(bool)
+    n, height, width, _ = scene.shape
+    dn = np.round(scene * 10000).astype(np.uint16)
+    grid = stack.TileGrid("x0001_y0002", CRS.from_epsg(32633), Affine(10, 0, 500000, 0, -10, 5100000), height, width)
+    everywhere = np.ones((n, height, width), dtype=bool)
+    ds = stack.new_stack(dn[..., [1]], everywhere, [np.datetime64("2017-06-01")] * n, ["B02"], grid)
+    ten = [L1C_BANDS.index(band) for band in S2CLOUDLESS_BANDS]
+    ds = ds.assign(
+        cloud_bands=(("time", "cloud_y", "cloud_x", "cloud_band"), dn[..., ten]),
+        cloud_is_data=(("time", "cloud_y", "cloud_x"), everywhere),
+    ).assign_coords(cloud_band=list(S2CLOUDLESS_BANDS))
+    ds.attrs["cloud_pixel_blocks"] = np.array([1, 1], dtype=np.int32)
+    result = cloud_masks(ds, resolution_m=10, threshold=0.4, average_over=1, dilation_size=1)
+    assert np.abs(result["cloud_probability"].values - probabilities).max() < 1e-6
+    inner = np.s_[:, 1:-1, 1:-1]  # the golden mask was dilated on the whole scene, of which this is a crop
+    assert np.array_equal(result["cloud_mask"].values[inner], mask[inner])
+
+
 def test_the_standin_meters_pu_by_the_documented_definition():
     """Cases computed by hand from the Processing Unit page's statements, not from the client's formula."""
     # The definition itself: 512 x 512 px, 3 bands (dataMask is not counted), 16 bits, one sample: 1 PU.
@@ -507,5 +531,5 @@ def test_the_workflow_runs_on_sentinel_hub(tmp_path, monkeypatch):
         assert server.counts["process"] == 2 * 3  # per tile: 10 m, 20 m and cloud groups, 6 days each
     assert "Sentinel Hub plan: 2 tiles" in run.stdout + run.stderr
     with stack.open(tmp_path / "results" / "stacks" / "x0466_y5079.nc") as ds:
-        assert ds.sizes["time"] == 6 and ds.sizes["cloud_band"] == 13
+        assert ds.sizes["time"] == 6 and ds.sizes["cloud_band"] == len(S2CLOUDLESS_BANDS)
     assert (tmp_path / "results" / "landcover.tif").exists()

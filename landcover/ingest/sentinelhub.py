@@ -358,7 +358,7 @@ def download_tile(
         _require_credentials(config, grid)
     n_requests, units = tile_plan(groups, len(days))
     LOGGER.info(
-        "tile %s: %d overpass days, %d requests (%.1f PU), %d to download, %d cached",
+        "tile %s: %d overpass days, %d Process API requests (%.1f PU), %d to download, %d cached",
         grid.tile_id,
         len(days),
         n_requests,
