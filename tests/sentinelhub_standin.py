@@ -17,7 +17,7 @@ Pixel values are a function of the pixel centre's map coordinates (`served_value
 request's bbox and size, and written with a GDAL geotransform from the bbox: the raster does not share the
 client's grid convention. Processing units are metered by the documented rules (`metered_units`, written from
 the Processing Unit page, not from the client's formula); with `quota_pu` set, a request past it gets 403, as an
-exhausted account does. `fail` queues HTTP errors (429 with a Retry-After of `retry_after_ms`);
+exhausted account does; Catalog requests add to `catalog_units`. `fail` queues HTTP errors (429 with a Retry-After of `retry_after_ms`);
 `expire_tokens_at` makes the service forget every token it issued when the Process API's n-th request arrives
 (a token revoked mid-run: 401 until the client authenticates again).
 """
@@ -25,6 +25,7 @@ exhausted account does. `fail` queues HTTP errors (429 with a Retry-After of `re
 from __future__ import annotations
 
 import base64
+import calendar
 import datetime as dt
 import json
 import re
@@ -39,7 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 from affine import Affine
-from pyproj import Transformer
+from pyproj import Geod, Transformer
 from rasterio.io import MemoryFile
 from rasterio.transform import from_bounds
 
@@ -57,14 +58,20 @@ PROCESS_TYPES = {"sentinel-2-l1c", "S2L1C"}
 RESAMPLING = {"NEAREST", "BILINEAR", "BICUBIC"}
 MOSAICKING_ORDERS = {"mostRecent", "leastRecent", "leastCC"}
 SCENE_CRS = "EPSG:32633"
-# docs.sentinel-hub.com/api/latest/api/overview/processing-unit/: 1 PU is an output of 512 x 512 px, 3 input bands,
-# one data sample per pixel, at most 16 bits per value; each is a multiplication factor, the area factor at least
-# 0.01, dataMask not counted as a band, 32-bit float output twice the PU, and a request costs at least 0.005 PU.
+# The Processing Unit page (docs.sentinel-hub.com/api/latest/api/overview/processing-unit/; CDSE's
+# APIs/SentinelHub/Overview/ProcessingUnit): Process API, 1 PU is an output of 512 x 512 px, 3 input bands, one
+# data sample per pixel, at most 16 bits per value; each is a multiplication factor, the area factor at least
+# 0.01, dataMask not counted unless it is the only band, 32-bit float output x 2, and a request at least 0.005 PU.
 PU_PIXELS = 512 * 512
 PU_BANDS = 3
 PU_MIN_AREA_FACTOR = 0.01
 PU_MIN_REQUEST = 0.005
 PU_OUTPUT_FACTOR = {"INT8": 1, "UINT8": 1, "INT16": 1, "UINT16": 1, "AUTO": 1, "FLOAT32": 2}
+# Catalog API: 1 PU is 1 000 000 km2 x 1 month; the area factor at least 0.01, the months rounded up; 0.01 to 1 PU a
+# request.
+CATALOG_PU_KM2 = 1_000_000
+CATALOG_MIN_AREA_FACTOR = 0.01
+CATALOG_REQUEST_PU = (0.01, 1.0)
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,7 @@ class StandIn:
     # Metres by which the written GeoTIFF's origin is off the requested bbox (a service bug to catch).
     misplace_m: float = 0.0
     processing_units: float = 0.0
+    catalog_units: float = 0.0
     retry_after_ms: int = 10
     expire_tokens_at: set = field(default_factory=set)
     tokens: set = field(default_factory=set)
@@ -210,6 +218,8 @@ def _catalog(standin: StandIn, payload: dict) -> dict:
         }
         for s in page
     ]
+    with standin.lock:
+        standin.catalog_units += metered_catalog_units(bbox, start, end)
     context = {"limit": limit, "returned": len(page)}
     if offset + limit < len(found):
         context["next"] = offset + limit
@@ -346,13 +356,31 @@ def _process(standin: StandIn, payload: dict) -> tuple[bytes, float]:
 
 def metered_units(width: int, height: int, input_bands: list[str], sample_type: str, samples: int) -> float:
     """Processing units of a Process API request by the documented multiplication factors (module constants)."""
+    counted = [band for band in input_bands if band != "dataMask"] or input_bands
     factors = {
         "area": max(PU_MIN_AREA_FACTOR, (width * height) / PU_PIXELS),
-        "bands": sum(band != "dataMask" for band in input_bands) / PU_BANDS,
+        "bands": len(counted) / PU_BANDS,
         "output": PU_OUTPUT_FACTOR[sample_type],
         "samples": samples,
     }
     return max(PU_MIN_REQUEST, float(np.prod(list(factors.values()))))
+
+
+def metered_catalog_units(bbox_wgs84: list[float], start: dt.datetime, end: dt.datetime) -> float:
+    """Processing units of a Catalog API request: the bbox's area on the ellipsoid, the period in months (rounded
+    up: the whole months from `start` that reach `end`)."""
+    west, south, east, north = bbox_wgs84
+    area_m2, _ = Geod(ellps="WGS84").polygon_area_perimeter([west, east, east, west], [south, south, north, north])
+    months, reached = 1, start
+    while (reached := _add_month(reached)) < end:
+        months += 1
+    least, most = CATALOG_REQUEST_PU
+    return min(most, max(least, max(CATALOG_MIN_AREA_FACTOR, abs(area_m2) / 1e6 / CATALOG_PU_KM2) * months))
+
+
+def _add_month(when: dt.datetime) -> dt.datetime:
+    year, month = when.year + when.month // 12, when.month % 12 + 1
+    return when.replace(year=year, month=month, day=min(when.day, calendar.monthrange(year, month)[1]))
 
 
 def _error(status: int, message: str, code: str = "COMMON_BAD_PAYLOAD") -> bytes:
@@ -452,6 +480,7 @@ __all__ = [
     "TOKEN_PATH",
     "Scene",
     "StandIn",
+    "metered_catalog_units",
     "metered_units",
     "serve",
     "served_value",

@@ -16,7 +16,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from affine import Affine
-from sentinelhub_standin import CLIENT_ID, CLIENT_SECRET, SCENE_CRS, Scene, metered_units, serve, served_value
+from sentinelhub_standin import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    SCENE_CRS,
+    Scene,
+    metered_catalog_units,
+    metered_units,
+    serve,
+    served_value,
+)
 
 from landcover import stack
 from landcover.clouds import cloud_masks
@@ -169,14 +178,23 @@ def test_the_ten_cloud_bands_give_s2cloudless_golden_scene(real_data):
 
 
 def test_the_standin_meters_pu_by_the_documented_definition():
-    """Cases computed by hand from the Processing Unit page's statements, not from the client's formula."""
-    # The definition itself: 512 x 512 px, 3 bands (dataMask is not counted), 16 bits, one sample: 1 PU.
+    """The Processing Unit page's own worked examples, and its definition, against the stand-in's meter."""
+    # "NDVI calculation for a parcel": 20 x 20 px (area factor 0.01), 2 bands, 16-bit, 1 sample: 0.0067 PU.
+    assert metered_units(20, 20, ["B04", "B08"], "UINT16", 1) == pytest.approx(0.0067, abs=5e-5)
+    # "Sentinel-1 change detection": 1024 x 1024 px (x 4), 4 bands (x 4/3), 32-bit float (x 2), 2 samples (x 2),
+    # orthorectification (x 2): 42.667 PU; L1C has no orthorectification factor, so half of that here.
+    assert metered_units(1024, 1024, ["B02", "B03", "B04", "B08"], "FLOAT32", 2) == pytest.approx(42.667 / 2, abs=1e-3)
+    # The definition: 512 x 512 px, 3 bands (dataMask not counted), 16 bits, one sample: 1 PU; the request's floor.
     assert metered_units(512, 512, ["B02", "B03", "B04", "dataMask"], "UINT16", 1) == pytest.approx(1.0)
-    # "0.25 km2 for Sentinel-2 data at 10 m": 50 x 50 px, the area factor's floor 0.01; one band: 0.01 / 3 is
-    # below the request's minimum, so 0.005 PU.
-    assert metered_units(50, 50, ["B04"], "UINT16", 1) == pytest.approx(0.005)
-    # 1000 x 1000 px of 13 bands as FLOAT32 (x 2) on 2 orbits: 1e6 / 262144 x 13 / 3 x 2 x 2 = 66.1 PU.
-    assert metered_units(1000, 1000, list(L1C_BANDS), "FLOAT32", 2) == pytest.approx(66.12, abs=0.01)
+    assert metered_units(50, 50, ["B04"], "UINT16", 1) == pytest.approx(0.005)  # 0.01 x 1/3 < 0.005
+    assert metered_units(512, 512, ["dataMask"], "UINT16", 1) == pytest.approx(1 / 3)  # counted when alone
+    # Catalog API: a year over 10 km (area factor 0.01, 12 months): 0.12 PU; 2 000 x 1 000 km for a month and a
+    # day (x 2 area, 2 months, capped at 1 PU).
+    year = (dt.datetime(2017, 1, 1, tzinfo=UTC), dt.datetime(2017, 12, 31, 23, 59, 59, tzinfo=UTC))
+    assert metered_catalog_units([14.0, 46.0, 14.13, 46.09], *year) == pytest.approx(0.12)
+    month_and_day = (dt.datetime(2017, 1, 15, tzinfo=UTC), dt.datetime(2017, 2, 16, tzinfo=UTC))
+    assert metered_catalog_units([0.0, 0.0, 18.0, 9.0], *month_and_day) == pytest.approx(1.0)
+    assert metered_catalog_units([14.0, 46.0, 14.13, 46.09], *month_and_day) == pytest.approx(0.02)
 
 
 def test_the_pu_estimate_matches_a_hand_computed_case_and_the_metered_use(standin, tmp_path):
@@ -469,7 +487,7 @@ def test_plan_asks_the_catalogue_and_the_download_reuses_its_answer(standin, tmp
     assert (items, plan.days, plan.from_catalog) == (5, 4, True)  # two granules on 2017-03-04
     assert (plan.process_requests, plan.catalog_requests) == (3, 1)
     assert plan.process_units == pytest.approx(tile_plan(request_groups(GRID, FEATURE_BANDS, 80), 4)[1])
-    assert plan.catalog_units == pytest.approx(0.01 * 12)  # one page of a 12-month search
+    assert plan.catalog_units == pytest.approx(standin.catalog_units)  # metered by the stand-in: 0.12
     fetch(standin, tmp_path)
     assert standin.counts["catalog"] == 1  # the download found the plan's answer in the cache
     assert standin.processing_units == pytest.approx(plan.process_units)
@@ -485,8 +503,13 @@ def test_the_overpass_bound_counts_two_orbits_a_satellite_per_cycle():
 
 
 def test_the_catalogue_is_planned_by_pages_and_months():
-    assert catalog_plan(["2017-01-01", "2017-12-31"], 0) == (1, pytest.approx(0.12))  # one page, 12 months
-    assert catalog_plan(["2017-01-15", "2017-02-02"], 250) == (3, pytest.approx(3 * 0.02))
+    # The Processing Unit page's Catalog API rules: 1 PU is 1 000 000 km2 x 1 month; area factor >= 0.01 (10 000
+    # km2), months rounded up, 0.01 to 1 PU a request; a page (100 items) a request.
+    assert catalog_plan(["2017-01-01", "2017-12-31"], 0, 100) == (1, pytest.approx(0.01 * 12))
+    assert catalog_plan(["2017-01-15", "2017-02-02"], 250, 100) == (3, pytest.approx(3 * 0.01))  # 19 days: 1 month
+    assert catalog_plan(["2017-01-15", "2017-02-15"], 1, 100) == (1, pytest.approx(0.02))  # a month and a day: 2
+    assert catalog_plan(["2017-01-01", "2017-12-31"], 1, 50_000) == (1, pytest.approx(0.05 * 12))
+    assert catalog_plan(["2017-01-01", "2017-12-31"], 1, 200_000) == (1, pytest.approx(1.0))  # 2.4, at most 1
 
 
 def test_the_slovenia_cdse_plan_costs_at_most_half_of_all_13_bands_at_10_m(capsys):

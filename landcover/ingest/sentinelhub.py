@@ -63,12 +63,12 @@ from landcover.atomic import atomic_path
 from landcover.ingest import IngestError
 from landcover.ingest.checked import gdal_errors
 from landcover.ingest.sentinelhub_plan import (
-    CATALOG_PU_PER_MONTH,
     FREE_PER_MINUTE,
     RequestGroup,
+    area_km2,
+    catalog_request_units,
     cloud_percent,
     day_range,
-    months_searched,
     processing_units,
     request_groups,
     tile_plan,
@@ -274,7 +274,7 @@ def search_catalog(
     else:
         _require_credentials(config, grid)
         if pacer is not None:
-            pacer.take(CATALOG_PU_PER_MONTH * months_searched(time_range))
+            pacer.take(catalog_request_units(time_range, area_km2(grid)))
         with _service_errors(grid, config, "catalog search", max_wait_s):
             catalog = SentinelHubCatalog(config=config)
             _capped(catalog.client, max_wait_s)

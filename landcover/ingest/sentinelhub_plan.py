@@ -3,11 +3,15 @@
 Pure arithmetic over the tile grid and the configuration (no sentinelhub-py, no network), so that Snakemake's parse
 time and `landcover plan` stay cheap; `landcover.ingest.sentinelhub` downloads by the same groups.
 
-A Processing Unit (PU) is 512 x 512 px x 3 bands x 1 date at 16 bits or less, dataMask free, at least 0.005 PU a
-request and an area factor of at least 0.01 (`processing_units`; docs.sentinel-hub.com/api/latest/api/overview/
-processing-unit/): 13 bands at 10 m cost about 16.5 PU per 10 km tile and date, the workflow's groups about 6
-(`tile_plan`). Each Catalog API result page (up to `CATALOG_PAGE_ITEMS` items) is one request and is counted at
-`CATALOG_PU_PER_MONTH` PU per month searched (`catalog_plan`).
+The Processing Unit (PU) rules are those of the Processing Unit page (docs.sentinel-hub.com/api/latest/api/overview/
+processing-unit/, the same in the Copernicus Data Space's documentation, APIs/SentinelHub/Overview/ProcessingUnit):
+
+- Process API (`processing_units`): 1 PU is 512 x 512 px x 3 input bands x 1 data sample at 16 bits or less,
+  dataMask free, an area factor of at least 0.01, at least 0.005 PU a request: 13 bands at 10 m cost about 16.5 PU
+  per 10 km tile and date, the workflow's groups about 6 (`tile_plan`);
+- Catalog API (`catalog_request_units`): 1 PU is 1 000 000 km2 x 1 month, the area factor at least 0.01, months
+  rounded up, 0.01 to 1 PU a request; each result page (up to `CATALOG_PAGE_ITEMS` items) is a request
+  (`catalog_plan`): a year over a tile costs 0.12 PU a page.
 
 Without the catalogue, a tile's overpass days are bounded by `max_overpass_days`: every satellite passes over a
 point in at most `ORBITS_PER_POINT` relative orbits per `REPEAT_CYCLE_DAYS`-day cycle (neighbouring swaths overlap:
@@ -30,13 +34,14 @@ from landcover.stack import L1C_BANDS, TileGrid
 
 __all__ = [
     "CATALOG_PAGE_ITEMS",
-    "CATALOG_PU_PER_MONTH",
     "FREE_PER_MINUTE",
     "FREE_QUOTA",
     "S2CLOUDLESS_BANDS",
     "RequestGroup",
     "TilePlan",
+    "area_km2",
     "catalog_plan",
+    "catalog_request_units",
     "cloud_percent",
     "day_range",
     "download_bands",
@@ -65,10 +70,11 @@ MAX_DAYS_PER_REQUEST = 32
 # The Copernicus Data Space Ecosystem's free tier: a month's quota, and the per-minute limits (a 429 past them).
 FREE_QUOTA = {"processing_units": 10_000, "requests": 10_000}
 FREE_PER_MINUTE = {"processing_units": 300, "requests": 300}
-# sentinelhub-py's SentinelHubCatalog.search asks for pages of `limit=100` items; each page is one request, counted
-# at 0.01 PU per month of the searched time range (the reading of the PU rules in issue 22).
+# sentinelhub-py's SentinelHubCatalog.search asks for pages of `limit=100` items, each page one request.
 CATALOG_PAGE_ITEMS = 100
-CATALOG_PU_PER_MONTH = 0.01
+CATALOG_PU_AREA_KM2 = 1_000_000
+CATALOG_MIN_AREA_FACTOR = 0.01
+CATALOG_REQUEST_PU = (0.01, 1.0)  # a request's least and most
 # The catalogue lists one item per MGRS granule: a tile in the granules' overlap lies in up to four.
 GRANULES_PER_OVERPASS = 4
 # The overpass bound's assumptions: each satellite repeats its ground track every 10 days, and a point lies in at
@@ -163,15 +169,31 @@ def tile_plan(groups: Sequence[RequestGroup], n_days: int) -> tuple[int, float]:
 
 
 def months_searched(time_range: Sequence) -> int:
-    """Calendar months the time range touches."""
+    """The searched period in months, rounded up: the fewest whole months from its start that reach its end."""
     start, end = day_range(time_range)
-    return (end.year - start.year) * 12 + end.month - start.month + 1
+    months = 1
+    while start + pd.DateOffset(months=months) < end:
+        months += 1
+    return months
 
 
-def catalog_plan(time_range: Sequence, n_items: int) -> tuple[int, float]:
-    """(Catalog API requests, PU) of a search that lists `n_items` items: one request a page."""
+def catalog_request_units(time_range: Sequence, area_km2: float) -> float:
+    """PU of one Catalog API request over `area_km2` and `time_range`."""
+    area = max(CATALOG_MIN_AREA_FACTOR, area_km2 / CATALOG_PU_AREA_KM2)
+    least, most = CATALOG_REQUEST_PU
+    return min(most, max(least, area * months_searched(time_range)))
+
+
+def catalog_plan(time_range: Sequence, n_items: int, area_km2: float) -> tuple[int, float]:
+    """(Catalog API requests, PU) of a search over `area_km2` that lists `n_items` items: one request a page."""
     pages = max(1, -(-n_items // CATALOG_PAGE_ITEMS))
-    return pages, pages * CATALOG_PU_PER_MONTH * months_searched(time_range)
+    return pages, pages * catalog_request_units(time_range, area_km2)
+
+
+def area_km2(grid: TileGrid) -> float:
+    """The tile's area in its (projected) CRS."""
+    left, bottom, right, top = grid.bounds
+    return (right - left) * (top - bottom) / 1e6
 
 
 def max_overpass_days(time_range: Sequence) -> int:
@@ -223,7 +245,7 @@ def plan_tile(config: dict, grid: TileGrid, catalog_items: int | None = None, da
         catalog_items = GRANULES_PER_OVERPASS * days
     groups = request_groups(grid, download_bands(config, grid.tile_id), config["clouds"]["resolution_m"])
     process_requests, process_units = tile_plan(groups, days)
-    catalog_requests, catalog_units = catalog_plan(sh["time_range"], catalog_items or 0)
+    catalog_requests, catalog_units = catalog_plan(sh["time_range"], catalog_items or 0, area_km2(grid))
     all_bands = days * processing_units(grid.width, grid.height, len(L1C_BANDS), 1)
     return TilePlan(
         grid.tile_id, days, from_catalog, process_requests, process_units, catalog_requests, catalog_units, all_bands
