@@ -286,18 +286,21 @@ class FakeClock:
 def test_the_pacer_keeps_both_per_minute_limits():
     clock = FakeClock()
     pacer = RequestPacer(requests_per_minute=300, units_per_minute=300, clock=clock, sleep=clock.sleep)
-    for _ in range(15):  # 15 requests of 20 PU: the full bucket of 300 PU, no wait
-        pacer.take(20)
+    # Buckets of ten seconds' worth (50 requests, 50 PU), refilled at 5 a second.
+    pacer.take(20)
+    pacer.take(20)
     assert clock.slept == []
-    pacer.take(20)  # 20 PU more need 20 / (300 / 60 s) = 4 s of refill
-    assert clock.slept == [pytest.approx(4.0)]
-    clock.now += 60  # a quiet minute refills both buckets, never above their capacity
-    for _ in range(300):
-        pacer.take(0.01)  # small requests: the request bucket binds, 300 at once, then one per 0.2 s
+    pacer.take(20)  # 10 PU left: 10 more take 2 s
+    assert clock.slept == [pytest.approx(2.0)]
+    clock.now += 60  # a quiet minute fills both buckets, never above their ten seconds' worth
+    for _ in range(50):
+        pacer.take(0.01)  # small requests: the request bucket binds
     pacer.take(0.01)
     assert clock.slept[1:] == [pytest.approx(0.2)]
-    # Over any stretch, what was taken stays within a full bucket plus the minute's rate.
-    assert 16 * 20 + 301 * 0.01 <= 300 + 300 / 60 * clock.now
+    clock.now += 60
+    pacer.take(120)  # larger than the bucket: sent once it is full, leaving a debt of 70 PU
+    pacer.take(1)  # waits for the debt and its own PU: 71 / 5 = 14.2 s
+    assert clock.slept[2:] == [pytest.approx(14.2)]
 
 
 def test_the_download_is_paced(standin, tmp_path):

@@ -111,11 +111,14 @@ PRESETS = {
 class RequestPacer:
     """Keeps one download job within its share of the account's per-minute limits on requests and processing units.
 
-    The service meters both with token buckets (sentinelhub-py's `PolicyBucket`: a capacity, refilled evenly): so
-    does this, one bucket per limit, full at the start and refilled at the limit per minute. A request waits until
-    both buckets hold it. One pacer serves one job's requests; jobs running at once share the account's limits only
-    through their shares (`resources: sentinelhub` in the profiles caps how many run). `clock` and `sleep` are
-    injectable, so tests pace without waiting."""
+    One token bucket per limit, refilled evenly at the limit per minute and holding `BURST_S` seconds' worth: the
+    Rate limiting page (CDSE's APIs/SentinelHub/Overview/RateLimiting) asks for requests spread over the minute, a
+    burst of the whole minute's allowance draws 429s. A request waits until both buckets hold it (or are full, for
+    one larger than a bucket) and may leave them in debt, so the rate holds over time. One pacer serves one job;
+    jobs running at once share the account's limits only through their shares (`resources: sentinelhub` in the
+    profiles caps how many run). `clock` and `sleep` are injectable, so tests pace without waiting."""
+
+    BURST_S = 10
 
     def __init__(
         self,
@@ -129,23 +132,23 @@ class RequestPacer:
                 f"sentinelhub: per-minute limits must be positive, got {requests_per_minute} requests and "
                 f"{units_per_minute} PU"
             )
-        self.capacity = {"requests": float(requests_per_minute), "units": float(units_per_minute)}
+        self.per_second = {"requests": requests_per_minute / 60, "units": units_per_minute / 60}
+        self.capacity = {key: rate * self.BURST_S for key, rate in self.per_second.items()}
         self.level = dict(self.capacity)
         self.clock, self.sleep = clock, sleep
         self.updated = clock()
 
     def _refill(self) -> None:
         now = self.clock()
-        for key, capacity in self.capacity.items():
-            self.level[key] = min(capacity, self.level[key] + (now - self.updated) * capacity / 60)
+        for key, rate in self.per_second.items():
+            self.level[key] = min(self.capacity[key], self.level[key] + (now - self.updated) * rate)
         self.updated = now
 
     def take(self, units: float, requests: int = 1) -> float:
-        """Wait until the buckets hold `requests` and `units` PU, then take them; the seconds waited. A request
-        above a whole minute's units waits for a full bucket (the service then bills it in one go)."""
-        need = {"requests": min(requests, self.capacity["requests"]), "units": min(units, self.capacity["units"])}
+        """Wait until the buckets hold `requests` and `units` PU, then take them; the seconds waited."""
+        need = {"requests": requests, "units": units}
         self._refill()
-        wait = max((need[key] - self.level[key]) * 60 / self.capacity[key] for key in need)
+        wait = max((min(need[key], self.capacity[key]) - self.level[key]) / self.per_second[key] for key in need)
         if wait > 0:
             self.sleep(wait)
             self._refill()
