@@ -496,6 +496,30 @@ def test_plan_asks_the_catalogue_and_the_download_reuses_its_answer(standin, tmp
     assert standin.processing_units == pytest.approx(plan.process_units)
 
 
+def test_landcover_plan_counts_the_catalogue_with_credentials(standin, tmp_path, monkeypatch, capsys):
+    import geopandas as gpd
+    import yaml
+    from conftest import example_config
+    from shapely.geometry import box
+
+    from landcover.cli import main
+
+    monkeypatch.setenv("SH_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SH_CLIENT_SECRET", CLIENT_SECRET)
+    gpd.GeoDataFrame(geometry=[box(LEFT, BOTTOM, RIGHT + 400, TOP)], crs=SCENE_CRS).to_file(tmp_path / "aoi.gpkg")
+    config = example_config("slovenia-cdse")
+    config["area"].update(aoi=str(tmp_path / "aoi.gpkg"), tile_size_m=400, crs=SCENE_CRS)
+    config["features"]["bands"] = FEATURE_BANDS
+    config["sentinelhub"].update(maxcc=MAXCC, cache_dir=str(tmp_path / "cache"), preset=None)
+    config["sentinelhub"].update(base_url=standin.base_url, token_url=standin.token_url)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    assert main(["plan", "--configfile", str(tmp_path / "config.yaml"), "--per-tile"]) == 0
+    out = capsys.readouterr().out
+    assert "plan: 2 tiles, 4-4 overpass days a tile (the catalogue's), 8 requests" in out
+    assert standin.counts["catalog"] == 2 and standin.counts["process"] == 0
+    assert re.search(rf"^{GRID.tile_id} +4 +4 ", out, re.MULTILINE)  # 3 Process requests and a catalogue page
+
+
 def test_the_overpass_bound_counts_two_orbits_a_satellite_per_cycle():
     # 2017: Sentinel-2A all year (2 x ceil(365 / 10) = 74), 2B from 2017-07-06 (179 days: 2 x 18 = 36).
     assert max_overpass_days(["2017-01-01", "2017-12-31"]) == 74 + 36
