@@ -168,8 +168,8 @@ class _WaitTooLong(Exception):
 class _CappedRateLimit(SentinelHubRateLimit):
     """sentinelhub-py's rate limit (it waits the Retry-After of each 429), refusing waits above `max_wait_s`."""
 
-    def __init__(self, max_wait_s: float):
-        super().__init__()
+    def __init__(self, max_wait_s: float, num_processes: int):
+        super().__init__(num_processes=num_processes)
         self.max_wait_s = max_wait_s
 
     def update(self, headers: dict, *, default: float) -> None:
@@ -180,7 +180,7 @@ class _CappedRateLimit(SentinelHubRateLimit):
 
 
 def _capped(client: SentinelHubDownloadClient, max_wait_s: float) -> SentinelHubDownloadClient:
-    client.rate_limit = _CappedRateLimit(max_wait_s)
+    client.rate_limit = _CappedRateLimit(max_wait_s, client.config.number_of_download_processes)
     return client
 
 

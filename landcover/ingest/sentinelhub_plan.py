@@ -78,9 +78,10 @@ CATALOG_REQUEST_PU = (0.01, 1.0)  # a request's least and most
 # The catalogue lists one item per MGRS granule: a tile in the granules' overlap lies in up to four.
 GRANULES_PER_OVERPASS = 4
 # The overpass bound's assumptions: each satellite repeats its ground track every 10 days, and a point lies in at
-# most two relative orbits' swaths. First days: Sentinel-2A's launch (2015-06-23), Sentinel-2B operational
-# (2017-07-06, ESA's mission status: the date issue 22 gives), Sentinel-2C's launch (2024-09-05; it took over from
-# 2A, which kept imaging: counting both only loosens the bound).
+# most two relative orbits' swaths. First days: Sentinel-2A's launch (2015-06-23); Sentinel-2B's routine operations
+# (2017-07-06, as issue 22 dates them: commissioning products before that, should the catalogue list any, are
+# outside the bound); Sentinel-2C's launch (2024-09-05; it took over from 2A in 2025, and counting 2A on as well
+# only loosens the bound).
 REPEAT_CYCLE_DAYS = 10
 ORBITS_PER_POINT = 2
 SATELLITES_FROM = {"Sentinel-2A": "2015-06-23", "Sentinel-2B": "2017-07-06", "Sentinel-2C": "2024-09-05"}
