@@ -264,6 +264,7 @@ def final_outputs():
         result("landcover.qml"),
         result("landcover_preview.png"),
         result("report/metrics.json"),
+        result("report/reference_check.gpkg"),
     ]
     outputs += [result(f"plots/{tile}.png") for tile in PLOT_TILES]
     outputs += [result("map.html")] + [figure["src"] for figure in SEED_FIGURES]
