@@ -87,7 +87,7 @@ def reference_check_html(check: dict) -> list[str]:
     header = "<tr><th>rank</th><th>polygon</th><th>reference class</th><th>mapped pixels</th>"
     header += "<th>confidently other</th><th>the map prefers</th><th>its confidence</th><th>flagged</th></tr>"
     rows = "".join(
-        f"<tr><td>{r['rank']}</td><td>{esc(str(r['source']))}:{r['fid']}</td><td>{esc(str(r['class_name']))}</td>"
+        f"<tr><td>{r['rank']}</td><td>{esc(str(r['source']))}:{r['source_fid']}</td><td>{esc(str(r['class_name']))}</td>"
         f"<td>{r['pixels']:,}</td><td>{100 * r['other_share']:.0f} %</td><td>{esc(str(r['map_class_name']))}</td>"
         f"<td>{r['map_confidence']:.0f} %</td><td>{'yes' if r['flagged'] else 'no'}</td></tr>"
         for r in check["worst"]

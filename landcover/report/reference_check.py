@@ -36,7 +36,7 @@ WORST = 20  # rows of the report's table
 
 
 def read_polygons(path, class_attribute: str, grid: TileGrid) -> gpd.GeoDataFrame:
-    """The polygons near the tile, in its CRS: `source`, `fid`, `class_id` (and `KNOWN_ERRORS` where present)."""
+    """The polygons near the tile, in its CRS: `source`, `source_fid` (its feature id), `class_id` (and `KNOWN_ERRORS` where present)."""
     info = pyogrio.read_info(path)
     if info["crs"] is None:
         raise ValueError(f"reference polygons {path}: has no CRS")
@@ -48,7 +48,7 @@ def read_polygons(path, class_attribute: str, grid: TileGrid) -> gpd.GeoDataFram
     out = gpd.GeoDataFrame(
         {
             "source": Path(path).name,
-            "fid": polygons.index.to_numpy(np.int64),
+            "source_fid": polygons.index.to_numpy(np.int64),
             "class_id": pd.to_numeric(polygons[class_attribute]).to_numpy(np.int64),
             **{name: polygons[name].to_numpy() for name in KNOWN_ERRORS if name in polygons.columns},
         },
@@ -65,7 +65,11 @@ def raster_polygons(reference_path, grid: TileGrid) -> gpd.GeoDataFrame:
     shapes = rasterio.features.shapes(labels, mask=labels != NO_DATA, transform=grid.transform, connectivity=4)
     geoms, values = zip(*((shapely.geometry.shape(g), int(v)) for g, v in shapes)) if labels.any() else ((), ())
     return gpd.GeoDataFrame(
-        {"source": grid.tile_id, "fid": np.arange(len(values), dtype=np.int64), "class_id": np.array(values, np.int64)},
+        {
+            "source": grid.tile_id,
+            "source_fid": np.arange(len(values), dtype=np.int64),
+            "class_id": np.array(values, np.int64),
+        },
         geometry=list(geoms),
         crs=grid.crs.to_wkt(),
     )
@@ -90,7 +94,7 @@ def tile_counts(polygons: gpd.GeoDataFrame, map_path, confidence_path, high_conf
         pixels=("confidence", "size"), confidence=("confidence", "sum"), confident_other=("confident_other", "sum")
     )
     counts = counts.reset_index()
-    keys = polygons[["source", "fid"]].iloc[counts["polygon"]].reset_index(drop=True)
+    keys = polygons[["source", "source_fid"]].iloc[counts["polygon"]].reset_index(drop=True)
     return pd.concat([keys, counts.drop(columns="polygon")], axis=1)
 
 
@@ -99,26 +103,26 @@ def rank(
 ) -> gpd.GeoDataFrame:
     """The checked polygons (those with a mapped pixel), worst first, with their scores and `flagged`."""
     names = {c.id: c.name for c in classes}
-    per_class = counts.groupby(["source", "fid", "map_class"], sort=False).sum().reset_index()
-    total = per_class.groupby(["source", "fid"]).agg(
+    per_class = counts.groupby(["source", "source_fid", "map_class"], sort=False).sum().reset_index()
+    total = per_class.groupby(["source", "source_fid"]).agg(
         pixels=("pixels", "sum"), confident_other=("confident_other", "sum")
     )
     preferred = per_class.sort_values(["pixels", "map_class"], ascending=[False, True]).drop_duplicates(
-        ["source", "fid"]
+        ["source", "source_fid"]
     )
-    preferred = preferred.set_index(["source", "fid"])
+    preferred = preferred.set_index(["source", "source_fid"])
     table = total.join(preferred[["map_class", "pixels", "confidence"]].rename(columns={"pixels": "preferred_pixels"}))
-    shapes = polygons.drop_duplicates(["source", "fid"]).set_index(["source", "fid"])
+    shapes = polygons.drop_duplicates(["source", "source_fid"]).set_index(["source", "source_fid"])
     table = table.join(shapes).reset_index()
     table["other_share"] = table["confident_other"] / table["pixels"]
     table["map_confidence"] = table["confidence"] / table["preferred_pixels"]
     table["flagged"] = (table["other_share"] >= flag_share) & (table["pixels"] >= min_pixels)
-    table = table.sort_values(["other_share", "pixels", "source", "fid"], ascending=[False, False, True, True])
+    table = table.sort_values(["other_share", "pixels", "source", "source_fid"], ascending=[False, False, True, True])
     table = table.reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     table["class_name"] = table["class_id"].map(names)
     table["map_class_name"] = table["map_class"].map(names)
-    columns = ["rank", "source", "fid", "class_id", "class_name", "pixels", "other_share", "map_class"]
+    columns = ["rank", "source", "source_fid", "class_id", "class_name", "pixels", "other_share", "map_class"]
     columns += ["map_class_name", "map_confidence", "flagged", *(c for c in KNOWN_ERRORS if c in table.columns)]
     out = gpd.GeoDataFrame(table[columns], geometry=table["geometry"].to_numpy(), crs=polygons.crs)
     out["map_class"] = out["map_class"].astype(np.int64)
