@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
 import xarray as xr
 from affine import Affine
 from conftest import REPO, TINY_TEST_TILE, TINY_TILES, snakemake
@@ -355,7 +356,9 @@ def test_snakemake_report_holds_every_output_with_its_caption_and_the_validation
         assert len(entry["caption"]) > 50, f"{path} has no caption"
     assert f"Tile {TINY_TILES[0]}" in results[f"results/plots/{TINY_TILES[0]}.png"]["caption"]
     assert {"Validation", "Map", "Tiles"} <= set(categories)
-    assert {"Summary", "Area estimates", "Confusion matrices", "Synthetic truth"} <= set(categories["Validation"])
+    assert {"Summary", "Area estimates", "Confusion matrices", "Synthetic truth", "Reference check"} <= set(
+        categories["Validation"]
+    )
     assert "Olofsson" in results[f"{report_dir}/area.png"]["caption"]
     assert TINY_TEST_TILE in report_variable(page, "workflow_desc")
 
@@ -366,8 +369,25 @@ def test_snakemake_report_holds_every_output_with_its_caption_and_the_validation
     lock = REPO / "requirements.lock.txt"
     assert (hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else "absent") in summary
     assert f"Only one test tile ({TINY_TEST_TILE})" in summary  # the tiny run has one test tile
-    assert "not a probability sample of the ground" in summary
+    # the headline is the map on every labelled test pixel, read back here and scored by scikit-learn
     metrics = json.loads((completed_run / report_dir / "metrics.json").read_text())
+    with rasterio.open(completed_run / "results" / "maps" / f"{TINY_TEST_TILE}.tif") as src:
+        mapped = src.read(1)
+    with rasterio.open(completed_run / "results" / "reference" / f"{TINY_TEST_TILE}.tif") as src:
+        reference = src.read(1)
+    labelled = reference > 0
+    assert metrics["test_pixels"] == labelled.sum()
+    assert metrics["overall_accuracy"] == pytest.approx(skm.accuracy_score(reference[labelled], mapped[labelled]))
+    assert metrics["kappa"] == pytest.approx(skm.cohen_kappa_score(reference[labelled], mapped[labelled]))
+    assert f"overall accuracy <b>{metrics['overall_accuracy']:.3f}</b>" in summary.split("Sampled eroded interior")[0]
+    sampled = metrics["sampled_interior"]
+    assert sampled["overall_accuracy"] != metrics["overall_accuracy"] and "Sampled eroded interior" in summary
+    truth = json.loads((completed_run / report_dir / "truth_scores.json").read_text())
+    assert metrics["truth"] == truth and f"<b>{truth['overall_accuracy']:.3f}</b>" in summary
+    check = metrics["reference_check"]
+    assert len(check["worst"]) == min(20, check["polygons"]) and "airport" in summary
+    assert f"{check['flagged']:,} of {check['polygons']:,} reference polygons" in summary
+    assert "not a probability sample of the ground" in summary
     assert metrics["caveats"] and all(html.escape(c) in summary for c in metrics["caveats"])
     estimate = metrics["area_estimate"]
     assert sum(c["estimated_area_ha"] or 0 for c in estimate["classes"]) == pytest.approx(

@@ -176,6 +176,11 @@ def detection(table: pd.DataFrame, top: int | None = None) -> dict:
     }
 
 
+def measured(gpkg_path, top: int | None = None) -> dict:
+    """`detection` of a synthetic run's `report/reference_check.gpkg` (for `make accuracy`)."""
+    return detection(gpd.read_file(gpkg_path, layer=LAYER), top)
+
+
 def summary(table: gpd.GeoDataFrame, settings: dict) -> dict:
     """metrics.json's `reference_check`: counts, the settings and the worst polygons."""
     worst = table.head(WORST).drop(columns="geometry")
@@ -235,3 +240,46 @@ def write(table: gpd.GeoDataFrame, path, classes: tuple[LandCoverClass, ...]) ->
         table.to_file(tmp, driver="GPKG", layer=LAYER)
     with atomic_path(path.with_suffix(".qml")) as tmp:
         tmp.write_text(qml_style(classes))
+
+
+def polygon_figure(row, map_paths, confidence_paths, classes: tuple[LandCoverClass, ...], margin: int = 15):
+    """One checked polygon over the map and the map's confidence around it (`margin` pixels), outlined in black."""
+    from matplotlib.figure import Figure
+    from rasterio.merge import merge
+
+    from landcover.maps import class_rgb, legend_handles
+
+    geom = row.geometry
+    with rasterio.open(map_paths[0]) as src:
+        res = src.res[0]
+    left, bottom, right, top = geom.bounds
+    bounds = (left - margin * res, bottom - margin * res, right + margin * res, top + margin * res)
+    labels, transform = merge([str(p) for p in map_paths], bounds=bounds, nodata=NO_DATA)
+    confidence, _ = merge([str(p) for p in confidence_paths], bounds=bounds, nodata=0)
+    extent = (
+        bounds[0],
+        bounds[0] + labels.shape[2] * transform.a,
+        bounds[3] + labels.shape[1] * transform.e,
+        bounds[3],
+    )
+    fig = Figure(figsize=(11, 4.8), layout="constrained")
+    for index, (picture, title) in enumerate(
+        ((class_rgb(labels[0], classes), "map"), (confidence[0], "confidence of the map (%)"))
+    ):
+        ax = fig.add_subplot(1, 2, index + 1)
+        image = ax.imshow(picture, extent=extent, interpolation="nearest", vmin=0, vmax=100, cmap="viridis")
+        for part in shapely.get_parts(geom):
+            for ring in (part.exterior, *part.interiors):
+                ax.plot(*ring.xy, color="black" if index == 0 else "white", linewidth=1.5)
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if index == 1:
+            fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.legend(handles=legend_handles(classes, np.unique(labels)), loc="outside lower center", ncol=5, frameon=False)
+    fig.suptitle(
+        f"#{row['rank']}: {row['class_name']} in the reference, {100 * row['other_share']:.0f} % of its "
+        f"{row['pixels']} pixels mapped as another class with high confidence; the map prefers "
+        f"{row['map_class_name']} ({row['map_confidence']:.0f} %)"
+    )
+    return fig
