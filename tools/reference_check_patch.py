@@ -3,7 +3,7 @@
 `python -m tools.reference_check_patch [results/eopatch]` runs after `snakemake --configfile config/eopatch.yaml`:
 the patch's workflow checks the LULC raster's runs of one class; this checks the RABA polygons the raster was drawn
 from (`vector_timeless/LULC.gpkg`), prints how many are flagged, and writes docs/reference_check.md with pictures of
-the five worst (docs/reference_check/). Thresholds are the schema's defaults.
+the five worst flagged (docs/reference_check/). Thresholds are the schema's defaults.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
         )
     lines.append("")
     pictures.mkdir(parents=True, exist_ok=True)
-    for _, row in table.head(PICTURES).iterrows():
+    for _, row in flagged.head(PICTURES).iterrows():
         path = pictures / f"rank{row['rank']}.png"
         save_png(reference_check.polygon_figure(row, maps, confidences, EOLEARN_CLASSES), path, 90)
         lines += [f"![rank {row['rank']}]({pictures.name}/{path.name})", ""]

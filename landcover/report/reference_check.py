@@ -3,8 +3,10 @@
 A land-use register misfiles parcels (and land use is not land cover: an airport's grass is filed as artificial
 surface). Per reference polygon of the tiles: its mapped pixels, the share of them the map assigns to another class
 with a confidence of at least `high_confidence` percent (`maps/<tile>_confidence.tif`), the class the map prefers
-there (the most frequent one) and the map's mean confidence in it. Polygons are ranked by that share; those with
-`min_pixels` mapped pixels and a share of at least `flag_share` are flagged. A polygon cut by tile borders is counted
+there (the most frequent one) and the map's mean confidence in it. Those with `min_pixels` mapped pixels and a share
+of at least `flag_share` are flagged. Polygons are ranked by `score`, the lower bound of the share's 95 % Wilson
+interval: a small polygon wholly contradicted ranks below a large one nearly so, whose share its pixels carry better
+(neighbouring pixels are not independent, so the bound orders, it does not test). A polygon cut by tile borders is counted
 once, over all of its tiles. Where the reference is a raster (an EOPatch's LULC), its connected runs of one class are
 the polygons.
 """
@@ -23,6 +25,7 @@ import rasterio
 import rasterio.features
 import shapely
 from rasterio.warp import transform_bounds
+from scipy.stats import norm
 
 from landcover.atomic import atomic_path
 from landcover.classes import NO_DATA, LandCoverClass
@@ -98,6 +101,15 @@ def tile_counts(polygons: gpd.GeoDataFrame, map_path, confidence_path, high_conf
     return pd.concat([keys, counts.drop(columns="polygon")], axis=1)
 
 
+def wilson_lower_bound(successes, trials, z: float = float(norm.ppf(0.975))) -> np.ndarray:
+    """The lower end of the Wilson score interval of a proportion (Wilson 1927)."""
+    k, n = np.asarray(successes, float), np.asarray(trials, float)
+    share = k / n
+    centre = share + z * z / (2 * n)
+    spread = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n)
+
+
 def rank(
     polygons: gpd.GeoDataFrame, counts: pd.DataFrame, classes, flag_share: float, min_pixels: int
 ) -> gpd.GeoDataFrame:
@@ -116,13 +128,14 @@ def rank(
     table = table.join(shapes).reset_index()
     table["other_share"] = table["confident_other"] / table["pixels"]
     table["map_confidence"] = table["confidence"] / table["preferred_pixels"]
+    table["score"] = wilson_lower_bound(table["confident_other"], table["pixels"])
     table["flagged"] = (table["other_share"] >= flag_share) & (table["pixels"] >= min_pixels)
-    table = table.sort_values(["other_share", "pixels", "source", "source_fid"], ascending=[False, False, True, True])
+    table = table.sort_values(["score", "source", "source_fid"], ascending=[False, True, True])
     table = table.reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     table["class_name"] = table["class_id"].map(names)
     table["map_class_name"] = table["map_class"].map(names)
-    columns = ["rank", "source", "source_fid", "class_id", "class_name", "pixels", "other_share", "map_class"]
+    columns = ["rank", "source", "source_fid", "class_id", "class_name", "pixels", "other_share", "score", "map_class"]
     columns += ["map_class_name", "map_confidence", "flagged", *(c for c in KNOWN_ERRORS if c in table.columns)]
     out = gpd.GeoDataFrame(table[columns], geometry=table["geometry"].to_numpy(), crs=polygons.crs)
     out["map_class"] = out["map_class"].astype(np.int64)
@@ -169,8 +182,8 @@ def detection(table: pd.DataFrame, top: int | None = None) -> dict:
         "misfiled": int(misfiled.sum()),
         "flagged": int(flagged.sum()),
         "flagged_and_misfiled": hits,
-        "precision": hits / flagged.sum() if flagged.any() else None,
-        "recall": hits / misfiled.sum() if misfiled.any() else None,
+        "precision": float(hits / flagged.sum()) if flagged.any() else None,
+        "recall": float(hits / misfiled.sum()) if misfiled.any() else None,
         "top": len(top_flagged),
         "precision_top": float(top_flagged["misfiled"].mean()) if len(top_flagged) else None,
     }

@@ -116,9 +116,9 @@ rule reference_check:
         mem_mb=2000,
         runtime=20,
     params:
+        **reference_check_settings(),
         classes=CLASSES,
         tiles=TILES,
         class_attribute=config["reference"]["class_attribute"],
-        **reference_check_settings(),
     script:
         "../../scripts/reference_check.py"
