@@ -106,7 +106,12 @@ rule reference_check:
             category="Validation",
             subcategory="Reference check",
         ),
-        style=result("report/reference_check.qml"),
+        style=report(
+            result("report/reference_check.qml"),
+            caption="../report/reference_check.rst",
+            category="Validation",
+            subcategory="Reference check",
+        ),
     log:
         "logs/reference_check/reference_check.log",
     conda:
