@@ -1,22 +1,3 @@
-from types import SimpleNamespace
-
-
-def reference_check_settings():
-    """The reference check's thresholds (the schema's report section)."""
-    return {
-        "high_confidence": config["report"]["high_confidence"],
-        "flag_share": config["report"]["flag_share"],
-        "min_pixels": config["report"]["flag_min_pixels"],
-    }
-
-
-def reference_polygon_files():
-    """Each tile's reference polygons; none where the reference is an EOPatch's raster (its runs are checked)."""
-    if eopatch_reference_raster():
-        return []
-    return [reference_polygons(SimpleNamespace(tile=tile)) for tile in TILES]
-
-
 rule report:
     input:
         model=result("model/model.txt"),
