@@ -282,6 +282,7 @@ def test_viewer_in_chromium(browser, completed_run, tmp_path):
     assert text.startswith(f"#{worst['rank']}: {worst['class_name']} in the reference, ") and (
         f"{round(100 * worst['other_share'])} % mapped as another class" in text
     ), text
+    page.check("#layer-map")
     page.click("#zoom-fit")
     settle(page)
     page.screenshot(path=tmp_path / "reference_check.png")
