@@ -285,8 +285,11 @@
     // map units to device pixels, the path's y being -y (north up)
     ctx.setTransform(dpr / view.res, 0, 0, dpr / view.res, dpr * (w / 2 - view.cx / view.res), dpr * (h / 2 + view.cy / view.res));
     ctx.globalAlpha = layer.opacity;
-    ctx.lineWidth = 2.5 * view.res;
-    for (let i = checked.length - 1; i >= 0; i--) { // the worst drawn last, on top
+    for (let i = checked.length - 1; i >= 0; i--) { // the worst drawn last, on top; a dark halo for contrast
+      ctx.lineWidth = 4.5 * view.res;
+      ctx.strokeStyle = "rgba(0,0,0,.75)";
+      ctx.stroke(checked[i].path);
+      ctx.lineWidth = 2.5 * view.res;
       ctx.strokeStyle = `rgb(${checkColour(checked[i].share)})`;
       ctx.stroke(checked[i].path);
     }
