@@ -12,7 +12,8 @@ The pyramid halves the resolution level by level from the map's own pixels (leve
 one 256-pixel tile holds the whole map; the class map is read from the COG's overviews and the
 other layers from their tiles' overviews, so no level needs the whole country in memory and the
 page loads only the tiles in view. Per map tile, a script with its logs and a small picture is
-loaded when the tile is clicked.
+loaded when the tile is clicked. The reference check's flagged polygons (`reference_check.gpkg`), worst first,
+are one more script of outlines drawn over the map.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import rasterio
+import shapely
 from PIL import Image
 from rasterio.enums import Resampling
 from rasterio.windows import Window
@@ -48,6 +51,7 @@ HAS_IMAGERY = 128  # bit set in the confidence byte where the area has imagery
 LOG_LINES = 200  # the last lines of each log shown per tile
 THUMBNAIL = 200  # pixels across each panel of a tile's picture
 JPEG_QUALITY = 80
+MAX_CHECKED = 500  # flagged reference polygons drawn, worst first (a country's would weigh megabytes)
 
 
 def write_true_colour(stack_ds, path) -> str:
@@ -228,6 +232,34 @@ def _thumbnail(tile: MapTile, classes: tuple[LandCoverClass, ...]) -> np.ndarray
     return np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1)
 
 
+def reference_check_script(gpkg_path, mosaic: Mosaic) -> str:
+    """`LCV.referenceCheck([...])`: the flagged polygons, worst first, as rings in the map's CRS, simplified to half
+    a pixel, with their rank, reference class, the class the map prefers, its confidence and the contradicted share."""
+    table = gpd.read_file(gpkg_path, layer="reference_check")
+    flagged = table[table["flagged"].astype(bool)].sort_values("rank").head(MAX_CHECKED)
+    flagged = flagged.to_crs(mosaic.crs.to_wkt()) if len(flagged) else flagged
+    polygons = []
+    for row in flagged.itertuples():
+        geom = shapely.simplify(row.geometry, mosaic.res / 2)
+        rings = [
+            [[round(x, 1), round(y, 1)] for x, y in ring.coords]
+            for part in shapely.get_parts(geom)
+            if part.geom_type == "Polygon"
+            for ring in (part.exterior, *part.interiors)
+        ]
+        polygons.append(
+            {
+                "rank": int(row.rank),
+                "cls": int(row.class_id),
+                "map": int(row.map_class),
+                "share": round(float(row.other_share), 3),
+                "conf": round(float(row.map_confidence)),
+                "rings": rings,
+            }
+        )
+    return "LCV.referenceCheck(" + json.dumps(polygons, separators=(",", ":")) + ");\n"
+
+
 def _caption(path) -> str:
     """A report caption (reStructuredText) as plain text for the page."""
     text = Path(path).read_text()
@@ -244,11 +276,13 @@ def build_viewer(
     pictures: dict[str, str] | None = None,
     figures: list[dict] | None = None,
     title: str = "Land cover",
+    reference_check=None,
 ) -> None:
     """Write `html_path` and its folder `assets_dir` (next to it) from the merged map and the tile rasters.
 
     `logs`: per tile id, the log files to show; `pictures`: per tile id, a picture made by the workflow;
-    `figures`: {"src", "caption" (an .rst file), "tile" (or None)} shown in the side panel."""
+    `figures`: {"src", "caption" (an .rst file), "tile" (or None)} shown in the side panel; `reference_check`: the
+    reference check's GeoPackage, drawn as a layer."""
     html_path, assets_dir = Path(html_path), Path(assets_dir)
     if assets_dir.parent.resolve() != html_path.parent.resolve():
         raise ValueError(f"{assets_dir}: the viewer's folder must sit beside {html_path}")
@@ -295,11 +329,14 @@ def build_viewer(
             "folder": assets_dir.name,
             "classes": [{"id": c.id, "name": c.name, "colour": c.colour} for c in classes if c.id != NO_DATA],
             "grid": grid,
+            "referenceCheck": reference_check is not None,
             "figures": [
                 {"src": link(f["src"]), "caption": _caption(f["caption"]), "tile": f.get("tile")} for f in figures or []
             ],
         }
         (out / "manifest.js").write_text("LCV.manifest(" + json.dumps(manifest, separators=(",", ":")) + ");\n")
+        if reference_check is not None:
+            (out / "reference_check.js").write_text(reference_check_script(reference_check, mosaic))
         for name in ("viewer.js", "viewer.css"):
             shutil.copyfile(ASSETS / name, out / name)
         page = (ASSETS / "map.html").read_text()

@@ -4,7 +4,7 @@ import json
 
 from landcover.atomic import atomic_path
 from landcover.logs import log_to
-from landcover.report import score_against_truth
+from landcover.report.metrics import score_against_truth
 from landcover.synthetic.calibration import interior_and_shares
 
 sm = snakemake

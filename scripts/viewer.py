@@ -27,4 +27,5 @@ build_viewer(
         {"src": src, "caption": caption, "tile": figure["tile"]}
         for src, caption, figure in zip(sm.input.figures, sm.input.captions, sm.params.figures)
     ],
+    reference_check=sm.input.reference_check,
 )

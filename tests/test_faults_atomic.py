@@ -38,9 +38,10 @@ def _writers() -> dict[str, Callable[[Path], Callable[[], list[Path]]]]:
     from shapely.geometry import box
 
     from landcover import grid as grids
-    from landcover import maps, model, raster_io, reference, report, stack
+    from landcover import maps, model, raster_io, reference, stack
     from landcover.atomic import atomic_path
     from landcover.classes import EOLEARN_CLASSES
+    from landcover.report import page
 
     grid = stack.TileGrid(TILE, CRS.from_epsg(32633), Affine(10, 0, 10000, 0, -10, 20000), 64, 64)
     labels = np.random.default_rng(0).integers(0, 11, (64, 64), dtype=np.uint8)  # incompressible enough
@@ -89,11 +90,12 @@ def _writers() -> dict[str, Callable[[Path], Callable[[], list[Path]]]]:
             "f1_macro": 0.5,
             "kappa": 0.0,
             "test_pixels": 4,
+            "unmapped_pixels": 0,
             "test_tiles": ["t"],
         }
         figures = {"roc": figure(), "confusion_true": figure()}
         targets = [out / "metrics.json", out / "summary.html", out / "roc.png", out / "confusion_true.png"]
-        return lambda: [report.write_report(metrics, figures, out, dpi=50), *targets][1:]
+        return lambda: [page.write_report(metrics, figures, out, dpi=50), *targets][1:]
 
     def write_grid(out: Path):
         tiles = grids.make_grid(box(0, 0, 3000, 3000), 1000, 10, crs="EPSG:32633")

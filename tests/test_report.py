@@ -1,4 +1,5 @@
-"""Validation metrics (checked against scikit-learn), report figures and scoring against the synthetic truth."""
+"""Validation metrics (checked against scikit-learn on the same pixels), report figures, scoring against the
+synthetic truth."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
 import xarray as xr
 from affine import Affine
 from conftest import REPO, TINY_TEST_TILE, TINY_TILES, snakemake
@@ -18,24 +20,24 @@ from rasterio.crs import CRS
 from sklearn import metrics as skm
 
 from landcover import stack
+from landcover.area import area_estimate, mapped_pixels
 from landcover.classes import EOLEARN_CLASSES
 from landcover.maps import write_class_geotiff
 from landcover.model import predict_proba, train_model
 from landcover.raster_io import save_png
-from landcover.report import (
-    area_estimate,
-    area_figure,
+from landcover.report.figures import area_figure, report_figures
+from landcover.report.metrics import (
     caveats,
-    evaluate,
+    confusion_counts,
     frames_dropped,
     map_reference_counts,
-    mapped_pixels,
-    report_figures,
+    map_scores,
+    sampled_scores,
     score_against_truth,
+    scores,
     software,
-    summary_html,
-    write_report,
 )
+from landcover.report.page import summary_html, write_report
 from landcover.sampling import feature_columns
 from landcover.stack import TileGrid
 
@@ -52,10 +54,10 @@ def random_predictions(n: int, seed: int):
     """Test samples and class probabilities that agree with the labels more often than not, with tied scores."""
     rng = np.random.default_rng(seed)
     y_true = rng.choice(TEST_LABELS, size=n, p=[0.4, 0.3, 0.2, 0.1])
-    scores = rng.random((n, len(MODEL_CLASSES)))
+    raw = rng.random((n, len(MODEL_CLASSES)))
     for column, class_id in enumerate(MODEL_CLASSES):
-        scores[y_true == class_id, column] += 0.7
-    proba = np.round(scores / scores.sum(axis=1, keepdims=True), 2)  # rounding makes ties
+        raw[y_true == class_id, column] += 0.7
+    proba = np.round(raw / raw.sum(axis=1, keepdims=True), 2)  # rounding makes ties
     samples = pd.DataFrame({"tile_id": rng.choice(["a", "b"], size=n), "label": y_true.astype(np.uint8)})
     return samples, proba
 
@@ -65,7 +67,7 @@ def test_metrics_equal_scikit_learns_and_no_test_pixel_is_dropped():
     y_true = samples["label"].to_numpy()
     y_pred = np.array(MODEL_CLASSES)[proba.argmax(axis=1)]
     assert (y_pred == 4).any() and (y_true == 9).any()  # the cases the eo-learn notebook drops
-    metrics = evaluate(samples, proba, metadata_for(MODEL_CLASSES), EOLEARN_CLASSES)
+    metrics = sampled_scores(samples, proba, metadata_for(MODEL_CLASSES), EOLEARN_CLASSES)
 
     labels = [1, 2, 3, 4, 9]
     assert metrics["test_pixels"] == 2000 and sum(metrics["test_tiles"].values()) == 2000
@@ -101,7 +103,7 @@ def test_metrics_equal_scikit_learns_and_no_test_pixel_is_dropped():
 def test_an_empty_test_set_is_refused():
     samples = pd.DataFrame({"tile_id": [], "label": np.array([], dtype=np.uint8)})
     with pytest.raises(ValueError, match="no samples"):
-        evaluate(samples, np.zeros((0, 4)), metadata_for(MODEL_CLASSES), EOLEARN_CLASSES)
+        sampled_scores(samples, np.zeros((0, 4)), metadata_for(MODEL_CLASSES), EOLEARN_CLASSES)
 
 
 def test_report_writes_metrics_and_every_figure(tmp_path):
@@ -120,7 +122,10 @@ def test_report_writes_metrics_and_every_figure(tmp_path):
     booster, metadata = train_model(samples[:200], EOLEARN_CLASSES, 1, {"num_iterations": 10}, threads=1)
     test = samples[200:].reset_index(drop=True)
     proba = predict_proba(booster, metadata, test)
-    metrics = evaluate(test, proba, metadata, EOLEARN_CLASSES)
+    predicted = np.array([c["id"] for c in metadata["classes"]])[proba.argmax(axis=1)]
+    counts = confusion_counts(test["label"].to_numpy(), predicted)
+    metrics = map_scores(counts, {"t": {"pixels": 100, "labelled_without_map_class": 0}}, EOLEARN_CLASSES)
+    metrics["sampled_interior"] = sampled_scores(test, proba, metadata, EOLEARN_CLASSES)
     figures = report_figures(booster, metadata, metrics, test, proba, samples["label"][:200], EOLEARN_CLASSES)
     write_report(metrics, figures, tmp_path / "report", dpi=40)
 
@@ -181,8 +186,7 @@ def test_area_estimate_from_maps_equals_the_estimator_on_hand_counted_pixels(tmp
         write_tile(paths[index][0], mapped[index], index)
         write_tile(paths[index][1], reference[index], index)
     counts, tiles = map_reference_counts([p[0] for p in paths.values()], [p[1] for p in paths.values()])
-    both = (mapped > 0) & (reference > 0)
-    assert counts.sum() == both.sum() and counts[2, 1] == ((mapped == 2) & (reference == 1)).sum()
+    assert counts[1:].sum() == (reference > 0).sum() and counts[1, 2] == ((mapped == 2) & (reference == 1)).sum()
     assert tiles["map0"]["labelled_without_map_class"] == ((mapped[0] == 0) & (reference[0] > 0)).sum()
 
     write_tile(tmp_path / "merged.tif", np.concatenate([mapped[0], mapped[1], np.full((5, 30), 2)]), 0)
@@ -204,29 +208,81 @@ def test_area_estimate_from_maps_equals_the_estimator_on_hand_counted_pixels(tmp
     assert (tmp_path / "area.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_sample_that_cannot_carry_its_figures_says_so():
+def test_test_tiles_that_cannot_carry_their_figures_say_so():
     """The case of issue 11: 19 test pixels of one class on one tile printed "overall accuracy 1.0", no warning."""
-    samples = pd.DataFrame({"tile_id": "t", "label": np.full(19, 2, dtype=np.uint8)})
-    proba = np.tile([0.1, 0.9, 0.0, 0.0], (19, 1))
-    metrics = evaluate(samples, proba, metadata_for(MODEL_CLASSES), EOLEARN_CLASSES)
     counts = np.zeros((256, 256), dtype=np.int64)
-    counts[2, 2], counts[1, 1] = 19, 1
+    counts[2, 2] = 19
+    metrics = map_scores(counts, {"t": {"pixels": 19, "labelled_without_map_class": 0}}, EOLEARN_CLASSES)
+    estimate_counts = counts.copy()
+    estimate_counts[1, 1] = 1
     mapped = np.zeros(256, dtype=np.int64)
     mapped[[1, 2]] = 500, 4000
     metrics["area_estimate"] = area_estimate(
-        counts, mapped, 0.01, EOLEARN_CLASSES, {"t": {"pixels": 20, "labelled_without_map_class": 0}}
+        estimate_counts, mapped, 0.01, EOLEARN_CLASSES, {"t": {"pixels": 20, "labelled_without_map_class": 0}}
     )
     found = caveats(metrics)
     assert metrics["overall_accuracy"] == 1.0 and metrics["kappa"] is None  # kappa is 0/0 with one class
     assert any(c.startswith("Only one test tile (t)") for c in found)
     assert any("one reference class only (forest)" in c for c in found)
-    assert any(c.startswith("forest: 19 test pixels (fewer than 50)") for c in found)
+    assert any(c.startswith("forest: 19 labelled test pixels (fewer than 50)") for c in found)
     assert any(c.startswith("cultivated land: mapped on 5.0 ha but 1 test pixels") for c in found)
     cultivated = next(c for c in metrics["area_estimate"]["classes"] if c["id"] == 1)
     assert cultivated[
         "estimated_area_ha"
     ] is None and "<td>cultivated land</td><td>5.0</td><td>n/a</td>" in summary_html(metrics)
-    assert "What this test sample cannot carry" in summary_html(metrics | {"caveats": found})
+    assert "What the test tiles cannot carry" in summary_html(metrics | {"caveats": found})
+
+
+def test_confusion_counts_equal_scikit_learns_matrix():
+    rng = np.random.default_rng(7)
+    reference, predicted = rng.integers(0, 256, 5000), rng.integers(0, 256, 5000)
+    expected = skm.confusion_matrix(reference, predicted, labels=np.arange(256))
+    np.testing.assert_array_equal(confusion_counts(reference.astype(np.uint8), predicted.astype(np.uint8)), expected)
+
+
+def test_the_headline_is_the_map_on_every_labelled_test_pixel_as_scikit_learn_scores_them(tmp_path):
+    """Map files read back against band 1 of the reference; an unmapped labelled pixel is a wrong one, a class only
+    mapped is kept; kappa, F1 and the per-class figures equal scikit-learn's on the same pixels."""
+    rng = np.random.default_rng(8)
+    reference = rng.choice([0, 1, 2, 3], size=(2, 20, 30), p=[0.2, 0.4, 0.3, 0.1])
+    mapped = np.where(rng.random((2, 20, 30)) < 0.7, reference, rng.choice([0, 1, 2, 5], size=(2, 20, 30)))
+    mapped[reference == 0] = rng.choice([1, 2], size=(reference == 0).sum())  # unlabelled pixels never count
+    mapped[0, :2] = 0
+    maps, references = [], []
+    for index in range(2):
+        maps.append(tmp_path / f"map{index}.tif")
+        references.append(tmp_path / f"ref{index}.tif")
+        write_tile(maps[-1], mapped[index], index)
+        write_tile(references[-1], reference[index], index)
+    counts, tiles = map_reference_counts(maps, references)
+    metrics = map_scores(counts, tiles, EOLEARN_CLASSES)
+
+    labelled = reference > 0
+    y_true, y_pred = reference[labelled], mapped[labelled]
+    labels = [1, 2, 3, 5]  # the reference's and the map's classes; no data is an error, not a class
+    assert metrics["test_pixels"] == labelled.sum() and metrics["unmapped_pixels"] == (y_pred == 0).sum() > 0
+    assert metrics["overall_accuracy"] == pytest.approx(skm.accuracy_score(y_true, y_pred), abs=1e-12)
+    assert metrics["kappa"] == pytest.approx(skm.cohen_kappa_score(y_true, y_pred), abs=1e-12)
+    for average in ("weighted", "macro"):
+        expected = skm.f1_score(y_true, y_pred, labels=labels, average=average, zero_division=0)
+        assert metrics[f"f1_{average}"] == pytest.approx(expected, abs=1e-12)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    assert [c["id"] for c in metrics["classes"]] == labels
+    np.testing.assert_allclose([c["precision"] for c in metrics["classes"]], precision, atol=1e-12)
+    np.testing.assert_allclose([c["recall"] for c in metrics["classes"]], recall, atol=1e-12)
+    np.testing.assert_allclose([c["f1"] for c in metrics["classes"]], f1, atol=1e-12)
+    assert [c["support"] for c in metrics["classes"]] == support.tolist()
+    cm = skm.confusion_matrix(y_true, y_pred, labels=labels)
+    np.testing.assert_array_equal(metrics["confusion_matrix"]["counts"], cm)
+    with np.errstate(invalid="ignore"):
+        by_true = np.nan_to_num(cm / support[:, None])  # class 5 is only mapped: its row is empty
+    np.testing.assert_allclose(metrics["confusion_matrix"]["normalised_by_true"], by_true)
+    assert tiles["map0"]["labelled_without_map_class"] == ((mapped[0] == 0) & labelled[0]).sum()
+
+    plain = scores(reference, mapped)  # the same on the arrays, as tools.accuracy calls it
+    assert plain["oa"] == metrics["overall_accuracy"] and plain["pixels"] == labelled.sum()
+    assert plain["majority"] == pytest.approx(np.bincount(y_true).max() / len(y_true))
+    assert set(plain["per_class"]) == {1, 2, 3}
 
 
 def test_frames_dropped_per_reason_are_summed_over_tiles(tmp_path):
@@ -249,6 +305,7 @@ def test_frames_dropped_per_reason_are_summed_over_tiles(tmp_path):
     page = summary_html(
         {
             "test_pixels": 1,
+            "unmapped_pixels": 0,
             "test_tiles": {"a": 1},
             "overall_accuracy": 1,
             "f1_weighted": 1,
@@ -299,7 +356,9 @@ def test_snakemake_report_holds_every_output_with_its_caption_and_the_validation
         assert len(entry["caption"]) > 50, f"{path} has no caption"
     assert f"Tile {TINY_TILES[0]}" in results[f"results/plots/{TINY_TILES[0]}.png"]["caption"]
     assert {"Validation", "Map", "Tiles"} <= set(categories)
-    assert {"Summary", "Area estimates", "Confusion matrices", "Synthetic truth"} <= set(categories["Validation"])
+    assert {"Summary", "Area estimates", "Confusion matrices", "Synthetic truth", "Reference check"} <= set(
+        categories["Validation"]
+    )
     assert "Olofsson" in results[f"{report_dir}/area.png"]["caption"]
     assert TINY_TEST_TILE in report_variable(page, "workflow_desc")
 
@@ -310,8 +369,25 @@ def test_snakemake_report_holds_every_output_with_its_caption_and_the_validation
     lock = REPO / "requirements.lock.txt"
     assert (hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else "absent") in summary
     assert f"Only one test tile ({TINY_TEST_TILE})" in summary  # the tiny run has one test tile
-    assert "not a probability sample of the ground" in summary
+    # the headline is the map on every labelled test pixel, read back here and scored by scikit-learn
     metrics = json.loads((completed_run / report_dir / "metrics.json").read_text())
+    with rasterio.open(completed_run / "results" / "maps" / f"{TINY_TEST_TILE}.tif") as src:
+        mapped = src.read(1)
+    with rasterio.open(completed_run / "results" / "reference" / f"{TINY_TEST_TILE}.tif") as src:
+        reference = src.read(1)
+    labelled = reference > 0
+    assert metrics["test_pixels"] == labelled.sum()
+    assert metrics["overall_accuracy"] == pytest.approx(skm.accuracy_score(reference[labelled], mapped[labelled]))
+    assert metrics["kappa"] == pytest.approx(skm.cohen_kappa_score(reference[labelled], mapped[labelled]))
+    assert f"overall accuracy <b>{metrics['overall_accuracy']:.3f}</b>" in summary.split("Sampled eroded interior")[0]
+    sampled = metrics["sampled_interior"]
+    assert sampled["overall_accuracy"] != metrics["overall_accuracy"] and "Sampled eroded interior" in summary
+    truth = json.loads((completed_run / report_dir / "truth_scores.json").read_text())
+    assert metrics["truth"] == truth and f"<b>{truth['overall_accuracy']:.3f}</b>" in summary
+    check = metrics["reference_check"]
+    assert len(check["worst"]) == min(20, check["polygons"]) and "airport" in summary
+    assert f"{check['flagged']:,} of {check['polygons']:,} reference polygons" in summary
+    assert "not a probability sample of the ground" in summary
     assert metrics["caveats"] and all(html.escape(c) in summary for c in metrics["caveats"])
     estimate = metrics["area_estimate"]
     assert sum(c["estimated_area_ha"] or 0 for c in estimate["classes"]) == pytest.approx(

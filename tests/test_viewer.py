@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
@@ -18,7 +19,7 @@ from scipy.ndimage import maximum_filter, minimum_filter
 
 from landcover.classes import EOLEARN_CLASSES, classes_from_config
 from landcover.maps import merge_tiles, write_class_geotiff, write_confidence_geotiff
-from landcover.viewer import HAS_IMAGERY, MapTile, build_viewer, write_true_colour
+from landcover.viewer import HAS_IMAGERY, MAX_CHECKED, MapTile, build_viewer, write_true_colour
 from tools.viewer_sizes import page_size, projected_size
 
 CHROMIUM = "/usr/bin/chromium"
@@ -258,6 +259,33 @@ def test_viewer_in_chromium(browser, completed_run, tmp_path):
     page.click("#zoom-fit")
     settle(page)
     page.screenshot(path=tmp_path / "layers.png")
+
+    # the reference check: the flagged polygons, worst first; a click inside the worst tells its rank and scores
+    checked = gpd.read_file(results / "report" / "reference_check.gpkg", layer="reference_check")
+    flagged = checked[checked["flagged"]].sort_values("rank")
+    assert len(flagged) > 0, "the tiny run flags no reference polygon"
+    page.uncheck("#layer-true_colour")
+    page.uncheck("#layer-confidence")
+    page.check("#layer-reference_check")
+    settle(page)
+    shown = page.evaluate("LCV.checked()")
+    assert [p["rank"] for p in shown] == flagged["rank"].tolist()[:MAX_CHECKED]
+    assert "reference check" in page.locator("#check-legend").inner_text()
+    worst = flagged.iloc[0]
+    x, y = worst.geometry.representative_point().coords[0]
+    page.evaluate(f"LCV.setView({x}, {y}, 2.5)")
+    settle(page)
+    sx, sy = page.evaluate(f"LCV.toScreen({x}, {y})")
+    page.locator("#canvas").click(position={"x": sx, "y": sy})
+    page.wait_for_selector("#pixel dd[data-key='reference check']")
+    text = page.locator("#pixel dd[data-key='reference check']").inner_text()
+    assert text.startswith(f"#{worst['rank']}: {worst['class_name']} in the reference, ") and (
+        f"{round(100 * worst['other_share'])} % mapped as another class" in text
+    ), text
+    page.check("#layer-map")
+    page.click("#zoom-fit")
+    settle(page)
+    page.screenshot(path=tmp_path / "reference_check.png")
 
     assert not seen["errors"], seen["errors"]
     outside = [url for url in seen["requests"] if not url.startswith(("file:", "data:"))]

@@ -28,7 +28,6 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import xarray as xr
-from sklearn.metrics import accuracy_score, f1_score
 
 from landcover import stack
 from landcover.classes import EOLEARN_CLASSES, NO_DATA
@@ -39,6 +38,7 @@ from landcover.ingest.eopatch import read_eopatch, read_eopatch_reference
 from landcover.interpolate import date_grid
 from landcover.model import predict_tile, train_model
 from landcover.reference import erode
+from landcover.report.metrics import scores
 from landcover.sampling import sample_pixels
 from tools.readme import write_blocks
 
@@ -215,23 +215,6 @@ class Bench:
         predicted[finite] = classifier.predict(x_test[finite])
         predicted = predicted.reshape(test.labels.shape)
         return {"all": scores(test.labels, predicted), "interior": scores(test.eroded, predicted)}
-
-
-def scores(reference: np.ndarray, predicted: np.ndarray) -> dict:
-    """OA, weighted and macro F1, per-class F1 and the majority class's share on the labelled pixels of
-    `reference` (scikit-learn; a no-data prediction is a wrong one)."""
-    labelled = reference > 0
-    y_true, y_pred = reference[labelled], predicted[labelled]
-    present = np.unique(y_true)
-    per_class = f1_score(y_true, y_pred, labels=present, average=None, zero_division=0)
-    return {
-        "pixels": int(labelled.sum()),
-        "oa": float(accuracy_score(y_true, y_pred)),
-        "f1_weighted": float(f1_score(y_true, y_pred, labels=present, average="weighted", zero_division=0)),
-        "f1_macro": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
-        "per_class": {int(c): float(f) for c, f in zip(present, per_class)},
-        "majority": float(np.bincount(y_true).max() / len(y_true)),
-    }
 
 
 def _f(value: float) -> str:

@@ -95,7 +95,8 @@ def synthesize_reference(grids: list[TileGrid], seed: int) -> gpd.GeoDataFrame:
     """Reference polygons over the tiles, as a land-use register delivers them: `lulc_id`, `lulc_name`.
 
     Parcels split by tile borders are merged again; a few percent of them carry another plausible
-    class than the truth (deliberately: land use is not land cover)."""
+    class than the truth (deliberately: land use is not land cover). `misfiled` and `true_id` record
+    which, for measuring the reference check (`landcover.report.reference_check`)."""
     if not grids:
         raise ValueError("synthesize_reference: no tiles given")
     crs = grids[0].crs
@@ -115,7 +116,12 @@ def synthesize_reference(grids: list[TileGrid], seed: int) -> gpd.GeoDataFrame:
         100 * float((lulc != merged["true_id"]).mean()),
     )
     return gpd.GeoDataFrame(
-        {"lulc_id": lulc.astype(np.int64), "lulc_name": [_NAMES[int(c)] for c in lulc]},
+        {
+            "lulc_id": lulc.astype(np.int64),
+            "lulc_name": [_NAMES[int(c)] for c in lulc],
+            "misfiled": lulc != merged["true_id"].to_numpy(),
+            "true_id": merged["true_id"].to_numpy(np.int64),
+        },
         geometry=merged.geometry.to_numpy(),
         crs=crs,
     )

@@ -9,11 +9,14 @@
     { id: "reference", name: "reference", on: false, opacity: 1 },
     { id: "confidence", name: "confidence", on: false, opacity: 1 },
     { id: "disagreement", name: "disagreement", on: false, opacity: 1 },
+    { id: "reference_check", name: "reference check", on: false, opacity: 1, vector: true },
   ];
   const HAS_IMAGERY = 128;
   const DISAGREE = [230, 0, 126, 255];
   const AGREE = [255, 255, 255, 0];
   const RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]]; // viridis, 0..100 %
+  const CHECK_RAMP = [[255, 200, 0], [255, 100, 0], [200, 0, 40]]; // reference check: share contradicted 50..100 %
+  let checked = null; // flagged reference polygons, worst first, once loaded
   const tiles = new Map(); // "z/x_y" -> {state, w, h, pixels, rgb, layers}
   const infos = new Map(); // tile id -> info, or a list of callbacks while loading
   let M = null;
@@ -203,7 +206,7 @@
       const src = [(x0 - ax0) / ar, (ay0 - y0) / ary, w / ar, h / ary];
       const [sx, sy] = toScreen(x0, y0);
       for (const layer of LAYERS) {
-        if (!layer.on || layer.opacity === 0) continue;
+        if (!layer.on || layer.opacity === 0 || layer.vector) continue;
         ctx.globalAlpha = layer.opacity;
         ctx.imageSmoothingEnabled = !!layer.smooth;
         ctx.drawImage(layerCanvas(tile, layer.id), ...src, sx, sy, w / view.res, h / view.res);
@@ -230,6 +233,7 @@
     const [tx1, ty1] = tileAt(z, Math.min(x1, right() - 1e-6), Math.max(y1, bottom() + 1e-6));
     for (let ty = ty0; ty <= ty1; ty++) for (let tx = tx0; tx <= tx1; tx++) drawTile(z, tx, ty);
     if ($("grid-toggle").checked) drawGrid();
+    drawChecked();
     drawScale();
     document.body.dataset.level = z;
   }
@@ -252,6 +256,55 @@
         ctx.fillText(t.id, sx + 5, sy + 14);
       }
     }
+  }
+
+  // ---- reference check ----
+  LCV.referenceCheck = function (polygons) {
+    checked = polygons.map((p) => {
+      const path = new Path2D();
+      for (const ring of p.rings) {
+        ring.forEach(([x, y], i) => (i ? path.lineTo(x, -y) : path.moveTo(x, -y)));
+        path.closePath();
+      }
+      return { ...p, path };
+    });
+    draw();
+  };
+
+  function checkColour(share) {
+    const t = Math.min(1, Math.max(0, (share - 0.5) / 0.5)) * (CHECK_RAMP.length - 1);
+    const i = Math.min(CHECK_RAMP.length - 2, Math.floor(t));
+    return CHECK_RAMP[i].map((c, k) => Math.round(c + (CHECK_RAMP[i + 1][k] - c) * (t - i)));
+  }
+
+  function drawChecked() {
+    const layer = LAYERS.find((l) => l.id === "reference_check");
+    if (!layer.on || !checked) return;
+    const { w, h } = size();
+    const dpr = window.devicePixelRatio || 1;
+    // map units to device pixels, the path's y being -y (north up)
+    ctx.setTransform(dpr / view.res, 0, 0, dpr / view.res, dpr * (w / 2 - view.cx / view.res), dpr * (h / 2 + view.cy / view.res));
+    ctx.globalAlpha = layer.opacity;
+    for (let i = checked.length - 1; i >= 0; i--) { // the worst drawn last, on top; a dark halo for contrast
+      ctx.lineWidth = 4.5 * view.res;
+      ctx.strokeStyle = "rgba(0,0,0,.75)";
+      ctx.stroke(checked[i].path);
+      ctx.lineWidth = 2.5 * view.res;
+      ctx.strokeStyle = `rgb(${checkColour(checked[i].share)})`;
+      ctx.stroke(checked[i].path);
+    }
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.globalAlpha = 1;
+  }
+
+  function checkedAt(x, y) {
+    const layer = LAYERS.find((l) => l.id === "reference_check");
+    if (!layer.on || !checked) return null;
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    const found = checked.find((p) => ctx.isPointInPath(p.path, x, -y));
+    ctx.restore();
+    return found || null;
   }
 
   function drawScale() {
@@ -291,6 +344,10 @@
       rows.push(["confidence", v.cls && v.conf ? `${v.conf} %` : "–"]);
       rows.push(["reference", v.ref ? names[v.ref] || `class ${v.ref}` : "no reference"]);
       if (v.level !== M.levels) rows.push(["pixel", `overview, ${levelRes(v.level)} m`]);
+    }
+    const polygon = checkedAt(x, y);
+    if (polygon) {
+      rows.push(["reference check", `#${polygon.rank}: ${names[polygon.cls]} in the reference, ${Math.round(100 * polygon.share)} % mapped as another class with high confidence; the map prefers ${names[polygon.map]} (${polygon.conf} %)`]);
     }
     return rows;
   }
@@ -374,7 +431,7 @@
 
   function buildPanel() {
     $("crs").textContent = `${M.crs}, ${+M.res.toFixed(4)} m pixels, ${M.grid.length} tiles`;
-    for (const layer of LAYERS) {
+    for (const layer of LAYERS.filter((l) => !l.vector || M.referenceCheck)) {
       const box = el("input", { type: "checkbox", checked: layer.on, id: `layer-${layer.id}` });
       const slider = el("input", { type: "range", min: 0, max: 100, value: layer.opacity * 100, id: `opacity-${layer.id}`, title: "opacity" });
       box.onchange = () => ((layer.on = box.checked), draw());
@@ -392,6 +449,15 @@
       el("div", { className: "ramp-labels" }, el("span", {}, "0 %"), el("span", {}, "100 %")),
       el("div", { className: "row" }, el("span", { className: "swatch", style: `background:rgb(${DISAGREE.slice(0, 3)})` }), "disagreement: map ≠ reference"),
     );
+    if (M.referenceCheck) {
+      const checkStops = [50, 75, 100].map((p) => `rgb(${checkColour(p / 100)}) ${2 * p - 100}%`).join(",");
+      $("ramps").append(
+        el("div", { id: "check-legend" }, "reference check: flagged polygons, share of their pixels mapped as another class with high confidence (may also be land use that is not land cover)"),
+        el("div", { className: "ramp", style: `background:linear-gradient(to right,${checkStops})` }),
+        el("div", { className: "ramp-labels" }, el("span", {}, "50 %"), el("span", {}, "100 %")),
+      );
+      loadScript(`${M.folder}/reference_check.js`);
+    }
     showFigures();
   }
 
@@ -462,6 +528,7 @@
   // for tests and scripting: where a map coordinate is on screen, and whether tiles are still loading
   LCV.toScreen = (x, y) => toScreen(x, y);
   LCV.view = view;
+  LCV.checked = () => (checked || []).map(({ path, ...p }) => p);
   LCV.idle = () => pending === 0 && [...tiles.values()].every((t) => t.state === "ready");
   LCV.setView = (cx, cy, res) => ((view.cx = cx), (view.cy = cy), (view.res = res), draw());
 })();

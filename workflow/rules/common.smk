@@ -228,6 +228,24 @@ REPORT_FIGURES = (
 )
 
 
+def reference_check_settings():
+    """The reference check's thresholds (the schema's report section)."""
+    return {
+        "high_confidence": config["report"]["high_confidence"],
+        "flag_share": config["report"]["flag_share"],
+        "min_pixels": config["report"]["flag_min_pixels"],
+    }
+
+
+def reference_polygon_files():
+    """Each tile's reference polygons; none where the reference is an EOPatch's raster (its runs are checked)."""
+    from types import SimpleNamespace
+
+    if eopatch_reference_raster():
+        return []
+    return [reference_polygons(SimpleNamespace(tile=tile)) for tile in TILES]
+
+
 def frame_records():
     """Each tile's frames kept and dropped per reason, once the features rule writes them (issue 15)."""
     if not any("frames/" in path for path in rules.features.output):
@@ -264,6 +282,7 @@ def final_outputs():
         result("landcover.qml"),
         result("landcover_preview.png"),
         result("report/metrics.json"),
+        result("report/reference_check.gpkg"),
     ]
     outputs += [result(f"plots/{tile}.png") for tile in PLOT_TILES]
     outputs += [result("map.html")] + [figure["src"] for figure in SEED_FIGURES]

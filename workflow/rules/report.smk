@@ -8,6 +8,8 @@ rule report:
         test_references=[result(f"reference/{tile}.tif") for tile in TEST_TILES],
         map=result("landcover.tif"),
         frames=frame_records(),
+        reference_check=result("report/reference_check.gpkg"),
+        truth=[result("report/truth_scores.json")] if SOURCE == "synthetic" else [],
     output:
         **{
             name: report(
@@ -41,6 +43,7 @@ rule report:
     params:
         classes=CLASSES,
         dpi=config["report"]["dpi"],
+        reference_check=reference_check_settings(),
         lock_file=os.path.join(workflow.basedir, "requirements.lock.txt"),
     script:
         "../../scripts/report.py"
@@ -69,3 +72,39 @@ rule score_truth:
         erosion_radius=config["reference"]["erosion_radius"],
     script:
         "../../scripts/score_truth.py"
+
+
+rule reference_check:
+    input:
+        maps=maps_of(TILES),
+        confidence=[result(f"maps/{tile}_confidence.tif") for tile in TILES],
+        reference=[result(f"reference/{tile}.tif") for tile in TILES],
+        polygons=reference_polygon_files(),
+    output:
+        gpkg=report(
+            result("report/reference_check.gpkg"),
+            caption="../report/reference_check.rst",
+            category="Validation",
+            subcategory="Reference check",
+        ),
+        style=report(
+            result("report/reference_check.qml"),
+            caption="../report/reference_check.rst",
+            category="Validation",
+            subcategory="Reference check",
+        ),
+    log:
+        "logs/reference_check/reference_check.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        **reference_check_settings(),
+        classes=CLASSES,
+        tiles=TILES,
+        class_attribute=config["reference"]["class_attribute"],
+    script:
+        "../../scripts/reference_check.py"

@@ -28,6 +28,7 @@ rule viewer:
         plots=[result(f"plots/{tile}.png") for tile in PLOT_TILES],
         figures=[figure["src"] for figure in SEED_FIGURES],
         captions=[figure["caption"] for figure in SEED_FIGURES],
+        reference_check=result("report/reference_check.gpkg"),
     output:
         html=result("map.html"),
         assets=directory(result("viewer")),
