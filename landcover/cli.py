@@ -88,7 +88,8 @@ def _plan(args: argparse.Namespace) -> int:
     import yaml
     from snakemake.utils import validate
 
-    from landcover.grid import make_grid, read_aoi, tile_grid
+    from landcover.config import area_crs, area_grid
+    from landcover.grid import tile_grid
     from landcover.ingest import sentinelhub
 
     config = yaml.safe_load(Path(args.configfile).read_text())
@@ -97,10 +98,8 @@ def _plan(args: argparse.Namespace) -> int:
     if area["source"] != "sentinelhub" or not sh:
         print(f"{args.configfile}: area.source is {area['source']}; nothing to download from Sentinel Hub")
         return 0
-    grid = make_grid(
-        read_aoi(area["aoi"]), area["tile_size_m"], area["resolution_m"], area["crs"], area["tiles"] or None
-    )
-    size = (area["tile_size_m"], area["resolution_m"], grid.crs.to_string())  # crs null: the AOI's UTM zone
+    grid = area_grid(config)
+    size = (area["tile_size_m"], area["resolution_m"], area_crs(config, grid))
     tiles = grid.tile_id
     sh_config = None
     if not args.no_catalog:
