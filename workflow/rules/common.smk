@@ -114,7 +114,7 @@ def eopatch_reference_raster():
     """`mask_timeless/<name>` when the reference is a raster inside each EOPatch, else None."""
     if SOURCE != "eopatch" or config["reference"]["path"]:
         return None
-    feature = config["eopatch"].get("reference")
+    feature = config["eopatch"]["reference"]
     return feature if feature and not feature.endswith(".gpkg") else None
 
 
@@ -125,7 +125,7 @@ def reference_polygons(wildcards):
     if SOURCE == "eopatch" and not config["reference"]["path"]:
         from landcover.ingest.eopatch import parse_tile_id
 
-        patch, _ = parse_tile_id(wildcards.tile, config["eopatch"].get("subtiles"))
+        patch, _ = parse_tile_id(wildcards.tile, config["eopatch"]["subtiles"])
         return os.path.join(
             config["eopatch"]["path"], patch, config["eopatch"]["reference"]
         )
@@ -139,7 +139,7 @@ def tile_bounds():
         if SOURCE == "eopatch":
             from landcover.ingest.eopatch import eopatch_grid, parse_tile_id
 
-            subtiles = config["eopatch"].get("subtiles")
+            subtiles = config["eopatch"]["subtiles"]
             TILE_BOUNDS = {}
             for tile in TILES:
                 patch, subtile = parse_tile_id(tile, subtiles)
