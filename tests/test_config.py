@@ -151,3 +151,18 @@ def test_the_area_grid_is_derived_without_writing_into_the_config(config, tmp_pa
     assert area_crs(real, area_grid(real)) == "EPSG:3794"
     with pytest.raises(ConfigError, match="eopatch"):
         area_grid({"area": {**config["area"], "source": "eopatch"}})
+
+
+def test_landcover_grid_takes_its_defaults_from_the_schema(tmp_path, capsys):
+    import geopandas as gpd
+    import shapely
+
+    from landcover import cli
+
+    aoi = tmp_path / "aoi.geojson"
+    gpd.GeoDataFrame(geometry=[shapely.box(14.45, 46.0, 14.55, 46.05)], crs="EPSG:4326").to_file(aoi)
+    assert cli.main(["grid", str(aoi), "-o", str(tmp_path / "grid.gpkg")]) == 0
+    area = default_config()["area"]
+    assert f"of {area['tile_size_m']:g} m in EPSG:32633" in capsys.readouterr().out
+    grid = gpd.read_file(tmp_path / "grid.gpkg")
+    assert (grid.geometry.area == area["tile_size_m"] ** 2).all()
