@@ -162,7 +162,9 @@ def test_landcover_grid_takes_its_defaults_from_the_schema(tmp_path, capsys):
     aoi = tmp_path / "aoi.geojson"
     gpd.GeoDataFrame(geometry=[shapely.box(14.45, 46.0, 14.55, 46.05)], crs="EPSG:4326").to_file(aoi)
     assert cli.main(["grid", str(aoi), "-o", str(tmp_path / "grid.gpkg")]) == 0
-    area = default_config()["area"]
+    defaults = {"area": {"source": "synthetic"}}
+    validate(defaults, SCHEMA)
+    area = defaults["area"]
     assert f"of {area['tile_size_m']:g} m in EPSG:32633" in capsys.readouterr().out
     grid = gpd.read_file(tmp_path / "grid.gpkg")
     assert (grid.geometry.area == area["tile_size_m"] ** 2).all()
