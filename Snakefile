@@ -34,6 +34,15 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/viewer.smk"
 
 
+# Snakemake's own lock is never touched here: this marks a run that executes jobs as alive, so that
+# `landcover unlock` can tell a killed run's stale lock from a live one (landcover/runlock.py). Snakemake
+# calls onstart only in the main process of a real run: not for -n, --lint or the jobs it spawns.
+onstart:
+    from landcover import runlock
+
+    runlock.hold(".snakemake")
+
+
 rule all:
     default_target: True
     input:

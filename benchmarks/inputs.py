@@ -316,10 +316,6 @@ def real_patch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def country_settings() -> dict:
     """config/slovenia.yaml over the schema's defaults (as the Snakefile validates it): the country run that the
     bounded-memory jobs and the projection model, with the workflow's default methods."""
-    import yaml
-    from snakemake.utils import validate
+    from tools.country import country_config
 
-    with open(os.path.join(REPO, "config", "slovenia.yaml")) as f:
-        config = yaml.safe_load(f)
-    validate(config, os.path.join(REPO, "workflow", "schemas", "config.schema.yaml"))
-    return config
+    return country_config()

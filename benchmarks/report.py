@@ -8,9 +8,11 @@ import os
 
 from inputs import country_settings
 
+from tools.country import country_tiles
+
 # Slovenia 2017 at the eo-learn example's tiling, with config/slovenia.yaml's settings (over the schema's defaults).
 COUNTRY = country_settings()
-TILES = 262
+TILES = country_tiles()  # 262 of 10 km
 TEST_FRACTION = COUNTRY["split"]["test_fraction"]
 MAX_SAMPLES = COUNTRY["sampling"]["max_samples"]
 EXAMPLE_SAMPLES = 40_000  # the eo-learn example's samples per tile (its 207 columns), for the like-for-like table

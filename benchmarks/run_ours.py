@@ -479,16 +479,16 @@ def job_reference() -> Case:
 
 # ---------------------------------------------------------------- country: merge, report, a job's fixed cost
 
-COUNTRY_TILES = 262  # Slovenia at 10 km (config/slovenia.yaml)
-
 
 def country_maps() -> list[str]:
-    """262 class maps of 1000 x 1000 px (random classes, written as `predict` writes them) on a 19 x 14 grid
-    of 10 km tiles (cached under work/)."""
+    """The country's class maps (tools.country) of 1000 x 1000 px (random classes, written as `predict` writes
+    them) on a 19 x 14 grid of 10 km tiles (cached under work/)."""
     from landcover.maps import write_class_geotiff
+    from tools.country import country_tiles
 
-    folder = os.path.join(WORK, f"country_maps_{COUNTRY_TILES}")
-    names = [f"x{45 + i % 19:04d}_y{505 + i // 19:04d}.tif" for i in range(COUNTRY_TILES)]
+    tiles = country_tiles()
+    folder = os.path.join(WORK, f"country_maps_{tiles}")
+    names = [f"x{45 + i % 19:04d}_y{505 + i // 19:04d}.tif" for i in range(tiles)]
     if not os.path.isdir(folder):
         os.makedirs(folder + ".partial", exist_ok=True)
         rng = np.random.default_rng(inputs.SEED)

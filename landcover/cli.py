@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
 
     grid = commands.add_parser("grid", help="write the tile grid of an area of interest")
     grid.add_argument("aoi", help="GeoJSON or GeoPackage polygon, any CRS")
-    grid.add_argument("--tile-size", type=float, default=10000.0, help="metres")
-    grid.add_argument("--resolution", type=float, default=10.0, help="metres per pixel")
+    grid.add_argument("--tile-size", type=float, help="metres (default: the schema's area.tile_size_m)")
+    grid.add_argument("--resolution", type=float, help="metres per pixel (default: the schema's area.resolution_m)")
     grid.add_argument("--crs", default=None, help="default: the UTM zone of the area's centroid")
     grid.add_argument("-o", "--output", default="grid.gpkg")
 
@@ -77,10 +77,22 @@ def main(argv: list[str] | None = None) -> int:
         return unlock_directory(args.directory, args.force)
     from landcover.grid import make_grid, read_aoi, write_grid
 
+    area = _schema_defaults()["area"]
+    args.tile_size = args.tile_size or area["tile_size_m"]
+    args.resolution = args.resolution or area["resolution_m"]
     tiles = make_grid(read_aoi(args.aoi), args.tile_size, args.resolution, crs=args.crs)
     write_grid(tiles, args.output)
     print(f"{len(tiles)} tiles of {args.tile_size:g} m in {tiles.crs} -> {args.output}")
     return 0
+
+
+def _schema_defaults() -> dict:
+    """The defaults of workflow/schemas/config.schema.yaml, as a config naming nothing gets them."""
+    from snakemake.utils import validate
+
+    config = {"area": {"source": "synthetic"}}
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -88,7 +100,8 @@ def _plan(args: argparse.Namespace) -> int:
     import yaml
     from snakemake.utils import validate
 
-    from landcover.grid import make_grid, read_aoi, tile_grid
+    from landcover.config import area_crs, area_grid
+    from landcover.grid import tile_grid
     from landcover.ingest.sentinelhub_plan import format_plan, plan_tile
 
     config = yaml.safe_load(Path(args.configfile).read_text())
@@ -97,10 +110,8 @@ def _plan(args: argparse.Namespace) -> int:
     if area["source"] != "sentinelhub" or not sh:
         print(f"{args.configfile}: area.source is {area['source']}; nothing to download from Sentinel Hub")
         return 0
-    tiling = make_grid(
-        read_aoi(area["aoi"]), area["tile_size_m"], area["resolution_m"], area["crs"], area["tiles"] or None
-    )
-    size = (area["tile_size_m"], area["resolution_m"], tiling.crs.to_string())  # crs null: the AOI's UTM zone
+    tiling = area_grid(config)
+    size = (area["tile_size_m"], area["resolution_m"], area_crs(config, tiling))
     sh_config = None
     if not args.no_catalog:
         from landcover.ingest.sentinelhub import RequestPacer, overpass_days, search_catalog, sentinelhub_config

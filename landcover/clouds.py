@@ -71,20 +71,12 @@ def _similar_first(pixels: np.ndarray) -> np.ndarray:
 
 
 def mask_from_probability(
-    probability: np.ndarray, threshold: float = 0.4, average_over: int | None = 2, dilation_size: int | None = 1
+    probability: np.ndarray, threshold: float, average_over: int | None, dilation_size: int | None
 ) -> np.ndarray:
     """s2cloudless's post-processing (disk average, threshold, disk dilation) at the probabilities' own resolution."""
     threshold, average_over, dilation_size = _check_settings(threshold, average_over, dilation_size)
     detector = _detector(threshold, average_over, dilation_size)
     return detector.get_mask_from_prob(np.asarray(probability, dtype=np.float32)).astype(bool)
-
-
-def detect(
-    reflectance: np.ndarray, threshold: float = 0.4, average_over: int | None = 2, dilation_size: int | None = 1
-) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities and masks of reflectance (n, h, w, 13) at its native resolution (the golden-test path)."""
-    probability = cloud_probability(reflectance)
-    return probability, mask_from_probability(probability, threshold, average_over, dilation_size)
 
 
 def _block_sums(x: np.ndarray, factor_y: int, factor_x: int) -> np.ndarray:
@@ -174,13 +166,14 @@ def _band_order(stack: xr.Dataset, tile: str, dim: str = "band", needed: Sequenc
 
 def cloud_masks(
     stack: xr.Dataset,
-    resolution_m: float | None = 80,
-    threshold: float = 0.4,
-    average_over: int | None = 2,
-    dilation_size: int | None = 1,
+    resolution_m: float | None,
+    threshold: float,
+    average_over: int | None,
+    dilation_size: int | None,
     threads: int | None = None,
 ) -> xr.Dataset:
-    """Cloud probability and mask per frame of a raw stack, on the stack's grid.
+    """Cloud probability and mask per frame of a raw stack, on the stack's grid, with the config's `clouds:` settings
+    (no defaults here: the schema holds them).
 
     s2cloudless runs on `resolution_m` blocks (None: native pixels) with `threads` LightGBM threads (default: all);
     `average_over` and `dilation_size` are disk radii in those coarse pixels. The stack is read in row blocks (its

@@ -1,4 +1,5 @@
-"""Checks of the workflow configuration that a JSON schema cannot express, and the schema's key list.
+"""Checks of the workflow configuration that a JSON schema cannot express, the settings derived from it (the
+area's tile grid and CRS), and the schema's key list.
 
 `python -m landcover.config SCHEMA` prints the Markdown table of config/README.md (`make docs`)."""
 
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 INPUT_PATHS = (("area", "aoi"), ("reference", "path"), ("eopatch", "path"), ("local_l1c", "path"))
+SYNTHETIC_CRS = "EPSG:32633"  # the synthetic area lies in Slovenia
 
 
 class ConfigError(ValueError):
@@ -43,6 +45,38 @@ def check(config: dict) -> None:
                 f"{section}.{key}: {path} does not exist (relative paths are relative to the working "
                 f"directory, {os.getcwd()}, as every path of a Snakemake run)"
             )
+
+
+def synthetic_bounds(config: dict) -> list[float]:
+    """The synthetic area's extent: `synthetic.origin` snapped to the tile size, `tiles_x` by `tiles_y` tiles."""
+    synthetic, size = config["synthetic"], config["area"]["tile_size_m"]
+    minx = synthetic["origin"][0] // size * size
+    miny = synthetic["origin"][1] // size * size
+    return [minx, miny, minx + synthetic["tiles_x"] * size, miny + synthetic["tiles_y"] * size]
+
+
+def area_grid(config: dict):
+    """The tile grid (a GeoDataFrame, landcover.grid.make_grid) of a validated config's area: the tiles of
+    `area.aoi`, or of the synthetic extent, limited to `area.tiles` when set; in `area.crs`, or where that is
+    null the UTM zone of the AOI's centroid (EPSG:32633 for the synthetic area). Not for EOPatch sources,
+    which bring their own grid."""
+    import shapely
+
+    from landcover.grid import make_grid, read_aoi
+
+    area = config["area"]
+    if area["source"] == "eopatch":
+        raise ConfigError("area.source eopatch: the EOPatches bring their own grid")
+    if area["source"] == "synthetic":
+        aoi, crs = shapely.box(*synthetic_bounds(config)), area["crs"] or SYNTHETIC_CRS
+    else:
+        aoi, crs = read_aoi(area["aoi"]), area["crs"]
+    return make_grid(aoi, area["tile_size_m"], area["resolution_m"], crs=crs, tiles=area["tiles"] or None)
+
+
+def area_crs(config: dict, grid) -> str:
+    """`area.crs`, or where it is null the CRS `area_grid` chose, so every job gets the same one."""
+    return config["area"]["crs"] or grid.crs.to_string()
 
 
 def schema_markdown(schema: dict) -> str:

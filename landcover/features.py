@@ -111,25 +111,24 @@ def _iso(times: np.ndarray) -> list[str]:
 def tile_features(
     stack: xr.Dataset,
     clouds: xr.Dataset,
-    bands=("B02", "B03", "B04", "B08", "B11", "B12"),
-    indices=("NDVI", "NDWI", "NORM"),
-    dates: Mapping | np.ndarray | None = None,
-    valid_coverage_threshold: float = 0.8,
+    bands,
+    indices,
+    dates: Mapping | np.ndarray,
+    valid_coverage_threshold: float,
     block_rows: int = ROW_CHUNK,
     workers: int | None = None,
     time_of_day: str = "acquisitions",
 ) -> xr.Dataset:
     """Interpolated features (date, y, x, feature) float32 and valid_count (y, x) uint16 of one tile.
 
-    `dates`: the target dates, or {start, end, step_days[, time_of_day]} (config `dates:`); default 2017 every 16
-    days, each evaluated at `time_of_day` (landcover.interpolate.evaluation_times). Reads the
+    `bands`, `indices`, `dates` and `valid_coverage_threshold` are the config's (no defaults here: the schema holds
+    them). `dates`: the target dates, or {start, end, step_days[, time_of_day]} (config `dates:`), each evaluated at
+    `time_of_day` (landcover.interpolate.evaluation_times). Reads the
     stack and clouds in row blocks (their on-disk chunks), so beside the output only one block of raw bands and
     features is in memory; `workers` threads interpolate each block."""
     grid = grid_of(stack)
     tile = grid.tile_id or "?"
-    if dates is None:
-        dates = date_grid("2017-01-01", "2017-12-31", 16)
-    elif isinstance(dates, Mapping):
+    if isinstance(dates, Mapping):
         time_of_day = dates.get("time_of_day", time_of_day)
         dates = date_grid(dates["start"], dates["end"], dates["step_days"])
     dates = np.asarray(dates, dtype="datetime64[D]")

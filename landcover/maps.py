@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
@@ -20,11 +21,10 @@ import matplotlib
 import numpy as np
 import rasterio
 import xarray as xr
-from affine import Affine
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.windows import from_bounds
 from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
@@ -90,49 +90,102 @@ def write_confidence_geotiff(path, confidence: np.ndarray, grid: TileGrid) -> No
     _write_band(path, confidence, grid, Resampling.average, "confidence of the predicted class (%)")
 
 
-def merge_tiles(paths, out_path, classes: tuple[LandCoverClass, ...]) -> None:
-    """One Cloud-Optimised GeoTIFF of all tile maps, colour table and class names kept.
+@dataclass(frozen=True)
+class Mosaic:
+    """The pixel grid of tile rasters side by side (the tiles of one grid do not overlap), and each tile's
+    window on it (col, row, width, height)."""
 
-    The tiles are pasted one at a time into a mosaic on their common pixel grid (tiles of one grid
-    do not overlap), which is then rewritten as a COG with nearest-neighbour overviews."""
+    crs: CRS
+    left: float
+    top: float
+    res: float
+    res_y: float  # an EOPatch's pixels are not quite square
+    width: int
+    height: int
+    windows: tuple[tuple[int, int, int, int], ...]
+
+
+def mosaic_of(paths) -> Mosaic:
+    """The mosaic grid of tile rasters; an error names a file that cannot be read, has lost its georeference,
+    differs from the first in CRS, pixel size, bands or data type, or lies off the first's pixel grid."""
     if not paths:
         raise ValueError("no tile maps to merge")
-    tiles = []
+    headers = []
     for path in paths:
         try:
             with rasterio.open(path) as src:
-                tiles.append((path, src.bounds, (src.crs, src.res, src.count, src.dtypes[0])))
+                headers.append((src.bounds, (src.crs, src.res, src.count, src.dtypes[0])))
         except rasterio.errors.RasterioIOError as err:
             raise ValueError(f"{path}: cannot be read as a GeoTIFF ({err})") from err
-        if tiles[-1][2][0] is None:  # GDAL skips unreadable tags: a truncated file loses its georeferencing
+        if headers[-1][1][0] is None:  # GDAL skips unreadable tags: a truncated file loses its georeferencing
             raise ValueError(f"{path}: has no CRS; a tile map is georeferenced, so the file is damaged or truncated")
-        if tiles[-1][2] != tiles[0][2]:
-            raise ValueError(f"{path}: CRS/resolution/bands {tiles[-1][2]} differ from {tiles[0][0]}'s {tiles[0][2]}")
-    crs, (res_x, res_y), _, _ = tiles[0][2]
-    left, top = min(b.left for _, b, _ in tiles), max(b.top for _, b, _ in tiles)
-    transform = Affine(res_x, 0, left, 0, -res_y, top)
-    width = round((max(b.right for _, b, _ in tiles) - left) / res_x)
-    height = round((top - min(b.bottom for _, b, _ in tiles)) / res_y)
+        if headers[-1][1] != headers[0][1]:
+            raise ValueError(f"{path}: CRS/resolution/bands {headers[-1][1]} differ from {paths[0]}'s {headers[0][1]}")
+    crs, (res, res_y), _, _ = headers[0][1]
+    left, top = min(b.left for b, _ in headers), max(b.top for b, _ in headers)
+    windows = []
+    for path, (bounds, _) in zip(paths, headers):
+        col, row = (bounds.left - left) / res, (top - bounds.top) / res_y
+        if not np.allclose([col, row], np.round([col, row])):
+            raise ValueError(f"{path}: tile is not on the pixel grid of {paths[0]}")
+        size = (round((bounds.right - bounds.left) / res), round((bounds.top - bounds.bottom) / res_y))
+        windows.append((round(col), round(row), *size))
+    width = round((max(b.right for b, _ in headers) - left) / res)
+    height = round((top - min(b.bottom for b, _ in headers)) / res_y)
+    return Mosaic(crs, left, top, res, res_y, width, height, tuple(windows))
+
+
+def write_mosaic_vrt(path, mosaic: Mosaic, sources, bands: int = 1, classes=None) -> Path:
+    """A GDAL VRT that places each source raster at its mosaic window (0 = no data); GDAL reads the sources'
+    overviews when the VRT is read zoomed out. With `classes`, band 1 carries their colour table and names."""
+    transform = f"{mosaic.left}, {mosaic.res}, 0, {mosaic.top}, 0, {-mosaic.res_y}"
+    parts = [
+        f'<VRTDataset rasterXSize="{mosaic.width}" rasterYSize="{mosaic.height}">',
+        f"<SRS>{escape(mosaic.crs.to_wkt())}</SRS><GeoTransform>{transform}</GeoTransform>",
+        '<Metadata><MDI key="AREA_OR_POINT">Area</MDI></Metadata>',
+    ]
+    for band in range(1, bands + 1):
+        parts.append(f'<VRTRasterBand dataType="Byte" band="{band}"><NoDataValue>0</NoDataValue>')
+        if classes is not None and band == 1:
+            tags = "".join(f"<MDI key={quoteattr(k)}>{escape(v)}</MDI>" for k, v in class_tags(classes).items())
+            table = colormap(classes)
+            entries = "".join(
+                f'<Entry c1="{r}" c2="{g}" c3="{b}" c4="{a}"/>'
+                for r, g, b, a in (table.get(i, (0, 0, 0, 255)) for i in range(256))
+            )
+            parts.append(
+                f"<Description>land cover class</Description><Metadata>{tags}</Metadata>"
+                f"<ColorInterp>Palette</ColorInterp><ColorTable>{entries}</ColorTable>"
+            )
+        for source, (col, row, width, height) in sources:
+            parts.append(
+                f'<ComplexSource><SourceFilename relativeToVRT="0">{escape(os.path.abspath(source))}'
+                f"</SourceFilename><SourceBand>{band}</SourceBand>"
+                f'<SrcRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>'
+                f'<DstRect xOff="{col}" yOff="{row}" xSize="{width}" ySize="{height}"/><NODATA>0</NODATA>'
+                "</ComplexSource>"
+            )
+        parts.append("</VRTRasterBand>")
+    parts.append("</VRTDataset>")
+    Path(path).write_text("\n".join(parts))
+    return Path(path)
+
+
+def merge_tiles(paths, out_path, classes: tuple[LandCoverClass, ...]) -> None:
+    """One Cloud-Optimised GeoTIFF of all tile maps, colour table and class names kept: rio-cogeo (GDAL)
+    copies a VRT of the tiles on their common pixel grid, with nearest-neighbour overviews."""
+    mosaic = mosaic_of(paths)
+    for path in paths:  # a damaged tile is named here, not left to GDAL's reading through the VRT
+        try:
+            check_readable(path)
+        except OSError as err:
+            raise ValueError(f"{path}: cannot be read as a GeoTIFF ({err.__cause__})") from err
     out_path = Path(out_path)
     with scratch_dir(out_path) as scratch:  # rio-cogeo writes a temporary file beside its output
-        mosaic, cog = scratch / "mosaic.tif", scratch / out_path.name
-        profile = uint8_profile(width, height, crs, transform, block=512)
-        with rasterio.open(mosaic, "w", **profile) as dst:
-            dst.write_colormap(1, colormap(classes))
-            dst.update_tags(1, **class_tags(classes))
-            dst.set_band_description(1, "land cover class")
-            for path, bounds, _ in tiles:
-                window = from_bounds(*bounds, transform)
-                if not np.allclose([window.col_off, window.row_off], np.round([window.col_off, window.row_off])):
-                    raise ValueError(f"{path}: tile is not on the pixel grid of {tiles[0][0]}")
-                try:
-                    with rasterio.open(path) as src:
-                        values = src.read(1)
-                except rasterio.errors.RasterioIOError as err:
-                    raise ValueError(f"{path}: cannot be read as a GeoTIFF ({err})") from err
-                dst.write(values, 1, window=window.round_offsets().round_lengths())
+        vrt = write_mosaic_vrt(scratch / "mosaic.vrt", mosaic, zip(paths, mosaic.windows), classes=classes)
+        cog = scratch / out_path.name
         cog_translate(
-            mosaic,
+            vrt,
             cog,
             cog_profiles.get("deflate"),
             nodata=0,
@@ -144,7 +197,7 @@ def merge_tiles(paths, out_path, classes: tuple[LandCoverClass, ...]) -> None:
         check_readable(cog)
         with atomic_path(out_path) as tmp:  # fsynced and renamed like every other output
             os.replace(cog, tmp)
-    log.info("merged %d tile maps (%d x %d pixels) into %s", len(paths), width, height, out_path)
+    log.info("merged %d tile maps (%d x %d pixels) into %s", len(paths), mosaic.width, mosaic.height, out_path)
 
 
 def category_sidecar(classes: tuple[LandCoverClass, ...]) -> str:

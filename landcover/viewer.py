@@ -40,7 +40,15 @@ from rasterio.windows import Window
 
 from landcover.atomic import atomic_path, scratch_dir
 from landcover.classes import NO_DATA, LandCoverClass
-from landcover.maps import _backdrop, check_readable, class_rgb, overview_factors
+from landcover.maps import (
+    Mosaic,
+    _backdrop,
+    check_readable,
+    class_rgb,
+    mosaic_of,
+    overview_factors,
+    write_mosaic_vrt,
+)
 from landcover.stack import TileGrid, grid_of
 
 log = logging.getLogger(__name__)
@@ -94,49 +102,9 @@ class MapTile:
     true_colour: str
 
 
-@dataclass(frozen=True)
-class Mosaic:
-    """The merged map's pixel grid."""
-
-    crs: object
-    left: float
-    top: float
-    res: float
-    res_y: float  # an EOPatch's pixels are not quite square
-    width: int
-    height: int
-
-    def window(self, bounds) -> tuple[int, int, int, int]:
-        left, bottom, right, top = bounds
-        col, row = round((left - self.left) / self.res), round((self.top - top) / self.res_y)
-        return col, row, round((right - left) / self.res), round((top - bottom) / self.res_y)
-
-    @property
-    def levels(self) -> int:
-        return max(0, math.ceil(math.log2(max(self.width, self.height) / TILE)))
-
-
-def _vrt(path: Path, mosaic: Mosaic, sources: list[tuple[str, tuple]], bands: int) -> Path:
-    """A GDAL VRT pasting the tile rasters onto the mosaic's grid (GDAL reads their overviews when zoomed out)."""
-    transform = f"{mosaic.left}, {mosaic.res}, 0, {mosaic.top}, 0, {-mosaic.res_y}"
-    parts = [
-        f'<VRTDataset rasterXSize="{mosaic.width}" rasterYSize="{mosaic.height}">',
-        f"<SRS>{html.escape(mosaic.crs.to_wkt())}</SRS><GeoTransform>{transform}</GeoTransform>",
-    ]
-    for band in range(1, bands + 1):
-        parts.append(f'<VRTRasterBand dataType="Byte" band="{band}"><NoDataValue>0</NoDataValue>')
-        for source, (col, row, width, height) in sources:
-            parts.append(
-                f'<ComplexSource><SourceFilename relativeToVRT="0">{html.escape(os.path.abspath(source))}'
-                f"</SourceFilename><SourceBand>{band}</SourceBand>"
-                f'<SrcRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>'
-                f'<DstRect xOff="{col}" yOff="{row}" xSize="{width}" ySize="{height}"/><NODATA>0</NODATA>'
-                "</ComplexSource>"
-            )
-        parts.append("</VRTRasterBand>")
-    parts.append("</VRTDataset>")
-    path.write_text("\n".join(parts))
-    return path
+def pyramid_levels(mosaic: Mosaic) -> int:
+    """Levels below the map's own pixels until one pyramid tile holds the whole map."""
+    return max(0, math.ceil(math.log2(max(mosaic.width, mosaic.height) / TILE)))
 
 
 def _data_url(array: np.ndarray, kind: str) -> str:
@@ -152,26 +120,14 @@ def _read(src, window: Window, shape: tuple[int, int], resampling: Resampling) -
     return src.read(window=window, out_shape=(src.count, *shape), resampling=resampling)
 
 
-def _tile_bounds(tiles: list[MapTile]) -> tuple[Mosaic, dict[str, tuple]]:
-    bounds = {}
-    for tile in tiles:
-        with rasterio.open(tile.map) as src:
-            bounds[tile.tile_id] = tuple(src.bounds)
-            crs, (res, res_y) = src.crs, src.res
-    left = min(b[0] for b in bounds.values())
-    top = max(b[3] for b in bounds.values())
-    width = round((max(b[2] for b in bounds.values()) - left) / res)
-    height = round((top - min(b[1] for b in bounds.values())) / res_y)
-    return Mosaic(crs, left, top, res, res_y, width, height), bounds
-
-
 def write_pyramid(cog_path, tiles: list[MapTile], out_dir: Path, scratch: Path) -> tuple[Mosaic, list[str]]:
     """Pyramid tiles `tiles/<z>/<x>_<y>.js` under `out_dir`; returns the grid and each level's written tiles."""
-    mosaic, bounds = _tile_bounds(tiles)
+    mosaic = mosaic_of([t.map for t in tiles])
+    levels = pyramid_levels(mosaic)
     vrts = {}
     for name, bands in (("reference", 1), ("confidence", 1), ("true_colour", 3)):
-        sources = [(getattr(t, name), mosaic.window(bounds[t.tile_id])) for t in tiles]
-        vrts[name] = _vrt(scratch / f"{name}.vrt", mosaic, sources, bands)
+        sources = [(getattr(t, name), window) for t, window in zip(tiles, mosaic.windows)]
+        vrts[name] = write_mosaic_vrt(scratch / f"{name}.vrt", mosaic, sources, bands)
     present = []
     with (
         rasterio.open(cog_path) as classes,
@@ -181,8 +137,8 @@ def write_pyramid(cog_path, tiles: list[MapTile], out_dir: Path, scratch: Path) 
     ):
         if (classes.width, classes.height) != (mosaic.width, mosaic.height):
             raise ValueError(f"{cog_path}: {classes.width} x {classes.height} pixels, its tiles make a different grid")
-        for z in range(mosaic.levels + 1):
-            factor = 2 ** (mosaic.levels - z)
+        for z in range(levels + 1):
+            factor = 2 ** (levels - z)
             span = TILE * factor
             written = []
             for ty in range(math.ceil(mosaic.height / span)):
@@ -324,7 +280,7 @@ def build_viewer(
             "width": mosaic.width,
             "height": mosaic.height,
             "tileSize": TILE,
-            "levels": mosaic.levels,
+            "levels": pyramid_levels(mosaic),
             "present": present,
             "folder": assets_dir.name,
             "classes": [{"id": c.id, "name": c.name, "colour": c.colour} for c in classes if c.id != NO_DATA],

@@ -14,11 +14,10 @@ from conftest import TINY_TILES, tiny_config
 from rasterio.crs import CRS
 from shapely.geometry import box
 
+from landcover.config import SYNTHETIC_CRS
 from landcover.grid import tile_grid
 from landcover.stack import L1C_BANDS, TileGrid
 from landcover.synthetic import synthesize_reference, synthesize_tile
-
-SYNTHETIC_CRS = "EPSG:32633"  # the synthetic area's, when area.crs is null
 
 
 def tiny_grids(config: dict | None = None) -> list[TileGrid]:

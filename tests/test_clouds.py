@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import scipy.ndimage
 from affine import Affine
-from conftest import load_npy
+from conftest import default_config, load_npy
 from rasterio.crs import CRS
 from s2cloudless import S2PixelCloudDetector
 
@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 # all 13 L1C bands, reflectance 0..1: a thick cloud and clear vegetation (s2cloudless: 0.999 and 0.02)
 CLOUD = np.array([0.45, 0.44, 0.43, 0.44, 0.46, 0.48, 0.49, 0.49, 0.50, 0.24, 0.04, 0.36, 0.27])
 CLEAR = np.array([0.12, 0.08, 0.07, 0.05, 0.10, 0.25, 0.30, 0.33, 0.35, 0.10, 0.003, 0.18, 0.09])
+SETTINGS = default_config()["clouds"]  # the schema's clouds: (resolution_m 80, threshold 0.4, average_over 2, ...)
 
 
 def _grid(height, width, pixel=(10.0, 10.0), tile="x0001_y0002"):
@@ -55,7 +56,8 @@ def test_golden_scene_probabilities_through_the_stack_path(golden):
 def test_golden_scene_at_native_resolution(golden):
     """The scene's crop, as s2cloudless's own test: probabilities within 1e-6 and the identical mask (the crop's
     outermost pixels left out: the golden mask was dilated on the whole scene)."""
-    probability, mask = clouds.detect(golden["s2_im"], threshold=0.4, average_over=1, dilation_size=1)
+    probability = clouds.cloud_probability(golden["s2_im"])
+    mask = clouds.mask_from_probability(probability, threshold=0.4, average_over=1, dilation_size=1)
     assert np.abs(probability - golden["cl_probs"]).max() < 1e-6
     inner = np.s_[:, 1:-1, 1:-1]
     assert np.array_equal(mask[inner], golden["cl_mask"][inner].astype(bool))
@@ -132,7 +134,7 @@ def test_no_data_is_never_cloud_and_grid_is_carried():
     is_data[0, :, 30:] = False
     is_data[1] = False
     ds = _stack(reflectance, is_data)
-    result = clouds.cloud_masks(ds)
+    result = clouds.cloud_masks(ds, **SETTINGS)
     mask, probability = result["cloud_mask"].values, result["cloud_probability"].values
     assert mask.shape == probability.shape == (3, 37, 45)
     assert probability.dtype == np.float32
@@ -155,18 +157,18 @@ def test_no_data_is_never_cloud_and_grid_is_carried():
 )
 def test_block_size_is_the_nearest_whole_factor(pixel, resolution_m, blocks):
     ds = _stack(np.broadcast_to(CLEAR, (1, 9, 9, 13)), grid=_grid(9, 9, pixel=pixel))
-    result = clouds.cloud_masks(ds, resolution_m=resolution_m)
+    result = clouds.cloud_masks(ds, **{**SETTINGS, "resolution_m": resolution_m})
     assert list(result.attrs["cloud_pixel_blocks"]) == blocks
 
 
 def test_bad_input_raises_naming_the_tile():
     ds = _stack(np.broadcast_to(CLEAR, (1, 4, 4, 13)))
     with pytest.raises(stack.StackError, match="x0001_y0002.*B10"):
-        clouds.cloud_masks(ds.sel(band=[b for b in stack.L1C_BANDS if b != "B10"]))
+        clouds.cloud_masks(ds.sel(band=[b for b in stack.L1C_BANDS if b != "B10"]), **SETTINGS)
     with pytest.raises(ValueError, match="threshold"):
-        clouds.cloud_masks(ds, threshold=1.5)
+        clouds.cloud_masks(ds, **{**SETTINGS, "threshold": 1.5})
     with pytest.raises(ValueError, match="dilation_size"):
-        clouds.cloud_masks(ds, dilation_size=-1)
+        clouds.cloud_masks(ds, **{**SETTINGS, "dilation_size": -1})
 
 
 def test_script_writes_the_cloud_file(tmp_path):

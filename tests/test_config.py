@@ -126,3 +126,45 @@ def test_real_source_needs_an_aoi(config):
     config["area"]["source"] = "sentinelhub"
     with pytest.raises(ConfigError, match="area.aoi"):
         check(config)
+
+
+def test_the_area_grid_is_derived_without_writing_into_the_config(config, tmp_path):
+    """The demo's 3 x 3 synthetic tiles of 2.5 km from its origin, in EPSG:32633 while area.crs stays null; an AOI
+    in lon/lat gets the UTM zone of its centroid (33N at 14.5 E); EOPatches bring their own grid."""
+    import geopandas as gpd
+    import shapely
+
+    from landcover.config import area_crs, area_grid
+
+    before = copy.deepcopy(config)
+    grid = area_grid(config)
+    assert config == before and config["area"]["crs"] is None
+    assert area_crs(config, grid) == "EPSG:32633"
+    assert list(grid.tile_id) == [f"x{ix:04d}_y{iy:04d}" for ix in (183, 184, 185) for iy in (2039, 2040, 2041)]
+    assert grid.total_bounds.tolist() == [457500, 5097500, 465000, 5105000]
+
+    aoi = tmp_path / "aoi.geojson"
+    gpd.GeoDataFrame(geometry=[shapely.box(14.45, 46.0, 14.55, 46.05)], crs="EPSG:4326").to_file(aoi)
+    real = {"area": {**config["area"], "source": "local_l1c", "aoi": str(aoi), "tile_size_m": 10000}}
+    assert area_crs(real, area_grid(real)) == "EPSG:32633" and len(area_grid(real)) >= 1
+    real["area"]["crs"] = "EPSG:3794"
+    assert area_crs(real, area_grid(real)) == "EPSG:3794"
+    with pytest.raises(ConfigError, match="eopatch"):
+        area_grid({"area": {**config["area"], "source": "eopatch"}})
+
+
+def test_landcover_grid_takes_its_defaults_from_the_schema(tmp_path, capsys):
+    import geopandas as gpd
+    import shapely
+
+    from landcover import cli
+
+    aoi = tmp_path / "aoi.geojson"
+    gpd.GeoDataFrame(geometry=[shapely.box(14.45, 46.0, 14.55, 46.05)], crs="EPSG:4326").to_file(aoi)
+    assert cli.main(["grid", str(aoi), "-o", str(tmp_path / "grid.gpkg")]) == 0
+    defaults = {"area": {"source": "synthetic"}}
+    validate(defaults, SCHEMA)
+    area = defaults["area"]
+    assert f"of {area['tile_size_m']:g} m in EPSG:32633" in capsys.readouterr().out
+    grid = gpd.read_file(tmp_path / "grid.gpkg")
+    assert (grid.geometry.area == area["tile_size_m"] ** 2).all()

@@ -12,6 +12,8 @@ import hashlib
 import json
 import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ import pytest
 import rasterio
 import xarray as xr
 from rasterio.io import MemoryFile
+from rasterio.warp import reproject
 
 from landcover.frames import CLOUDS, SWATH, frame_counts
 from landcover.grid import tile_grid
@@ -132,6 +135,40 @@ def test_gdal_message_reaches_the_error_for_a_truncated_jpeg2000(tmp_path):
     with pytest.raises(IngestError, match=match) as error, open_raster(damaged, GRID.tile_id) as src:
         warp_band(src, GRID)
     assert damaged in str(error.value)
+
+
+def test_rasterio_alone_still_returns_no_data_for_a_truncated_jpeg2000(tmp_path):
+    """Why landcover.ingest.checked hooks GDAL's error handler: rasterio's reproject raises only when GDAL's warp
+    returns an error code (rasterio/_warp.pyx, `checker.exc_wrap_int(err)` after ChunkAndWarpImage), and the
+    OpenJPEG driver's decoding error does not make it return one. When this fails, rasterio raises by itself and
+    the hook can go."""
+    damaged = damage(write_product(tmp_path, "jp2", manifest=False), "truncated", 0.5)
+    out = np.full((GRID.height, GRID.width), np.nan, dtype=np.float32)
+    with rasterio.open(damaged) as src:
+        reproject(rasterio.band(src, 1), out, src_nodata=0, dst_transform=GRID.transform, dst_crs=GRID.crs)
+    assert not np.array_equal(np.nan_to_num(out), band_data("B04"))
+
+
+def test_the_hook_finds_rasterios_gdal_when_pyogrio_loaded_its_own_first(tmp_path):
+    """Both wheels bundle a libgdal; with pyogrio's loaded first (a GeoPackage read), the checked read still raises."""
+    damaged = damage(write_product(tmp_path, "jp2", manifest=False), "truncated", 0.5)
+    script = f"""
+import geopandas as gpd, shapely, sys
+gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1, 1)], crs="EPSG:32633").to_file({str(tmp_path / "a.gpkg")!r})
+gpd.read_file({str(tmp_path / "a.gpkg")!r}, engine="pyogrio")
+from landcover.grid import tile_grid
+from landcover.ingest import IngestError
+from landcover.ingest.checked import open_raster, warp_band
+libraries = sorted({{line.split()[-1] for line in open("/proc/self/maps") if "libgdal" in line}})
+print(len(libraries), "libgdal:", libraries)
+try:
+    with open_raster({damaged!r}, "t") as src:
+        warp_band(src, tile_grid("x0457_y5097", 640, 10, "EPSG:32633"))
+except IngestError as err:
+    print("raised:", err)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    assert run.stdout.startswith("2 libgdal:") and "raised: tile t:" in run.stdout, run.stdout + run.stderr
 
 
 def test_a_damaged_response_in_memory_is_named(tmp_path):

@@ -119,7 +119,9 @@ def test_damaged_chunk_is_named_when_it_is_read(tmp_path):
     damage_middle(path)
     damaged = rf"{TILE}\.nc: variable 'bands' cannot be read, the file is damaged"
     with stack.open(path, required=("bands", "is_data")) as ds, pytest.raises(stack.StackError, match=damaged):
-        cloud_masks(ds)  # the header is intact, a chunk is not
+        cloud_masks(
+            ds, resolution_m=80, threshold=0.4, average_over=2, dilation_size=1
+        )  # the header is intact, a chunk is not
 
 
 def test_damaged_cloud_file_is_named_by_the_features_stage(tmp_path):
@@ -363,7 +365,7 @@ def test_missing_band_is_an_error_naming_tile_and_band():
     with pytest.raises(
         stack.StackError, match=rf"tile {TILE}: s2cloudless needs all 13 L1C bands, the stack lacks B08, B11"
     ):
-        cloud_masks(raw)
+        cloud_masks(raw, resolution_m=80, threshold=0.4, average_over=2, dilation_size=1)
     with pytest.raises(stack.StackError, match=rf"tile {TILE}: bands B08, B11 are needed for the features"):
         tile_features(raw, clear_sky(raw), BANDS, INDICES, DATES, 0.5)
 

@@ -165,9 +165,18 @@ def test_no_frame_passing_still_gives_a_tile(caplog):
 def test_inconsistent_inputs_raise_naming_the_tile():
     raw, clouds = _tile()
     with pytest.raises(stack.StackError, match=f"{TILE}.*times"):
-        ft.tile_features(raw, clouds.isel(time=slice(1, None)), BANDS, INDICES)
+        ft.tile_features(
+            raw, clouds.isel(time=slice(1, None)), BANDS, INDICES, ft.date_grid("2017-01-01", "2017-12-31", 16), 0.8
+        )
     with pytest.raises(stack.StackError, match=f"{TILE}.*B8A"):
-        ft.tile_features(raw.sel(band=["B02", "B03", "B04", "B08"]), clouds, ["B8A"], [])
+        ft.tile_features(
+            raw.sel(band=["B02", "B03", "B04", "B08"]),
+            clouds,
+            ["B8A"],
+            [],
+            ft.date_grid("2017-01-01", "2017-12-31", 16),
+            0.8,
+        )
 
 
 def test_script_logs_kept_and_dropped_dates(tmp_path):

@@ -78,8 +78,9 @@ def test_interpolation_stack_shows_raw_frames_and_interpolated_dates(tmp_path):
     with stack.open(tmp_path / "stack.nc") as raw:
         cloud_mask = stack.load(raw["bands"].sel(band="B02")) > 2000
         clouds = xr.Dataset({"cloud_mask": (("time", "y", "x"), cloud_mask)}, coords={"time": raw["time"]})
+        dates = {"start": "2017-01-01", "end": "2017-12-31", "step_days": 16}
         features = tile_features(
-            raw, clouds, bands=["B02", "B03", "B04"], indices=["NDVI"], valid_coverage_threshold=0.6
+            raw, clouds, bands=["B02", "B03", "B04"], indices=["NDVI"], dates=dates, valid_coverage_threshold=0.6
         )
         shown = interpolation_stack(raw, clouds, features, tmp_path / "i.png", 40)
     # targets 04-01, 05-06 12h, 06-10, 07-15 18h, 08-20: 05-06 is nearest 04-01 again, 07-10 is nearest to none
@@ -100,7 +101,8 @@ def test_interpolation_stack_of_an_index_only_stack(tmp_path):
     """A source that brings NDVI and no bands (an EOPatch) shows its own NDVI before and after."""
     raw = index_only_stack(tile_grid(7, 8, size=20))
     clouds = xr.Dataset({"cloud_mask": (("time", "y", "x"), np.zeros((3, 20, 20), bool))}, coords={"time": raw.time})
-    features = tile_features(raw, clouds, bands=[], indices=["NDVI"])
+    dates = {"start": "2017-01-01", "end": "2017-12-31", "step_days": 16}
+    features = tile_features(raw, clouds, bands=[], indices=["NDVI"], dates=dates, valid_coverage_threshold=0.8)
     assert interpolation_stack(raw, clouds, features, tmp_path / "i.png", 40) == [
         "2017-03-01",
         "2017-06-01",

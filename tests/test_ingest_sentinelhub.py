@@ -434,7 +434,7 @@ def test_overpass_days_group_granules_and_keep_one_frame_a_day():
 
 def test_cloud_masks_use_the_coarse_cloud_bands(standin, tmp_path):
     ds = fetch(standin, tmp_path)
-    clouds = cloud_masks(ds, resolution_m=80)
+    clouds = cloud_masks(ds, resolution_m=80, threshold=0.4, average_over=2, dilation_size=1)
     assert clouds["cloud_probability"].shape == (3, 40, 40)
     assert not clouds["cloud_mask"].values[1][~ds["is_data"].values[1]].any()
     # the same probabilities as s2cloudless on those 80 m bands, upsampled
@@ -473,7 +473,11 @@ def test_script_writes_the_tile_stack(standin, tmp_path, monkeypatch):
     with stack.open(out, required=("bands", "is_data", "cloud_bands")) as ds:
         assert ds.sizes == {"time": 3, "y": 40, "x": 40, "band": 6, "cloud_y": 5, "cloud_x": 5, "cloud_band": 10}
         assert stack.grid_of(ds) == GRID
-        assert cloud_masks(ds)["cloud_mask"].shape == (3, 40, 40)
+        assert cloud_masks(ds, resolution_m=80, threshold=0.4, average_over=2, dilation_size=1)["cloud_mask"].shape == (
+            3,
+            40,
+            40,
+        )
     assert standin.counts["process"] == 3
 
 

@@ -112,6 +112,37 @@ def test_merged_cog_validates_and_covers_the_union_of_the_tiles(tmp_path):
     assert (tmp_path / "preview.png").read_bytes()[:8] == PNG
 
 
+def test_merge_equals_the_tiles_pasted_by_hand_with_every_class_colour_and_name(tmp_path):
+    """The merge through GDAL's VRT against the tiles pasted into a numpy mosaic (what merge_tiles did by hand
+    before), on an EOPatch-like grid of not quite square pixels, tiles given in any order."""
+    res_y, size = 9.9974, 60
+    grids = {
+        (col, row): TileGrid(
+            f"t{col}{row}",
+            UTM33,
+            Affine(10, 0, 500000 + col * 600, 0, -res_y, 5100000 - row * size * res_y),
+            size,
+            size,
+        )
+        for col, row in ((1, 0), (0, 1), (2, 1), (0, 0))
+    }
+    expected = np.zeros((2 * size, 3 * size), np.uint8)
+    paths = []
+    for seed, ((col, row), grid) in enumerate(grids.items()):
+        labels = random_labels(grid, seed)
+        expected[row * size : (row + 1) * size, col * size : (col + 1) * size] = labels
+        paths.append(tmp_path / f"{grid.tile_id}.tif")
+        write_class_geotiff(paths[-1], labels, grid, EOLEARN_CLASSES)
+    merge_tiles(paths, tmp_path / "merged.tif", EOLEARN_CLASSES)
+    with rasterio.open(tmp_path / "merged.tif") as src:
+        np.testing.assert_array_equal(src.read(1), expected)
+        assert src.transform == Affine(10, 0, 500000, 0, -res_y, 5100000)
+        assert src.descriptions == ("land cover class",) and src.nodata == 0
+        for c in EOLEARN_CLASSES:
+            assert src.colormap(1)[c.id] == (*c.rgb, 0 if c.id == 0 else 255)
+            assert src.tags(1)[f"CLASS_{c.id}"] == c.name
+
+
 def test_merge_refuses_tiles_in_another_crs_or_off_the_pixel_grid(tmp_path):
     shifted = TileGrid("shifted", UTM33, Affine(10, 0, 205, 0, -10, 200), 20, 20)
     grids = {"a": tile_grid(0, 0, 20), "other_crs": tile_grid(1, 0, 20, crs=CRS.from_epsg(32632)), "shifted": shifted}

@@ -111,3 +111,16 @@ def test_landcover_run_without_a_checkout_says_what_it_needs(tmp_path):
     with pytest.raises(SystemExit, match="no workflow checkout"):
         cli.find_workflow(str(tmp_path))
     assert cli.find_workflow(None) == REPO
+
+
+@pytest.mark.slow
+def test_only_a_run_that_executes_jobs_takes_the_run_lock(tmp_path):
+    """Parsing writes nothing: -n and --lint leave no run lock; a run that executes jobs takes it (onstart)."""
+    from landcover.runlock import FLOCK
+
+    write_config(tmp_path, tiny_config())
+    snakemake(tmp_path, "-n")
+    snakemake(tmp_path, "--lint", check=False)
+    assert not (tmp_path / ".snakemake" / FLOCK).exists()
+    snakemake(tmp_path, "--until", "grid", timeout=300)
+    assert (tmp_path / ".snakemake" / FLOCK).exists() and (tmp_path / "results" / "grid.gpkg").exists()

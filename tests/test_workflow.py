@@ -1,4 +1,4 @@
-"""A real Snakemake run of a 2 x 2 synthetic grid, checking every output."""
+"""A real Snakemake run of a 2 x 2 synthetic grid of 1 km tiles, checking every output and what it holds."""
 
 import json
 
@@ -6,11 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from conftest import TINY_TEST_TILE, TINY_TILES
+from conftest import TINY_TEST_TILE, TINY_TILES, tiny_config
 from rasterio.crs import CRS
 from rio_cogeo.cogeo import cog_validate
+from sklearn.metrics import accuracy_score
 
 from landcover import stack
+
+# The tiny run's grid, written out rather than computed by the package: 100 x 100 px of 10 m from (457000, 5097000).
+TILE_M, PIXEL_M, CRS_32633 = 1000, 10, CRS.from_epsg(32633)
+CLASSES = tiny_config()["classes"]  # the schema's ten eo-learn classes: id, name, colour
 
 pytestmark = pytest.mark.slow
 
@@ -58,20 +63,64 @@ def test_report(completed_run):
         assert 0 <= metrics[key] <= 1, key
     for name in ("confusion_true", "confusion_predicted", "class_frequencies", "roc", "feature_importance"):
         assert (report / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    truth = json.loads((report / "truth_scores.json").read_text())
-    assert truth["overall_accuracy"] > 0.5
+
+
+def test_the_truth_score_is_the_test_tiles_accuracy_against_the_generators_land_cover(completed_run):
+    """truth_scores.json against scikit-learn on the same pixels (both sides have data). Whether the score lies in
+    the band the synthetic area is calibrated for is tests/test_accuracy.py's (the default area, not this tiny one)."""
+    results = completed_run / "results"
+    truth, predicted = [], []
+    for tile in [TINY_TEST_TILE]:
+        with stack.open(results / "truth" / f"{tile}.nc", ("land_cover",)) as ds:
+            truth.append(stack.load(ds["land_cover"].transpose("y", "x")).ravel())
+        with rasterio.open(results / "maps" / f"{tile}.tif") as src:
+            predicted.append(src.read(1).ravel())
+    truth, predicted = np.concatenate(truth), np.concatenate(predicted)
+    scored = (truth != 0) & (predicted != 0)
+    scores = json.loads((results / "report" / "truth_scores.json").read_text())
+    assert scores["overall_accuracy"] == pytest.approx(accuracy_score(truth[scored], predicted[scored]), abs=1e-12)
+    assert scores["no_data_share"] == pytest.approx((predicted == 0).mean(), abs=1e-12)
+
+
+def _expected_colour_table_and_names(src) -> None:
+    """The configured classes' colours (opaque) and names on band 1: the colour table and CLASS_<id> tags."""
+    table, tags = src.colormap(1), src.tags(1)
+    for c in CLASSES:
+        rgb = tuple(int(c["colour"][i : i + 2], 16) for i in (1, 3, 5))
+        assert table[c["id"]] == (*rgb, 255), c
+        assert tags[f"CLASS_{c['id']}"] == c["name"]
+
+
+def test_each_tile_map_lies_on_its_tile_and_holds_configured_classes(completed_run):
+    class_ids = {c["id"] for c in CLASSES}
+    for tile in TINY_TILES:
+        ix, iy = int(tile[1:5]), int(tile[7:])
+        with rasterio.open(completed_run / "results" / "maps" / f"{tile}.tif") as src:
+            assert src.crs == CRS_32633 and (src.width, src.height) == (TILE_M // PIXEL_M, TILE_M // PIXEL_M)
+            assert src.transform == rasterio.Affine(PIXEL_M, 0, ix * TILE_M, 0, -PIXEL_M, (iy + 1) * TILE_M)
+            _expected_colour_table_and_names(src)
+            labels = src.read(1)
+        present = set(np.unique(labels).tolist())
+        assert present <= class_ids | {0} and len(present - {0}) >= 2, (tile, present)
+        assert (labels != 0).mean() > 0.9, tile  # the synthetic area has imagery everywhere
 
 
 def test_merged_map(completed_run):
+    """The merged map is the tile maps side by side on the area's grid, with the configured classes' colours and
+    names."""
     results = completed_run / "results"
     with rasterio.open(results / "landcover.tif") as src:
-        assert src.crs == CRS.from_epsg(32633)
+        assert src.crs == CRS_32633
         assert src.bounds == pytest.approx((457000, 5097000, 459000, 5099000))
         assert src.res == (10, 10) and src.dtypes[0] == "uint8" and src.nodata == 0
-        colours = src.colormap(1)
-        assert colours[2][:3] == (5, 73, 7)  # forest, #054907
+        _expected_colour_table_and_names(src)
+        assert src.descriptions == ("land cover class",)
         labels = src.read(1)
-        assert set(np.unique(labels)) <= {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+    for tile in TINY_TILES:
+        ix, iy = int(tile[1:5]) - 457, int(tile[7:]) - 5097
+        rows, cols = slice((1 - iy) * 100, (2 - iy) * 100), slice(ix * 100, (ix + 1) * 100)
+        with rasterio.open(results / "maps" / f"{tile}.tif") as src:
+            np.testing.assert_array_equal(labels[rows, cols], src.read(1), err_msg=tile)
     is_valid, errors, _ = cog_validate(str(results / "landcover.tif"))
     assert is_valid, errors
     assert (results / "landcover_preview.png").exists()

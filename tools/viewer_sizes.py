@@ -51,12 +51,16 @@ def page_size(html_path) -> dict:
     }
 
 
-def projected_size(measured: dict, tiles: int = 262, tile_pixels: int = 1000, res: float = 10.0) -> dict:
+def projected_size(measured: dict, tiles: int | None = None, tile_pixels: int = 1000, res: float = 10.0) -> dict:
     """`page_size` for a country of `tiles` map tiles laid out in a near-square block, from the measured run.
 
     Page and manifest are exact for that layout (the manifest is built as build_viewer builds it); tile bytes are the
     measured bytes per full finest-level pyramid tile times the pyramid's tile count (every level's bounding box: an
     upper bound, as a country's corners hold no tiles)."""
+    if tiles is None:
+        from tools.country import country_tiles
+
+        tiles = country_tiles()
     columns = math.ceil(math.sqrt(tiles))
     rows = math.ceil(tiles / columns)
     width, height = columns * tile_pixels, rows * tile_pixels
@@ -98,11 +102,15 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Sizes of the map viewer's page: as built, and for a country.")
     parser.add_argument("html", help="the viewer page, e.g. results/map.html")
     parser.add_argument(
-        "--tiles", type=int, default=262, help="map tiles of the projected country (Slovenia's 10 km grid: 262)"
+        "--tiles", type=int, help="map tiles of the projected country (default: config/slovenia.yaml's grid, 262)"
     )
     parser.add_argument("--tile-pixels", type=int, default=1000, help="pixels across a map tile (10 km at 10 m)")
     args = parser.parse_args(argv)
     measured = page_size(args.html)
+    if args.tiles is None:
+        from tools.country import country_tiles
+
+        args.tiles = country_tiles()
     projected = projected_size(measured, args.tiles, args.tile_pixels)
     keys = ("page_bytes", "first_view_tile_bytes", "folder_bytes", "pyramid_tiles", "map_tiles", "width", "height")
     print(f"{'':24}{'this run':>14}{f'{args.tiles} tiles':>16}")

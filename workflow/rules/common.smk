@@ -1,24 +1,14 @@
 import os
-import sys
 
-from shapely.geometry import box
-
-# The Snakefile and the scripts import the landcover package from this checkout (scripts/ holds
-# a link to it, and Snakemake puts a script's folder on its path), also inside `--sdm conda` envs.
-sys.path.insert(0, workflow.basedir)
-
-from landcover import config as config_checks
 from landcover import resources
+from landcover.config import area_crs, area_grid, check
 from landcover.split import split_tiles
 
-config_checks.check(config)
+# `landcover` is imported from this checkout: Snakemake puts the Snakefile's folder on the path of its own
+# process, and scripts/landcover (a link to the package) is on every script's path, also in `--sdm conda`
+# environments, which do not install the package.
 
-if workflow.is_main_process:
-    from landcover import runlock
-
-    # Snakemake's own lock is never touched here: this only marks the run as alive, so that
-    # `landcover unlock` can tell a killed run's stale lock from a live one (landcover/runlock.py).
-    runlock.hold(".snakemake")
+check(config)
 
 RESULTS = config["results"]
 AREA = config["area"]
@@ -26,16 +16,6 @@ SOURCE = AREA["source"]
 CLASSES = config["classes"]
 CLASS_IDS = [c["id"] for c in CLASSES]
 ENV = "../../envs/landcover.yaml"
-SYNTHETIC_CRS = "EPSG:32633"  # the synthetic area lies in Slovenia
-
-
-def area_bounds():
-    """The synthetic area's extent; real sources take theirs from `area.aoi`."""
-    syn = config["synthetic"]
-    size = AREA["tile_size_m"]
-    minx = syn["origin"][0] // size * size
-    miny = syn["origin"][1] // size * size
-    return [minx, miny, minx + syn["tiles_x"] * size, miny + syn["tiles_y"] * size]
 
 
 def list_tiles():
@@ -43,9 +23,7 @@ def list_tiles():
     if SOURCE == "eopatch":
         from landcover.ingest.eopatch import list_tiles as eopatch_tiles
 
-        tiles = eopatch_tiles(
-            config["eopatch"]["path"], config["eopatch"].get("subtiles")
-        )
+        tiles = eopatch_tiles(config["eopatch"]["path"], config["eopatch"]["subtiles"])
         wanted = AREA["tiles"]
         unknown = sorted(set(wanted) - set(tiles))
         if unknown:
@@ -53,23 +31,10 @@ def list_tiles():
                 f"area.tiles names tiles that are not in the EOPatch folder: {', '.join(unknown)}"
             )
         return sorted(wanted) if wanted else sorted(tiles)
-    from landcover.grid import make_grid, read_aoi
-
-    if SOURCE == "synthetic":
-        AREA["crs"] = AREA["crs"] or SYNTHETIC_CRS
-    aoi = box(*area_bounds()) if SOURCE == "synthetic" else read_aoi(AREA["aoi"])
-    grid = make_grid(
-        aoi,
-        AREA["tile_size_m"],
-        AREA["resolution_m"],
-        crs=AREA["crs"],
-        tiles=AREA["tiles"] or None,
-    )
-    # null: the UTM zone of the AOI's centroid, fixed here once for every job
-    AREA["crs"] = AREA["crs"] or grid.crs.to_string()
-    return list(grid.tile_id)
+    return list(AREA_GRID.tile_id)
 
 
+AREA_GRID = None if SOURCE == "eopatch" else area_grid(config)
 TILES = list_tiles()
 TRAIN_TILES, TEST_TILES = split_tiles(
     TILES,
@@ -137,10 +102,11 @@ def tile_log(rule_name):
 
 
 def grid_params():
+    """The tile grid's settings for the jobs; a null `area.crs` resolved once, here (landcover.config.area_crs)."""
     return {
         "tile_size_m": AREA["tile_size_m"],
         "resolution_m": AREA["resolution_m"],
-        "crs": AREA["crs"],
+        "crs": AREA["crs"] if AREA_GRID is None else area_crs(config, AREA_GRID),
     }
 
 
@@ -148,7 +114,7 @@ def eopatch_reference_raster():
     """`mask_timeless/<name>` when the reference is a raster inside each EOPatch, else None."""
     if SOURCE != "eopatch" or config["reference"]["path"]:
         return None
-    feature = config["eopatch"].get("reference")
+    feature = config["eopatch"]["reference"]
     return feature if feature and not feature.endswith(".gpkg") else None
 
 
@@ -159,7 +125,7 @@ def reference_polygons(wildcards):
     if SOURCE == "eopatch" and not config["reference"]["path"]:
         from landcover.ingest.eopatch import parse_tile_id
 
-        patch, _ = parse_tile_id(wildcards.tile, config["eopatch"].get("subtiles"))
+        patch, _ = parse_tile_id(wildcards.tile, config["eopatch"]["subtiles"])
         return os.path.join(
             config["eopatch"]["path"], patch, config["eopatch"]["reference"]
         )
@@ -173,7 +139,7 @@ def tile_bounds():
         if SOURCE == "eopatch":
             from landcover.ingest.eopatch import eopatch_grid, parse_tile_id
 
-            subtiles = config["eopatch"].get("subtiles")
+            subtiles = config["eopatch"]["subtiles"]
             TILE_BOUNDS = {}
             for tile in TILES:
                 patch, subtile = parse_tile_id(tile, subtiles)

@@ -7,9 +7,7 @@ rule grid:
     conda:
         ENV
     params:
-        **grid_params(),
-        aoi=AREA["aoi"],
-        bounds=area_bounds() if SOURCE == "synthetic" else None,
-        tiles=TILES,
+        area=AREA,
+        synthetic=config["synthetic"] if SOURCE == "synthetic" else None,
     script:
         "../../scripts/grid.py"

@@ -58,11 +58,11 @@ elif SOURCE == "eopatch":
             runtime=10,
         params:
             path=config["eopatch"]["path"],
-            band_feature=config["eopatch"].get("band_feature"),
-            band_names=config["eopatch"].get("band_names", []),
-            index_features=config["eopatch"].get("index_features", []),
-            subtiles=config["eopatch"].get("subtiles"),
-            cloud_products=config["eopatch"].get("cloud_products", True),
+            band_feature=config["eopatch"]["band_feature"],
+            band_names=config["eopatch"]["band_names"],
+            index_features=config["eopatch"]["index_features"],
+            subtiles=config["eopatch"]["subtiles"],
+            cloud_products=config["eopatch"]["cloud_products"],
         script:
             "../../scripts/ingest_eopatch.py"
 
@@ -84,8 +84,8 @@ elif SOURCE == "local_l1c":
         params:
             **grid_params(),
             path=config["local_l1c"]["path"],
-            bands=config["local_l1c"].get("bands"),
-            time_range=config["local_l1c"].get("time_range"),
+            bands=config["local_l1c"]["bands"],
+            time_range=config["local_l1c"]["time_range"],
         script:
             "../../scripts/ingest_local_l1c.py"
 
@@ -109,14 +109,12 @@ elif SOURCE == "stac":
             url=config["stac"]["url"],
             collection=config["stac"]["collection"],
             time_range=config["stac"]["time_range"],
-            max_cloud_cover=config["stac"].get("max_cloud_cover"),
-            bands=config["stac"].get("bands") or config["features"]["bands"],
-            cloud_mask=config["stac"].get("cloud_mask", "scl"),
-            probability_asset=config["stac"].get("probability_asset"),
-            probability_threshold=config["stac"].get(
-                "probability_threshold", config["clouds"]["threshold"]
-            ),
-            sign=config["stac"].get("sign"),
+            max_cloud_cover=config["stac"]["max_cloud_cover"],
+            bands=config["stac"]["bands"] or config["features"]["bands"],
+            cloud_mask=config["stac"]["cloud_mask"],
+            probability_asset=config["stac"]["probability_asset"],
+            probability_threshold=config["stac"]["probability_threshold"],
+            sign=config["stac"]["sign"],
         script:
             "../../scripts/ingest_stac.py"
 
@@ -148,10 +146,10 @@ elif SOURCE == "sentinelhub":
             maxcc=config["sentinelhub"]["maxcc"],
             bands=sentinelhub_bands,
             cloud_resolution_m=config["clouds"]["resolution_m"],
-            cache_dir=config["sentinelhub"].get("cache_dir", "cache/sentinelhub"),
-            preset=config["sentinelhub"].get("preset"),
-            base_url=config["sentinelhub"].get("base_url"),
-            token_url=config["sentinelhub"].get("token_url"),
+            cache_dir=config["sentinelhub"]["cache_dir"],
+            preset=config["sentinelhub"]["preset"],
+            base_url=config["sentinelhub"]["base_url"],
+            token_url=config["sentinelhub"]["token_url"],
             requests_per_minute=config["sentinelhub"]["requests_per_minute"],
             processing_units_per_minute=config["sentinelhub"][
                 "processing_units_per_minute"

@@ -15,7 +15,7 @@ if eopatch_reference_raster():
             runtime=10,
         params:
             path=config["eopatch"]["path"],
-            subtiles=config["eopatch"].get("subtiles"),
+            subtiles=config["eopatch"]["subtiles"],
             feature=eopatch_reference_raster(),
             class_ids=CLASS_IDS,
             erosion_radius=config["reference"]["erosion_radius"],
