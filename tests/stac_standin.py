@@ -1,7 +1,7 @@
 """A STAC API stand-in on 127.0.0.1: a static catalogue of Sentinel-2 L2A COGs made from the synthetic area,
 served with HTTP range requests (Python's http.server has none) and a minimal item search (POST /search:
 collections, bbox, datetime, limit, paged with a `next` link), as Earth Search v1 and Planetary Computer answer.
-Faults on demand: a file answered with an HTTP status (`faults`), and signed URLs whose tokens expire
+Faults on demand: a file answered with HTTP statuses before its data (`faults`), and signed URLs whose tokens expire
 (`token_uses`, tokens from a SAS token API like Planetary Computer's).
 
 Items vary as the real catalogues do: processing baseline 05.09 with the offset in the asset's ``raster:bands``
@@ -182,7 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve_file(self, head: bool) -> None:
         path, _, query = self.path.partition("?")
         file = self.server.folder / path.lstrip("/")
-        status = self.server.faults.get(path) or self.server.check_token(parse_qs(query).get("sig", [""])[0])
+        status = self.server.fault(path) or self.server.check_token(parse_qs(query).get("sig", [""])[0])
         if status:
             with self.server.lock:
                 self.server.refused.append((path, status))
@@ -216,7 +216,7 @@ class _Server(ThreadingHTTPServer):
         self.folder = folder
         self.items: list[dict] = []
         self.requests: list[tuple[str, bool, int]] = []  # (path, was a range request, bytes) of file GETs
-        self.faults: dict[str, int] = {}  # file path -> the HTTP status served instead of it
+        self.faults: dict[str, list[int]] = {}  # file path -> the HTTP statuses served instead of it, in turn
         self.refused: list[tuple[str, int]] = []  # (path, status) of the file requests answered with an error
         # Signed URLs, as Planetary Computer's: with `token_uses` set, a file request needs `sig` of a token from
         # GET /sas/<account>/<container>, which expires after `token_uses` file requests (403 afterwards).
@@ -235,6 +235,11 @@ class _Server(ThreadingHTTPServer):
             self.tokens[sig] = self.token_uses or 0
         expiry = pd.Timestamp.now(tz="UTC") + pd.Timedelta(hours=1)
         return {"msft:expiry": f"{expiry:%Y-%m-%dT%H:%M:%SZ}", "token": f"se={expiry:%Y-%m-%d}&sp=rl&sig={sig}"}
+
+    def fault(self, path: str) -> int | None:
+        with self.lock:
+            statuses = self.faults.get(path)
+            return statuses.pop(0) if statuses else None
 
     def check_token(self, sig: str) -> int | None:
         """403 for a file request whose token is unknown or used up, when tokens are required."""

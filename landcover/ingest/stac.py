@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Sequence
+from http import HTTPStatus
 
 import numpy as np
 import pandas as pd
@@ -80,7 +80,7 @@ BASELINE_OFFSET = -0.1  # processing baseline 04.00 (January 2022), as reflectan
 PLAUSIBLE_MEDIAN_MIN = -0.02
 MIN_CLEAR_PIXELS = 500
 IMPLAUSIBLY_DARK = "implausibly dark, the BOA offset applied twice?"
-FORBIDDEN = re.compile(r"\b403\b")  # GDAL's "HTTP response code: 403"
+HTTP_TIMEOUT_S = 60
 GDAL_HTTP = {
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",  # no directory listing per COG
     "GDAL_HTTP_MAX_RETRY": 4,
@@ -335,10 +335,11 @@ class _ItemReader:
 
         if self.signer is None:
             return read(asset.href)
+        signed = self.signer(asset.href, False)
         try:
-            return read(self.signer(asset.href, False))
-        except IngestError as err:
-            if not FORBIDDEN.search(str(err)):
+            return read(signed)
+        except IngestError:
+            if _http_status(signed) != HTTPStatus.FORBIDDEN:  # GDAL's message does not always carry the status
                 raise
             LOGGER.info("tile %s: %s refused (403): signing it afresh", self.grid.tile_id, asset.href)
         return read(self.signer(asset.href, True))
@@ -354,6 +355,16 @@ class _ItemReader:
         else:
             offset = BASELINE_OFFSET if _baseline(item) >= 4.0 else 0.0
         return self._read(item, band, grid) * scale + offset
+
+
+def _http_status(href: str) -> int | None:
+    """The HTTP status of a one-byte range request for `href`; None when there is no answer."""
+    import requests
+
+    try:
+        return requests.get(href, headers={"Range": "bytes=0-0"}, timeout=HTTP_TIMEOUT_S).status_code
+    except requests.RequestException:
+        return None
 
 
 def _subgrid(grid: TileGrid, window: tuple[slice, slice]) -> TileGrid:
