@@ -194,6 +194,9 @@ class _Handler(BaseHTTPRequestHandler):
         size = file.stat().st_size
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         start, end = (int(match[1]), min(int(match[2] or size - 1), size - 1)) if match else (0, size - 1)
+        if start >= size:
+            self.send_error(416)
+            return
         self.send_response(206 if match else 200)
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Length", str(end - start + 1))
