@@ -2,6 +2,7 @@
 
 The same items (7 dates, processing baselines 05.09, 04.00 and 02.14 in turn) and tile grids (the 4 tiny tiles):
 - pixels: the stored bands (reflectance x 10000 after each item's offset) and the data mask, compared array by array;
+  and one day as two granules of different processing baselines, each loader against the synthetic truth;
 - faults, one COG each: truncated, absent (404), refused (403), failing (500) and failing once (a passing 500);
 - time: every tile read afresh (a new server, so no cache of GDAL's is warm), median of the repeats.
 
@@ -24,12 +25,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
+import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from conftest import tiny_config
-from stac_standin import COLLECTION, stac_standin, write_catalogue
+from stac_standin import COLLECTION, mosaic, stac_standin, write_catalogue, write_item
 from synthetic_products import synthesize_area, tiny_grids
 
 from landcover.ingest import stac as stac_source
@@ -61,8 +63,11 @@ def odc_load(items, grid, fail_on_error: bool = True) -> tuple[np.ndarray, np.nd
         groupby="solar_day",
         resampling={"*": "bilinear", "SCL": "nearest"},
         fail_on_error=fail_on_error,
+        preserve_original_order=True,  # else a day's items are fused by time then id, not in the order given
     )
-    by_day = {str(item.datetime.date()): item for item in uniform}
+    by_day: dict = {}
+    for item in uniform:  # the day's first item (the order given) decides its offset: odc fuses DN, not reflectance
+        by_day.setdefault(str(item.datetime.date()), item)
     frames, masks = [], []
     for k, when in enumerate(ds["time"].values):
         item = by_day[str(np.datetime_as_string(when, unit="D"))]
@@ -120,6 +125,35 @@ def compare_pixels(folder: Path, area) -> list[str]:
                 "identical" if differ == 0 and mask_differ == 0 else f"{differ} px bands, {mask_differ} mask differ"
             )
             rows.append(f"| pixels {grid.tile_id} | {bands_a.shape[0]} frames | {bands_b.shape[0]} frames, {verdict} |")
+    return rows
+
+
+def compare_duplicates(folder: Path, area) -> list[str]:
+    """One day as two granules: a newer baseline (05.09, offset in raster:bands) over the area's western half, an
+    older one (02.14, no offset) over all of it; each loader given them newest first, each against the truth."""
+    rows, frame = [], 20
+    with stac_standin(folder) as server:
+        width = mosaic(area, "is_data", frame)[0].shape[1]
+        keep = np.zeros_like(mosaic(area, "is_data", frame)[0])
+        keep[:, : width // 2 + 30] = True  # the eastern tiles: 30 columns from the newer, 70 from the older
+        day = f"{pd.Timestamp(next(iter(area.values()))[0]['time'].values[frame]):%Y%m%d}"
+        server.items = [
+            write_item(server.folder, server.url, area, frame, "02.14", f"S2A_33TVM_{day}_0_L2A"),
+            write_item(server.folder, server.url, area, frame, "05.09", f"S2A_33TVM_{day}_1_L2A", keep=keep),
+        ]
+        for grid in tiny_grids():
+            raw = area[grid.tile_id][0]
+            truth, is_data = raw["bands"].sel(band=BANDS).values[frame], raw["is_data"].values[frame]
+            items = stac_source.search_items(server.url, COLLECTION, grid, YEAR)
+            newest_first = sorted(items, key=lambda item: stac_source._preference((item.datetime, item)))
+            wrong = []
+            for loader in (ours, odc_load):
+                bands, _ = loader(newest_first, grid)
+                wrong.append(int((bands[0] != truth).any(axis=-1)[is_data].sum()))
+            rows.append(
+                f"| same-day duplicates, two baselines, {grid.tile_id}: px differing from the truth "
+                f"(of {int(is_data.sum())}) | {wrong[0]} | {wrong[1]} |"
+            )
     return rows
 
 
@@ -182,6 +216,8 @@ def main() -> None:
         print("| case | landcover.ingest.stac | odc.stac.load |")
         print("|---|---|---|")
         for row in compare_pixels(folder / "pixels", area):
+            print(row)
+        for row in compare_duplicates(folder / "duplicates", area):
             print(row)
         for fault in FAULTS:
             results = [run_fault(folder, area, fault, loader) for loader in (ours, odc_load)]

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 import pytest
+from affine import Affine
 from conftest import TINY_TILES, snakemake, tiny_config, write_config
 from stac_standin import COLLECTION, mosaic, scene_classification, stac_standin, write_catalogue, write_item
 from synthetic_products import synthesize_area, tiny_grids, write_aoi_and_reference
@@ -109,6 +110,29 @@ def test_a_missing_or_damaged_cog_raises_naming_tile_and_url(server):
 def tile_offset(grid) -> tuple[int, int]:
     """The tile's first row and column in the stand-in's mosaic of the area."""
     return round((5099000 - grid.bounds[3]) / 10), round((grid.bounds[0] - 457000) / 10)
+
+
+def test_any_grid_is_read_a_tile_with_a_margin_reaching_past_the_area(server, area):
+    tile = tiny_grids()[0]
+    margin = 20
+    grid = stack.TileGrid(
+        tile.tile_id,
+        tile.crs,
+        tile.transform @ Affine.translation(-margin, -margin),
+        tile.height + 2 * margin,
+        tile.width + 2 * margin,
+    )
+    ds = read_stac_tile(search_items(server.url, COLLECTION, grid, YEAR), grid, BANDS)
+    row, col = tile_offset(tile)
+    for k, frame in enumerate(FRAMES):
+        padded = [np.pad(mosaic(area, name, frame)[0], [(margin, margin)] * 2 + [(0, 0)] * (name == "bands"))
+                  for name in ("bands", "is_data")]  # fmt: skip
+        window = np.s_[row : row + grid.height, col : col + grid.width]
+        truth, is_data = padded[0][window][..., [stack.L1C_BANDS.index(band) for band in BANDS]], padded[1][window]
+        assert np.array_equal(ds["is_data"].values[k], is_data)
+        assert np.array_equal(ds["bands"].values[k][is_data], truth[is_data])
+    # The tile is the area's south-western one: its northern margin is the neighbour's, its western one outside.
+    assert ds["is_data"].values[:, :margin].any() and not ds["is_data"].values[:, :, :margin].any()
 
 
 def test_items_above_max_cloud_cover_are_logged_and_items_without_a_count_are_kept(server, caplog):
