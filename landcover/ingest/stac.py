@@ -8,9 +8,10 @@ internal tiles with HTTP range requests, and resamples onto the tile's grid (bil
 the Scene Classification Layer nearest). Every read goes through `landcover.ingest.checked`, so a failed request or a
 damaged COG raises naming the tile and the asset's URL instead of leaving no data.
 
-Planetary Computer's asset URLs need a SAS token, which expires (about an hour) while a tile's year of reads can last
-longer: `url_signer` signs each URL when it is read (the planetary-computer package caches the token and fetches a
-new one a minute before it expires), and a read refused with HTTP 403 is signed afresh and tried once more.
+Planetary Computer's asset URLs need a SAS token, which expires (its token API states when), while a tile's year of
+reads can last longer: `url_signer` signs each URL when it is read (the planetary-computer package caches the token
+and fetches a new one a minute before its stated expiry), and a read refused with HTTP 403 is signed afresh (the
+cache dropped) and tried once more.
 
 Radiometry: reflectance = DN x scale + offset, each from the asset's ``raster:bands`` where it says (Earth Search v1
 carries the processing baseline 04.00 offset there), otherwise scale 1/10000 and the offset of the item's
