@@ -2,7 +2,7 @@
 
 from landcover import stack
 from landcover.grid import tile_grid
-from landcover.ingest.stac import read_stac_tile, search_items
+from landcover.ingest.stac import read_stac_tile, search_items, url_signer
 from landcover.logs import log_to
 
 log_to(snakemake.log[0])
@@ -10,7 +10,8 @@ params = snakemake.params
 tile = snakemake.wildcards.tile
 
 grid = tile_grid(tile, params.tile_size_m, params.resolution_m, params.crs)
-items = search_items(params.url, params.collection, grid, params.time_range, params.max_cloud_cover, params.sign)
+signer = url_signer(params.sign)  # before the search: a missing package fails at once
+items = search_items(params.url, params.collection, grid, params.time_range, params.max_cloud_cover)
 ds = read_stac_tile(
     items,
     grid,
@@ -18,5 +19,6 @@ ds = read_stac_tile(
     cloud_mask=params.cloud_mask,
     probability_asset=params.probability_asset,
     probability_threshold=params.probability_threshold,
+    signer=signer,
 )
 stack.write(ds, snakemake.output.stack)

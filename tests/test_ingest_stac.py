@@ -6,16 +6,30 @@ whose features agree with the L1C path's (synthetic source, s2cloudless masks) o
 
 from __future__ import annotations
 
+import logging
+import sys
+from urllib.parse import urlparse
+
 import numpy as np
+import pandas as pd
 import pytest
+from affine import Affine
 from conftest import TINY_TILES, snakemake, tiny_config, write_config
-from stac_standin import COLLECTION, scene_classification, stac_standin, write_catalogue
+from stac_standin import COLLECTION, mosaic, scene_classification, stac_standin, write_catalogue, write_item
 from synthetic_products import synthesize_area, tiny_grids, write_aoi_and_reference
 
 from landcover import stack
 from landcover.ingest import IngestError
 from landcover.ingest import stac as stac_source
-from landcover.ingest.stac import SCL_INVALID, read_stac_tile, search_items
+from landcover.ingest.checked import warp_band
+from landcover.ingest.stac import (
+    IMPLAUSIBLY_DARK,
+    PLAUSIBLE_MEDIAN_MIN,
+    SCL_INVALID,
+    read_stac_tile,
+    search_items,
+    url_signer,
+)
 
 FRAMES = list(range(0, 70, 10))
 BANDS = ["B02", "B04", "B08", "B11"]
@@ -91,6 +105,173 @@ def test_a_missing_or_damaged_cog_raises_naming_tile_and_url(server):
     cog.unlink()
     with pytest.raises(IngestError, match=rf"tile {grid.tile_id}: .*{item.id}/B04.tif"):
         read_stac_tile(items, grid, BANDS)
+
+
+def tile_offset(grid) -> tuple[int, int]:
+    """The tile's first row and column in the stand-in's mosaic of the area."""
+    return round((5099000 - grid.bounds[3]) / 10), round((grid.bounds[0] - 457000) / 10)
+
+
+def test_any_grid_is_read_a_tile_with_a_margin_reaching_past_the_area(server, area):
+    tile = tiny_grids()[0]
+    margin = 20
+    grid = stack.TileGrid(
+        tile.tile_id,
+        tile.crs,
+        tile.transform @ Affine.translation(-margin, -margin),
+        tile.height + 2 * margin,
+        tile.width + 2 * margin,
+    )
+    ds = read_stac_tile(search_items(server.url, COLLECTION, grid, YEAR), grid, BANDS)
+    row, col = tile_offset(tile)
+    for k, frame in enumerate(FRAMES):
+        padded = [np.pad(mosaic(area, name, frame)[0], [(margin, margin)] * 2 + [(0, 0)] * (name == "bands"))
+                  for name in ("bands", "is_data")]  # fmt: skip
+        window = np.s_[row : row + grid.height, col : col + grid.width]
+        truth, is_data = padded[0][window][..., [stack.L1C_BANDS.index(band) for band in BANDS]], padded[1][window]
+        assert np.array_equal(ds["is_data"].values[k], is_data)
+        assert np.array_equal(ds["bands"].values[k][is_data], truth[is_data])
+    # The tile is the area's south-western one: its northern margin is the neighbour's, its western one outside.
+    assert ds["is_data"].values[:, :margin].any() and not ds["is_data"].values[:, :, :margin].any()
+
+
+def test_items_above_max_cloud_cover_are_logged_and_items_without_a_count_are_kept(server, caplog):
+    grid = tiny_grids()[0]
+    server.items[0]["properties"].pop("eo:cloud_cover")
+    with caplog.at_level(logging.INFO, logger="landcover.ingest.stac"):
+        items = search_items(server.url, COLLECTION, grid, YEAR, max_cloud_cover=10)
+    cloudy = [item["id"] for item in server.items[1:] if item["properties"]["eo:cloud_cover"] > 10]
+    assert cloudy and server.items[0]["id"] in [item.id for item in items]
+    assert not {item.id for item in items} & set(cloudy)
+    assert f"{len(cloudy)} of {len(server.items)} items left out" in caplog.text
+    assert all(item_id in caplog.text for item_id in cloudy)
+    assert f"have no eo:cloud_cover, kept (cloud cover unknown): {server.items[0]['id']}" in caplog.text
+
+
+def test_raster_bands_with_a_scale_only_take_the_offset_from_the_processing_baseline(server, area):
+    grid = tiny_grids()[0]
+    server.items = [write_item(server.folder, server.url, area, 20, "04.00", raster=("scale",))]
+    assert "offset" not in server.items[0]["assets"]["B04"]["raster:bands"][0]
+    ds = read_stac_tile(search_items(server.url, COLLECTION, grid, YEAR), grid, BANDS)
+    raw, _ = area[grid.tile_id]
+    columns = [list(raw["band"].values).index(band) for band in BANDS]
+    is_data = raw["is_data"].values[20]
+    assert np.array_equal(ds["bands"].values[0][is_data], raw["bands"].values[20][..., columns][is_data])
+
+
+def darkest_clear_median(area, grid, frame: int) -> float:
+    """The median reflectance of the tile's clear pixels in its darkest band of BANDS, from the synthetic truth."""
+    raw, truth = area[grid.tile_id]
+    clear = raw["is_data"].values[frame] & ~truth["cloud"].values[frame] & ~truth["shadow"].values[frame]
+    if clear.sum() < stac_source.MIN_CLEAR_PIXELS:
+        return np.nan
+    values = raw["bands"].sel(band=BANDS).values[frame][clear] / stack.REFLECTANCE_SCALE
+    return float(np.median(values, axis=0).min())
+
+
+def test_an_item_whose_offset_is_applied_twice_is_left_out_naming_it(server, area, caplog):
+    grid = tiny_grids()[0]
+    dark = [frame for frame in FRAMES if darkest_clear_median(area, grid, frame) - 0.1 < PLAUSIBLE_MEDIAN_MIN - 0.01]
+    assert dark, "no frame of the synthetic area is dark enough to tell an offset applied twice"
+    # Earth Search issue 71: the DN already hold the offset, raster:bands asks for it once more.
+    mislabelled = write_item(server.folder, server.url, area, dark[0], "05.09", offset_in_dn=False)
+    server.items = [mislabelled, *(item for item in server.items if item["id"] != mislabelled["id"])]
+    with caplog.at_level(logging.WARNING, logger="landcover.ingest.stac"):
+        ds = read_stac_tile(search_items(server.url, COLLECTION, grid, YEAR), grid, BANDS)
+    assert f"item {mislabelled['id']} left out" in caplog.text and "BOA offset applied twice" in caplog.text
+    assert len(ds["time"]) == len(FRAMES) - 1 and ds.attrs["dropped_frames"] == f'{{"{IMPLAUSIBLY_DARK}": 1}}'
+    # The same frame labelled right is kept (the other frames' items, every baseline, pass the check).
+    server.items = [write_item(server.folder, server.url, area, dark[0], "05.09", mislabelled["id"] + "_fixed")]
+    assert len(read_stac_tile(search_items(server.url, COLLECTION, grid, YEAR), grid, BANDS)["time"]) == 1
+
+
+def test_same_day_duplicates_read_the_newest_baseline_first_and_older_ones_only_over_its_gaps(
+    server, area, monkeypatch
+):
+    grid = tiny_grids()[1]
+    frame, raw = 20, area[grid.tile_id][0]
+    _, col = tile_offset(grid)
+    day = f"{pd.Timestamp(raw['time'].values[frame]):%Y%m%d}"
+    # The older granule's DN carry a +1000 its labels do not subtract: its pixels read 0.1 brighter.
+    older = write_item(server.folder, server.url, area, frame, "02.14", f"S2A_33TVM_{day}_0_L2A", offset_in_dn=True)
+    newer = write_item(server.folder, server.url, area, frame, "05.09", f"S2A_33TVM_{day}_1_L2A")
+    server.items = [older, newer]
+    ds = read_stac_tile(search_items(server.url, COLLECTION, grid, YEAR), grid, BANDS)
+    assert not [path for path, _, _ in server.requests if older["id"] in path], "the older granule was read"
+    truth = raw["bands"].sel(band=BANDS).values[frame]
+    is_data = raw["is_data"].values[frame]
+    assert np.array_equal(ds["bands"].values[0][is_data], truth[is_data])
+
+    shape = mosaic(area, "is_data", frame)[0].shape
+    keep = np.zeros(shape, dtype=bool)
+    keep[:, : col + 60] = True  # a newer granule leaving the tile's 40 eastern columns without data
+    newer = write_item(server.folder, server.url, area, frame, "05.09", f"S2A_33TVM_{day}_2_L2A", keep=keep)
+    server.items = [older, newer]
+    windows = []
+
+    def recording_warp_band(src, window_grid, **kwargs):
+        windows.append((src.name.rsplit("/", 2)[-2], window_grid.width, window_grid.height))
+        return warp_band(src, window_grid, **kwargs)
+
+    monkeypatch.setattr(stac_source, "warp_band", recording_warp_band)
+    ds = read_stac_tile(search_items(server.url, COLLECTION, grid, YEAR), grid, BANDS)
+    gap = np.zeros_like(is_data)
+    gap[:, 60:] = True
+    assert np.array_equal(ds["is_data"].values[0], is_data)
+    assert np.array_equal(ds["bands"].values[0][is_data & ~gap], truth[is_data & ~gap])
+    assert np.array_equal(ds["bands"].values[0][is_data & gap], truth[is_data & gap] + 1000)
+    assert set(windows) == {(newer["id"], 100, 100), (older["id"], 40, 100)}  # the older one over the gap only
+
+
+@pytest.fixture
+def planetary_computer_standin(server, monkeypatch):
+    """planetary-computer's signing, its token API and blob storage played by the stand-in."""
+    import planetary_computer.sas
+    import planetary_computer.settings
+
+    monkeypatch.setattr(planetary_computer.sas, "BLOB_STORAGE_DOMAIN", urlparse(server.url).netloc)
+    monkeypatch.setattr(planetary_computer.settings.Settings.get(), "sas_url", f"{server.url}/sas")
+    monkeypatch.setattr(planetary_computer.sas, "TOKEN_CACHE", {})
+    return server
+
+
+def test_urls_are_signed_at_read_time_and_an_expired_token_is_renewed(planetary_computer_standin, area, caplog):
+    server, grid = planetary_computer_standin, tiny_grids()[2]
+    items = search_items(server.url, COLLECTION, grid, YEAR)
+    assert all("?" not in asset.href for item in items for asset in item.assets.values()), "signed at search"
+    unsigned = read_stac_tile(items, grid, BANDS)
+    server.token_uses = 6  # a token outlives one COG's reads but not an item's: it expires mid-item
+    server.requests[:] = []
+    with caplog.at_level(logging.INFO, logger="landcover.ingest.stac"):
+        signed = read_stac_tile(items, grid, BANDS, signer=url_signer("planetary_computer"))
+    assert server.refused and {status for _, status in server.refused} == {403}
+    assert len(server.tokens) > len(items) and "refused (403): signing it afresh" in caplog.text
+    assert all(np.array_equal(signed[name].values, unsigned[name].values) for name in ("bands", "is_data"))
+
+
+def test_signing_without_planetary_computer_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "planetary_computer", None)
+    monkeypatch.setitem(sys.modules, "planetary_computer.sas", None)
+    with pytest.raises(IngestError, match=r"planetary-computer package, the optional extra `pip install \.\[pc\]`"):
+        url_signer("planetary_computer")
+    with pytest.raises(IngestError, match="stac.sign must be null or planetary_computer"):
+        url_signer("aws")
+
+
+@pytest.mark.parametrize("status", [403, 500])
+def test_a_refused_or_failing_cog_raises_naming_tile_url_and_status(server, monkeypatch, status):
+    monkeypatch.setitem(stac_source.GDAL_HTTP, "GDAL_HTTP_RETRY_DELAY", 0.1)
+    grid = tiny_grids()[3]
+    items = search_items(server.url, COLLECTION, grid, YEAR)
+    path = urlparse(stac_source._asset(items[2], "B08").href).path
+    server.faults[path] = [status] * 20
+    with pytest.raises(IngestError, match=rf"tile {grid.tile_id}: .*{items[2].id}/B08.tif.*{status}"):
+        read_stac_tile(items, grid, BANDS)
+    if status == 500:  # retried by GDAL (GDAL_HTTP_MAX_RETRY): a passing failure is read through
+        assert len(server.refused) == 1 + stac_source.GDAL_HTTP["GDAL_HTTP_MAX_RETRY"]
+        later = items[3:]  # GDAL remembers the URL that failed
+        server.faults[urlparse(stac_source._asset(later[1], "B08").href).path], server.refused[:] = [500], []
+        assert len(read_stac_tile(later, grid, BANDS)["time"]) == len(later) and len(server.refused) == 1
 
 
 def test_unknown_band_or_cloud_mask_is_an_error():
