@@ -394,11 +394,32 @@ def _train_fit(runs: list[dict], sizes) -> dict:
             "base_mb": base, "bytes_per_value": per_value, "t_1e6": slope * 1e6 + intercept}  # fmt: skip
 
 
+DEFAULT_TRAIN_SIZE = 300_000  # above LightGBM's binning sample, at the default methods' columns
+
+
+def train_at_default_columns(quick: bool) -> None:
+    """The training's memory per value for workflow/resources.yaml, measured where a country trains: the default
+    methods' columns (per-date features at three scales and their temporal statistics), above the binning
+    sample; a single run (run_ours.py train_default: a few rounds, as the peak comes with the binning)."""
+    from landcover.resources import BINNING_SAMPLE
+
+    n = 40_000 if quick else DEFAULT_TRAIN_SIZE
+    subprocess.run([sys.executable, "-c", f"import inputs; inputs.samples_tables({n}, scales=3)"], cwd=HERE,
+                   check=True)  # fmt: skip
+    run = measure("run_ours.py", "train_default", repeats=0, warmup=1, params={"n": n})
+    columns, base = run["saved"]["columns"], float(run["rss_after_inputs_mb"])
+    per_value = ((run["peak_rss_mb"] - base) * 2**20 / columns - min(n, BINNING_SAMPLE) * 8) / n
+    FACTS["train_default"] = {"sizes": [n], "mem": [run["peak_rss_mb"]], "base_mb": base, "columns": columns,
+                              "bytes_per_value": per_value}  # fmt: skip
+
+
 def row_train(quick: bool) -> None:
     """Ours (scripts/train.py's functions) and the eo-learn example's training step (LGBMClassifier on the
-    feature matrix), on the same samples tables; each size once (single runs), extrapolated to 1e6 samples."""
+    feature matrix), on the same samples tables; each size once (single runs), extrapolated to 1e6 samples.
+    Then ours once at the default columns, for the workflow's memory requests."""
     from landcover.resources import train_peak_mb
 
+    train_at_default_columns(quick)
     sizes = (20_000, 40_000) if quick else TRAIN_SIZES
     subprocess.run([sys.executable, "-c", f"import inputs; [inputs.samples_tables(n) for n in {list(sizes)}]"],
                    cwd=HERE, check=True)  # fmt: skip
@@ -504,7 +525,7 @@ def write_resource_table() -> None:
 
     table = load_table(RESOURCE_TABLE) if os.path.exists(RESOURCE_TABLE) else {}
     jobs = {b["job"]: b for b in BOUNDED if "error" not in b and b["job"] in PER_FRAME}
-    if not jobs and "train" not in FACTS:
+    if not jobs and "train_default" not in FACTS:
         return
     from run_ours import BOUNDED_SIZE, BOUNDED_TIMES
 
@@ -521,11 +542,11 @@ def write_resource_table() -> None:
                    "wall_s": round(b["wall_s"], 2), "threads": b["threads"], "runs": b["runs"], "measured": today}
             for name, b in jobs.items()
         }  # fmt: skip
-    if "train" in FACTS and max(FACTS["train"]["sizes"]) > BINNING_SAMPLE:  # below, other costs dominate the fit
-        train = FACTS["train"]
+    train = FACTS.get("train_default")
+    if train and max(train["sizes"]) > BINNING_SAMPLE:  # below, other costs dominate the fit
         table["train"] = {"base_mb": round(train["base_mb"]), "bytes_per_value": round(float(train["bytes_per_value"]), 2),
-                          "samples": [int(n) for n in train["sizes"]], "peak_mb": [round(m) for m in train["mem"]],
-                          "measured": today}  # fmt: skip
+                          "samples": [int(n) for n in train["sizes"]], "columns": train["columns"],
+                          "peak_mb": [round(m) for m in train["mem"]], "measured": today}  # fmt: skip
     header = (
         "# Written by `make bench` (benchmarks/bench.py); read by workflow/rules/common.smk through\n"
         "# landcover/resources.py. Peak RSS (MB) of each per-tile job measured on one tile of `pixels`\n"

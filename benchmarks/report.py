@@ -12,7 +12,6 @@ from inputs import country_settings
 COUNTRY = country_settings()
 TILES = 262
 TEST_FRACTION = COUNTRY["split"]["test_fraction"]
-MAX_SAMPLES = COUNTRY["sampling"]["max_samples"]
 EXAMPLE_SAMPLES = 40_000  # the eo-learn example's samples per tile (its 207 columns), for the like-for-like table
 CONTEXT = bool(COUNTRY["features"]["context_sigmas"])
 FRAMES, PEER_FRAMES = 70, 60
@@ -24,6 +23,16 @@ RESOURCE_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", 
 PER_TILE_RULES = ("download_sentinelhub", "cloud_mask", "features") + ("context",) * CONTEXT + (
     "reference", "sample", "predict")  # fmt: skip
 ONCE_RULES = ("grid", "train", "report", "merge")
+
+
+def max_samples() -> int:
+    """config/slovenia.yaml's samples per tile as the workflow sets them: its max_samples lowered so that the
+    training tiles' samples fit `sampling.train_memory_mb`, by the training's memory per value that
+    workflow/resources.yaml holds (landcover.resources.samples_per_tile)."""
+    from landcover.resources import load_table, samples_per_tile
+
+    train_tiles = round(TILES * (1 - TEST_FRACTION))
+    return samples_per_tile(COUNTRY, load_table(RESOURCE_TABLE)["train"], train_tiles, TILE_PX)
 
 
 def _s(x: float | None) -> str:
@@ -67,7 +76,7 @@ def resources(table: dict, columns: int | None) -> list[tuple[str, int, str, int
         )
     train = table.get("train")
     if train and columns:
-        n = TILES * (1 - TEST_FRACTION) * MAX_SAMPLES
+        n = TILES * (1 - TEST_FRACTION) * max_samples()
         peak = res.train_peak_mb(train, n, columns)
         basis = (f"{n / 1e6:.2f} M samples x {columns:,}: {peak / 1024:.1f} GB by the formula ({train['bytes_per_value']} "
                  f"bytes a value, fitted at {max(train['samples']):,} samples, measured {train['measured']})")  # fmt: skip
@@ -99,8 +108,9 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         "maps": sum(by_job["predict"]["bytes"].values()) if by_job["predict"]["bytes"] else None,
     }
     train = by_job["train"]
-    n_train = TILES * (1 - TEST_FRACTION) * MAX_SAMPLES
-    n_test = TILES * TEST_FRACTION * MAX_SAMPLES
+    per_tile = max_samples()
+    n_train = TILES * (1 - TEST_FRACTION) * per_tile
+    n_test = TILES * TEST_FRACTION * per_tile
     t_train = train["wall_s"] * n_train / train["samples"]
     country = facts.get("country", {})
     t_merge = country.get("merge_s", float("nan"))
@@ -121,7 +131,8 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         f"Slovenia 2017 as config/slovenia.yaml runs it, with the workflow's default methods: {TILES} tiles of 10 x 10 "
         f"km (1000 x 1000 px at 10 m), {FRAMES} acquisitions, 13 bands; downloads excluded. Per-tile figures are the "
         f"bounded-memory runs above (one 10 km tile on this 2-core machine; each run's load average is in the log). Training is on {TILES} x "
-        f"{1 - TEST_FRACTION:.0%} training tiles x {MAX_SAMPLES:,} samples (`sampling.max_samples`) = "
+        f"{1 - TEST_FRACTION:.0%} training tiles x {per_tile:,} samples (`sampling.max_samples` lowered to fit "
+        f"`sampling.train_memory_mb` {COUNTRY['sampling']['train_memory_mb']:,} MB) = "
         f"{n_train / 1e6:.2f} M samples of {train.get('columns') or 0:,} columns, **extrapolated** linearly in the "
         f"samples from the bounded run's training on one tile's {train['samples']:,}; the merge is measured on "
         f"{country.get('tiles', TILES)} random-class 1000 x 1000 tile maps (a single run); the report (scripts/report.py "
@@ -368,10 +379,9 @@ def write_results(
         out.append("")
         out.append(bounded_md)
         out.append("")
-        from landcover.resources import load_table
+        from landcover.resources import load_table, train_columns
 
-        trained = next((b for b in bounded if b["job"].startswith("train") and "error" not in b), {})
-        res = resources(load_table(RESOURCE_TABLE), trained.get("columns"))
+        res = resources(load_table(RESOURCE_TABLE), train_columns(COUNTRY))
         if res:
             out.append("### Rule memory requests (10 km tiles)")
             out.append("")

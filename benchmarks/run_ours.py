@@ -244,6 +244,27 @@ def train(n="200000") -> Case:
     return Case(run, save)
 
 
+def train_default(n="300000", rounds="10") -> Case:
+    """What scripts/train.py does at the default methods' columns (the per-date features at three spatial scales,
+    then their temporal statistics): the training's memory per value that the workflow's requests use. The peak
+    comes with LightGBM's binning, before the first tree, so a few `rounds` measure it."""
+    from landcover.model import read_training_set, train_model
+
+    paths = inputs.samples_tables(int(n), scales=3)
+
+    def run():
+        booster, metadata = train_model(
+            read_training_set(paths, temporal_stats=True), _classes(), seed=42, params={}, threads=2,
+            temporal_stats=True, rounds=int(rounds),
+        )  # fmt: skip
+        return booster, metadata
+
+    def save(result, out):
+        return {"trees": result[0].num_trees(), "n": int(n), "columns": len(result[1]["feature_names"])}
+
+    return Case(run, save)
+
+
 def predict_ours() -> Case:
     """landcover.model.predict_tile over the 1000 x 1000 tile (in-memory features dataset)."""
     from landcover.model import load_model, predict_tile
@@ -629,6 +650,7 @@ if __name__ == "__main__":
             "clouds": clouds,
             "chain": chain,
             "train": train,
+            "train_default": train_default,
             "predict_ours": predict_ours,
             "predict_compiled": predict_compiled,
             "prepare_model": prepare_model,

@@ -57,35 +57,45 @@ def _sample_tables(paths, columns: list[str] | None = None):
         yield path, frame
 
 
-@dataclass(frozen=True)
+@dataclass
 class TrainingSet:
-    """Training samples as LightGBM takes them: one float32 matrix (samples, feature columns) and labels.
+    """Training samples as LightGBM takes them: one float32 matrix (samples, model inputs) and labels.
 
-    A country's samples are millions of rows; as a table, concatenated and converted, they needed about
-    four times the matrix's memory."""
+    The matrix holds the per-date features (`names`), then their temporal statistics when `temporal_stats`. A
+    country's samples are millions of rows: `train_model` drops the matrix (sets it to None) once LightGBM has
+    binned it, which needs a quarter of its memory."""
 
-    features: np.ndarray
+    features: np.ndarray | None
     labels: np.ndarray
     tile_ids: np.ndarray
     names: list[str]
     rows: np.ndarray | None = None  # pixel positions, for spatial cross-validation
     cols: np.ndarray | None = None
+    temporal_stats: bool = False
 
     @classmethod
-    def from_table(cls, samples: pd.DataFrame) -> TrainingSet:
+    def from_table(cls, samples: pd.DataFrame, temporal_stats: bool = False) -> TrainingSet:
         names = feature_layout(samples.columns)[0] if len(samples.columns) > len(ID_COLUMNS) else []
+        grid = samples[names].to_numpy(dtype=np.float32)
         return cls(
-            samples[names].to_numpy(dtype=np.float32),
+            _with_statistics(grid, names) if temporal_stats and names else grid,
             samples["label"].to_numpy(),
             samples["tile_id"].to_numpy(),
             names,
             samples["row"].to_numpy() if "row" in samples else None,
             samples["col"].to_numpy() if "col" in samples else None,
+            temporal_stats and bool(names),
         )
 
 
-def read_training_set(paths) -> TrainingSet:
-    """All tiles' samples, each table copied into its rows of one preallocated matrix as it is read."""
+def _with_statistics(grid: np.ndarray, names: list[str]) -> np.ndarray:
+    _, dates, features = feature_layout(names)
+    return model_inputs(grid, len(dates), len(features), True)
+
+
+def read_training_set(paths, temporal_stats: bool = False) -> TrainingSet:
+    """All tiles' samples, each table copied into its rows of one preallocated float32 matrix as it is read (with
+    its temporal statistics beside it when `temporal_stats`): the country's samples are never held twice."""
     sizes = []
     for path in paths:
         try:
@@ -97,14 +107,18 @@ def read_training_set(paths) -> TrainingSet:
     start = 0
     for path, frame in _sample_tables(paths):
         if features is None:
-            names = feature_layout(frame.columns)[0]
-            features = np.empty((sum(sizes), len(names)), dtype=np.float32)
+            names, dates, grid_features = feature_layout(frame.columns)
+            statistics = len(temporal_names(grid_features, dates)) if temporal_stats else 0
+            features = np.empty((sum(sizes), len(names) + statistics), dtype=np.float32)
             labels = np.empty(sum(sizes), dtype=frame["label"].dtype)
             tile_ids = np.empty(sum(sizes), dtype=object)
             rows = np.empty(sum(sizes), dtype=np.int32)
             cols = np.empty(sum(sizes), dtype=np.int32)
         end = start + len(frame)
-        features[start:end] = frame[names].to_numpy(dtype=np.float32)
+        features[start:end, : len(names)] = frame[names].to_numpy(dtype=np.float32)
+        if temporal_stats:
+            series = features[start:end, : len(names)].reshape(end - start, len(dates), len(grid_features))
+            features[start:end, len(names) :] = temporal_features(series)
         labels[start:end] = frame["label"].to_numpy()
         tile_ids[start:end] = frame["tile_id"].to_numpy()
         rows[start:end] = frame["row"].to_numpy()
@@ -112,7 +126,9 @@ def read_training_set(paths) -> TrainingSet:
         start = end
     if features is None:
         return TrainingSet(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, object), [])
-    return TrainingSet(features[:start], labels[:start], tile_ids[:start], names, rows[:start], cols[:start])
+    return TrainingSet(
+        features[:start], labels[:start], tile_ids[:start], names, rows[:start], cols[:start], temporal_stats
+    )
 
 
 def feature_layout(columns) -> tuple[list[str], list[str], list[str]]:
@@ -230,7 +246,14 @@ def train_model(
     `temporal_stats` adds the series' statistics to the inputs, `class_weight` lifts rare classes, `tuning`
     ({folds, block_px, max_rounds, early_stopping_rounds, num_leaves}) picks the number of trees and leaves by
     spatial cross-validation inside the training tiles; `rounds` (trees per class) applies unless `params` sets it."""
-    training = samples if isinstance(samples, TrainingSet) else TrainingSet.from_table(samples)
+    training = samples if isinstance(samples, TrainingSet) else TrainingSet.from_table(samples, temporal_stats)
+    if training.features is None:
+        raise ValueError("the training set's features were released by an earlier train_model: read it again")
+    if temporal_stats and not training.temporal_stats and training.names:
+        training.features = _with_statistics(training.features, training.names)
+        training.temporal_stats = True
+    elif training.temporal_stats and not temporal_stats:
+        raise ValueError("the training set holds temporal statistics, but temporal_stats is off")
     labels = training.labels
     by_id = {c.id: c for c in classes if c.id != NO_DATA}
     unknown = sorted(int(v) for v in set(np.unique(labels)) - set(by_id))
@@ -258,11 +281,17 @@ def train_model(
     }
     if rounds and not ROUNDS.intersection(params):
         lgb_params["num_iterations"] = int(rounds)
-    inputs = model_inputs(training.features, len(dates), len(features), temporal_stats)
     weights = class_weights(labels, class_weight)
+    # binned now, with the training's parameters, so that the float matrix can go before the trees grow
     dataset = lgb.Dataset(
-        inputs, label=np.searchsorted(ids, labels), weight=weights, feature_name=names, free_raw_data=False
-    )
+        training.features,
+        label=np.searchsorted(ids, labels),
+        weight=weights,
+        feature_name=names,
+        params=lgb_params,
+        free_raw_data=True,
+    ).construct()
+    training.features = None
     counts = {int(c): int((labels == c).sum()) for c in ids}
     log.info("training on %d samples, %d features, class counts %s", len(labels), len(names), counts)
     cv_scores = None

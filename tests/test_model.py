@@ -19,6 +19,7 @@ from landcover.model import (
     feature_layout,
     load_model,
     load_samples,
+    model_inputs,
     predict_proba,
     predict_tile,
     read_training_set,
@@ -127,17 +128,27 @@ def test_reading_samples_names_bad_files(read, sample_tables, tmp_path):
         read([paths[0], tmp_path / "other.parquet"])
 
 
-def test_the_training_set_read_file_by_file_trains_the_same_model_as_the_table(sample_tables, tmp_path):
+@pytest.mark.parametrize("temporal_stats", [False, True])
+def test_the_training_set_read_file_by_file_trains_the_same_model_as_the_table(sample_tables, tmp_path, temporal_stats):
     paths = sample_tables[0]
-    training = read_training_set(paths)
+    training = read_training_set(paths, temporal_stats=temporal_stats)
     table = load_samples(paths)
-    np.testing.assert_array_equal(training.features, table[training.names].to_numpy(np.float32))
+    grid = table[training.names].to_numpy(np.float32)
+    _, dates, features = feature_layout(training.names)
+    np.testing.assert_array_equal(training.features, model_inputs(grid, len(dates), len(features), temporal_stats))
     np.testing.assert_array_equal(training.labels, table["label"].to_numpy())
     assert training.features.dtype == np.float32 and list(training.tile_ids[[0, -1]]) == ["a", "b"]
     for run, samples in enumerate((training, table)):
-        save_model(*train(samples), tmp_path / f"{run}.txt", tmp_path / f"{run}.json")
+        booster, metadata = train_model(
+            samples, EOLEARN_CLASSES, seed=42, params={"num_iterations": 20}, threads=1, temporal_stats=temporal_stats
+        )
+        save_model(booster, metadata, tmp_path / f"{run}.txt", tmp_path / f"{run}.json")
     assert (tmp_path / "0.txt").read_bytes() == (tmp_path / "1.txt").read_bytes()
     assert (tmp_path / "0.json").read_bytes() == (tmp_path / "1.json").read_bytes()
+    # LightGBM binned the matrix: train_model let it go, and says so if the set is used again
+    assert training.features is None
+    with pytest.raises(ValueError, match="released"):
+        train(training)
     with pytest.raises(ValueError, match="at least two"):
         train(read_training_set([paths[1]]))
 
