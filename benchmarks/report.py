@@ -14,6 +14,8 @@ TILES = 262
 TEST_FRACTION = COUNTRY["split"]["test_fraction"]
 EXAMPLE_SAMPLES = 40_000  # the eo-learn example's samples per tile (its 207 columns), for the like-for-like table
 CONTEXT = bool(COUNTRY["features"]["context_sigmas"])
+KEEP_INTERMEDIATES = COUNTRY["keep_intermediates"]
+TEMPORARY = ("clouds",)  # the outputs the workflow marks temp() (workflow/rules/common.smk, intermediate)
 FRAMES, PEER_FRAMES = 70, 60
 TILE_PX, PEER_PX = 1000 * 1000, 500 * 500
 MANY_FRAMES = 140  # areas with about 140 acquisitions a year exist (overlapping orbits)
@@ -100,7 +102,8 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     per_tile = {k: by_job[k]["wall_s"] for k in need if k != "train"}
     per_tile["reference"] = by_job.get("reference", {}).get("wall_s", 0.0)
     disk = {
-        "stacks": by_job["cloud_mask"]["bytes"].get("stack.nc"),
+        # as the real sources write them (run_ours.sources_stack), not the 13 bands at 10 m the jobs read
+        "stacks": by_job["cloud_mask"]["bytes"].get("stack_sources.nc", by_job["cloud_mask"]["bytes"].get("stack.nc")),
         "clouds": by_job["cloud_mask"]["bytes"].get("clouds.nc"),
         "features": by_job["features"]["bytes"].get("features.nc"),
         "context": by_job.get("context", {}).get("bytes", {}).get("context.nc"),
@@ -139,7 +142,10 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         f"on the test tiles' {n_test / 1e6:.2f} M samples) is **extrapolated** linearly from single runs on "
         f"{report_sizes} samples; each of the {jobs:,} Snakemake jobs ({TILES} tiles x {len(PER_TILE_RULES)} per-tile "
         f"rules + {len(ONCE_RULES)}) costs a fixed start-up measured below. Disk is the synthetic tile's compressed "
-        f"size (real scenes compress differently, the stack most of all).\n"
+        f"size (real scenes compress differently, the stack most of all); the stack as the real sources write it: "
+        f"the {len(COUNTRY['features']['bands'])} feature bands on the 10 m tile grid (those measured at 20 m as "
+        f"2 x 2 blocks) and the 13 bands at 80 m for the cloud masks (`cloud_bands`, as Sentinel Hub delivers them); "
+        f"the cloud masks are temporary (`keep_intermediates` false: deleted once read) and left out of the total.\n"
     )
     lines.append(
         "| stage | per tile | 262 tiles, 1 machine (serial) | 1 machine, 1-thread jobs 2 at a time | disk per tile | disk, 262 tiles |"
@@ -147,7 +153,7 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     lines.append("|---|---|---|---|---|---|")
     for label, key, dkey in (
         ("stack (input, synthetic here)", None, "stacks"),
-        ("cloud_mask", "cloud_mask", "clouds"),
+        ("cloud_mask" + ("" if KEEP_INTERMEDIATES else " (temporary: deleted once read)"), "cloud_mask", "clouds"),
         ("features", "features", "features"),
         *((("context (spatial context)", "context", "context"),) if CONTEXT else ()),
         ("reference (erosion only)", "reference", None),
@@ -165,7 +171,7 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     lines.append(f"| merge (once, measured: single run) | - | {_s(t_merge)} | {_s(t_merge)} | - | {_gb(cog)} |")
     lines.append(f"| report (once, extrapolated) | - | {_s(t_report)} | {_s(t_report)} | - | - |")
     lines.append(f"| jobs' fixed cost ({jobs:,} jobs) | - | {_s(t_jobs)} | {_s(t_jobs / 2)} | - | - |")
-    tile_disk = sum(v for v in disk.values() if v)
+    tile_disk = sum(v for k, v in disk.items() if v and (KEEP_INTERMEDIATES or k not in TEMPORARY))
     total_disk = tile_disk * TILES + (cog or 0)
     lines.append(
         f"| **total** | {_s(sum(per_tile.values()))} | **{_s(total_serial)}** | **{_s(total_packed)}** | "

@@ -25,8 +25,8 @@ Files and their variables:
 - ``features.nc``: ``features`` (date, y, x, feature) float32, NaN where a pixel has no valid
   observation all year; ``valid_count`` (y, x) uint16 valid observations used per pixel;
   ``attrs["kept_dates"]``/``attrs["dropped_dates"]`` the scene filter's decision. ``features`` is stored as
-  int16 in steps of ``FEATURE_STEP`` (CF ``scale_factor``, ``_FillValue`` for NaN; see ``COMPACT``), so reading
-  it gives float32 with NaN as written, to within half a step.
+  int16 steps (CF ``scale_factor``/``add_offset``, ``_FillValue`` for NaN; see ``COMPACT``): reading it gives
+  float32 with NaN as written, to within half a step (6e-5).
 
 Variables are chunked on disk by row blocks, so that stages can stream a tile block by block, and by a few frames
 (a chunk of all frames decompresses about a third slower). They are compressed with Blosc (LZ4, byte shuffle), an
@@ -58,14 +58,15 @@ TIME_CHUNK = 4
 # a damaged chunk raises on read (as gzip's adler32 did) instead of decompressing to wrong values
 COMPRESSION = {**hdf5plugin.Blosc(cname="lz4", clevel=9, shuffle=hdf5plugin.Blosc.SHUFFLE), "fletcher32": True}
 _CHUNKS = {"y": ROW_CHUNK, "time": TIME_CHUNK}
-# Features stored as int16 x FEATURE_STEP: half of float32 on disk before compression, and a step (2e-4, an error
-# of at most 1e-4) as fine as L1C's own reflectance quantum (1e-4) in the bands, finer than float16's above 0.25.
-# One scale for every feature (CF's encoding is per variable, so every reader stays unchanged): reflectance up to
-# 6.5534 (saturated L1C reaches 6.5535), NDVI/NDWI -1..1 and NORM, the bands' norm, up to 6.5534; only saturated
-# pixels reach past that, and they are clipped to it.
-FEATURE_STEP = np.float32(2e-4)
+# Features stored as int16 steps of FEATURE_STEP around FEATURE_OFFSET: half of float32 on disk before compression,
+# at most 6e-5 off (half a step), finer than L1C's own reflectance quantum (1e-4) and than float16 above 0.12. One
+# scale for every feature (CF's encoding is per variable, so every reader stays unchanged) spans -1.03..6.83:
+# reflectance up to saturated L1C's 6.5535, NDVI/NDWI -1..1 and NORM, the bands' norm, up to 6.83; only pixels with
+# several saturated bands reach past that, and they are clipped to it.
+FEATURE_STEP = np.float32(1.2e-4)
+FEATURE_OFFSET = np.float32(2.9)
 INT16_FILL = np.int16(-32768)
-COMPACT = {"features": FEATURE_STEP}  # variable: the step it is stored in, as scaled int16
+COMPACT = {"features": (FEATURE_STEP, FEATURE_OFFSET)}  # variable: (step, offset) it is stored in, as scaled int16
 
 
 class StackError(ValueError):
@@ -164,17 +165,18 @@ def write(ds: xr.Dataset, path: str | os.PathLike) -> None:
         _write_in_child(write_file, path)
 
 
-def quantized(array: xr.DataArray, step: np.float32) -> xr.DataArray:
-    """`array` as int16 multiples of `step` with CF's scale_factor and _FillValue (for NaN), values clipped to the
-    range; encoded here one slice at a time, as xarray's own encoder holds several float copies of the whole array."""
+def quantized(array: xr.DataArray, scale: tuple[np.float32, np.float32]) -> xr.DataArray:
+    """`array` as int16 steps (CF's scale_factor) around an offset (add_offset), NaN as _FillValue, values clipped
+    to the range; encoded here one slice at a time, as xarray's own encoder holds several float copies of it."""
+    step, offset = scale
     values = array.values
     encoded = np.empty(values.shape, dtype=np.int16)
     limit = np.iinfo(np.int16).max
     for index in np.ndindex(values.shape[:1]):
-        scaled = np.rint(values[index] / step)
+        scaled = np.rint((values[index] - offset) / step)
         np.clip(scaled, -limit, limit, out=scaled)
         encoded[index] = np.where(np.isnan(scaled), INT16_FILL, scaled)
-    return array.copy(data=encoded).assign_attrs(scale_factor=step, _FillValue=INT16_FILL)
+    return array.copy(data=encoded).assign_attrs(scale_factor=step, add_offset=offset, _FillValue=INT16_FILL)
 
 
 # Resource limits this process shares with its writer child: when the child dies of one, so does this process,
