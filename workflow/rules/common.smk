@@ -131,7 +131,8 @@ SAMPLING = {
 
 def train_mem_mb(wildcards, attempt):
     """The training job's mem_mb for the samples of every training tile (SAMPLING's max_samples or fraction
-    of its pixels; landcover.resources.train_peak_mb, measured by `make bench`), at least 2 GB."""
+    of its pixels; landcover.resources.train_peak_mb, measured by `make bench`), at least 2 GB.
+    """
     pixels = tile_pixels()
     per_tile = (
         pixels * SAMPLING["fraction"]
