@@ -244,7 +244,7 @@ def train(n="200000") -> Case:
     return Case(run, save)
 
 
-def train_default(n="300000", rounds="10") -> Case:
+def train_default(n="300000", rounds="2") -> Case:
     """What scripts/train.py does at the default methods' columns (the per-date features at three spatial scales,
     then their temporal statistics): the training's memory per value that the workflow's requests use. The peak
     comes with LightGBM's binning, before the first tree, so a few `rounds` measure it."""
