@@ -394,23 +394,26 @@ def _train_fit(runs: list[dict], sizes) -> dict:
             "base_mb": base, "bytes_per_value": per_value, "t_1e6": slope * 1e6 + intercept}  # fmt: skip
 
 
-DEFAULT_TRAIN_SIZE = 300_000  # above LightGBM's binning sample, at the default methods' columns
+DEFAULT_TRAIN_SIZES = (300_000, 600_000)  # above LightGBM's binning sample, at the default methods' columns
 
 
 def train_at_default_columns(quick: bool) -> None:
-    """The training's memory per value for workflow/resources.yaml, measured where a country trains: the default
-    methods' columns (per-date features at three scales and their temporal statistics), above the binning
-    sample; a single run (run_ours.py train_default: a few rounds, as the peak comes with the binning)."""
+    """The training's memory for workflow/resources.yaml, measured where a country trains: the default methods'
+    columns (per-date features at three scales and their temporal statistics), at two sizes above the binning
+    sample, so that the samples' bytes per value (the slope) and the binning sample's (the rest) separate; single
+    runs (run_ours.py train_default: a few rounds, as the peak comes with the binning)."""
     from landcover.resources import BINNING_SAMPLE
 
-    n = 40_000 if quick else DEFAULT_TRAIN_SIZE
-    subprocess.run([sys.executable, "-c", f"import inputs; inputs.samples_tables({n}, scales=3)"], cwd=HERE,
-                   check=True)  # fmt: skip
-    run = measure("run_ours.py", "train_default", repeats=0, warmup=1, params={"n": n})
-    columns, base = run["saved"]["columns"], float(run["rss_after_inputs_mb"])
-    per_value = ((run["peak_rss_mb"] - base) * 2**20 / columns - min(n, BINNING_SAMPLE) * 8) / n
-    FACTS["train_default"] = {"sizes": [n], "mem": [run["peak_rss_mb"]], "base_mb": base, "columns": columns,
-                              "bytes_per_value": per_value}  # fmt: skip
+    sizes = (20_000, 40_000) if quick else DEFAULT_TRAIN_SIZES
+    subprocess.run([sys.executable, "-c", f"import inputs; [inputs.samples_tables(n, scales=3) for n in {list(sizes)}]"],
+                   cwd=HERE, check=True)  # fmt: skip
+    runs = [measure("run_ours.py", "train_default", repeats=0, warmup=1, params={"n": n}) for n in sizes]
+    columns, base = runs[0]["saved"]["columns"], float(max(r["rss_after_inputs_mb"] for r in runs))
+    mem = [r["peak_rss_mb"] for r in runs]
+    per_value = (mem[1] - mem[0]) * 2**20 / columns / (sizes[1] - sizes[0])
+    binning = ((mem[0] - base) * 2**20 / columns - sizes[0] * per_value) / min(sizes[0], BINNING_SAMPLE)
+    FACTS["train_default"] = {"sizes": list(sizes), "mem": mem, "base_mb": base, "columns": columns,
+                              "bytes_per_value": per_value, "binning_bytes": binning}  # fmt: skip
 
 
 def row_train(quick: bool) -> None:
@@ -543,8 +546,9 @@ def write_resource_table() -> None:
             for name, b in jobs.items()
         }  # fmt: skip
     train = FACTS.get("train_default")
-    if train and max(train["sizes"]) > BINNING_SAMPLE:  # below, other costs dominate the fit
+    if train and min(train["sizes"]) > BINNING_SAMPLE:  # below, other costs dominate the fit
         table["train"] = {"base_mb": round(train["base_mb"]), "bytes_per_value": round(float(train["bytes_per_value"]), 2),
+                          "binning_bytes": round(float(train["binning_bytes"]), 2),
                           "samples": [int(n) for n in train["sizes"]], "columns": train["columns"],
                           "peak_mb": [round(m) for m in train["mem"]], "measured": today}  # fmt: skip
     header = (

@@ -81,7 +81,8 @@ def resources(table: dict, columns: int | None) -> list[tuple[str, int, str, int
         n = TILES * (1 - TEST_FRACTION) * max_samples()
         peak = res.train_peak_mb(train, n, columns)
         basis = (f"{n / 1e6:.2f} M samples x {columns:,}: {peak / 1024:.1f} GB by the formula ({train['bytes_per_value']} "
-                 f"bytes a value, fitted at {max(train['samples']):,} samples, measured {train['measured']})")  # fmt: skip
+                 f"bytes a value and {train.get('binning_bytes', 8)} a value of the binning sample, fitted at "
+                 f"{', '.join(f'{k:,}' for k in train['samples'])} samples, measured {train['measured']})")  # fmt: skip
         out.append(("train", 2, basis,
                     res.memory_request(peak, 2000), res.memory_request(peak, 2000), res.memory_request(peak, 2000, 2)))  # fmt: skip
     return out

@@ -60,9 +60,11 @@ def model_columns(config: dict) -> int:
 
 
 def train_peak_mb(train: dict, samples: float, columns: int) -> float:
-    """The training job's peak RSS: Python and libraries, the samples as float32 plus LightGBM's binned copy
-    (`bytes_per_value` a value, measured) and its binning sample of at most 200 000 rows of float64."""
-    values = samples * train["bytes_per_value"] + min(samples, BINNING_SAMPLE) * 8
+    """The training job's peak RSS: Python and libraries, LightGBM's binning sample of at most 200 000 rows
+    (`binning_bytes` a value) and the samples (`bytes_per_value`: their binned copy, the table being read), both
+    measured by `make bench` at two sizes above the binning sample (8 bytes a value for the sample where only one
+    size was measured)."""
+    values = samples * train["bytes_per_value"] + min(samples, BINNING_SAMPLE) * train.get("binning_bytes", 8)
     return train["base_mb"] + values * columns / 2**20
 
 
@@ -70,8 +72,9 @@ def train_samples_within(train: dict, request_mb: int, columns: int) -> int:
     """The most samples of `columns` model inputs that training can take within a memory request of `request_mb`
     (`train_peak_mb` inverted); at least 0."""
     values_bytes = (largest_peak_mb(request_mb) - train["base_mb"]) * 2**20 / columns
-    above = (values_bytes - BINNING_SAMPLE * 8) / train["bytes_per_value"]  # all of the binning sample taken
-    samples = above if above >= BINNING_SAMPLE else values_bytes / (train["bytes_per_value"] + 8)
+    binning = train.get("binning_bytes", 8)
+    above = (values_bytes - BINNING_SAMPLE * binning) / train["bytes_per_value"]  # all of the binning sample taken
+    samples = above if above >= BINNING_SAMPLE else values_bytes / (train["bytes_per_value"] + binning)
     return max(0, math.floor(samples))
 
 

@@ -37,6 +37,8 @@ def test_train_peak_counts_values_and_the_binning_sample():
     train = {"base_mb": 250, "bytes_per_value": 5}
     assert resources.train_peak_mb(train, 100_000, 2**20 / 100_000) == 250 + 5 + 8
     assert resources.train_peak_mb(train, 400_000, 1) * 2**20 == 250 * 2**20 + 400_000 * 5 + 200_000 * 8
+    measured = {**train, "binning_bytes": 20}  # make bench's fit at two sizes
+    assert resources.train_peak_mb(measured, 400_000, 1) * 2**20 == 250 * 2**20 + 400_000 * 5 + 200_000 * 20
 
 
 def test_frames_are_read_from_the_stack(tmp_path):
@@ -77,7 +79,7 @@ def test_train_columns_add_the_temporal_statistics_of_every_per_date_feature():
 
 
 def test_the_samples_that_fit_a_budget_are_the_most_whose_request_fits():
-    train = {"base_mb": 250, "bytes_per_value": 6.5}
+    train = {"base_mb": 250, "bytes_per_value": 6.5, "binning_bytes": 14}
     for budget, columns in ((12000, 1350), (12000, 207), (4000, 1350), (2000, 1350)):
         n = resources.train_samples_within(train, budget, columns)
         assert resources.memory_request(resources.train_peak_mb(train, n, columns), 0) <= budget
