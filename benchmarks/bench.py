@@ -402,18 +402,29 @@ def train_at_default_columns(quick: bool) -> None:
     columns (per-date features at three scales and their temporal statistics), at two sizes above the binning
     sample, so that the samples' bytes per value (the slope) and the binning sample's (the rest) separate; single
     runs (run_ours.py train_default: a few rounds, as the peak comes with the binning)."""
-    from landcover.resources import BINNING_SAMPLE
-
     sizes = (20_000, 40_000) if quick else DEFAULT_TRAIN_SIZES
     subprocess.run([sys.executable, "-c", f"import inputs; [inputs.samples_tables(n, scales=3) for n in {list(sizes)}]"],
                    cwd=HERE, check=True)  # fmt: skip
     runs = [measure("run_ours.py", "train_default", repeats=0, warmup=1, params={"n": n}) for n in sizes]
-    columns, base = runs[0]["saved"]["columns"], float(max(r["rss_after_inputs_mb"] for r in runs))
-    mem = [r["peak_rss_mb"] for r in runs]
-    per_value = (mem[1] - mem[0]) * 2**20 / columns / (sizes[1] - sizes[0])
+    base = float(max(r["rss_after_inputs_mb"] for r in runs))
+    FACTS["train_default"] = default_fit(sizes, [r["peak_rss_mb"] for r in runs], base, runs[0]["saved"]["columns"])
+
+
+BINNED_BYTES = 1.0  # LightGBM's binned copy of a value (up to 256 bins)
+
+
+def default_fit(sizes, mem, base: float, columns: int) -> dict:
+    """landcover.resources.train_peak_mb's two parameters from peaks at two sizes: the samples' bytes a value (the
+    slope, at least the binned copy's byte: the peak is the larger of the binning phase and the binned samples,
+    and between sizes where binning dominates the slope understates the larger ones) and the binning sample's
+    bytes a value (the rest of the first peak)."""
+    from landcover.resources import BINNING_SAMPLE
+
+    slope = (mem[1] - mem[0]) * 2**20 / columns / (sizes[1] - sizes[0])
+    per_value = max(slope, BINNED_BYTES)
     binning = ((mem[0] - base) * 2**20 / columns - sizes[0] * per_value) / min(sizes[0], BINNING_SAMPLE)
-    FACTS["train_default"] = {"sizes": list(sizes), "mem": mem, "base_mb": base, "columns": columns,
-                              "bytes_per_value": per_value, "binning_bytes": binning}  # fmt: skip
+    return {"sizes": list(sizes), "mem": list(mem), "base_mb": base, "columns": columns, "slope": slope,
+            "bytes_per_value": per_value, "binning_bytes": binning}  # fmt: skip
 
 
 def row_train(quick: bool) -> None:
