@@ -12,6 +12,7 @@ from inputs import country_settings
 COUNTRY = country_settings()
 TILES = 262
 TEST_FRACTION = COUNTRY["split"]["test_fraction"]
+TRAIN_TILES = round(TILES * (1 - TEST_FRACTION))
 EXAMPLE_SAMPLES = 40_000  # the eo-learn example's samples per tile (its 207 columns), for the like-for-like table
 CONTEXT = bool(COUNTRY["features"]["context_sigmas"])
 KEEP_INTERMEDIATES = COUNTRY["keep_intermediates"]
@@ -33,8 +34,7 @@ def max_samples() -> int:
     workflow/resources.yaml holds (landcover.resources.samples_per_tile)."""
     from landcover.resources import load_table, samples_per_tile
 
-    train_tiles = round(TILES * (1 - TEST_FRACTION))
-    return samples_per_tile(COUNTRY, load_table(RESOURCE_TABLE)["train"], train_tiles, TILE_PX)
+    return samples_per_tile(COUNTRY, load_table(RESOURCE_TABLE)["train"], TRAIN_TILES, TILE_PX)
 
 
 def _s(x: float | None) -> str:
@@ -78,7 +78,7 @@ def resources(table: dict, columns: int | None) -> list[tuple[str, int, str, int
         )
     train = table.get("train")
     if train and columns:
-        n = TILES * (1 - TEST_FRACTION) * max_samples()
+        n = TRAIN_TILES * max_samples()
         peak = res.train_peak_mb(train, n, columns)
         basis = (f"{n / 1e6:.2f} M samples x {columns:,}: {peak / 1024:.1f} GB by the formula ({train['bytes_per_value']} "
                  f"bytes a value and {train.get('binning_bytes', 8)} a value of the binning sample, fitted at "
@@ -113,8 +113,8 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     }
     train = by_job["train"]
     per_tile = max_samples()
-    n_train = TILES * (1 - TEST_FRACTION) * per_tile
-    n_test = TILES * TEST_FRACTION * per_tile
+    n_train = TRAIN_TILES * per_tile
+    n_test = (TILES - TRAIN_TILES) * per_tile
     t_train = train["wall_s"] * n_train / train["samples"]
     country = facts.get("country", {})
     t_merge = country.get("merge_s", float("nan"))
@@ -134,8 +134,8 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     lines.append(
         f"Slovenia 2017 as config/slovenia.yaml runs it, with the workflow's default methods: {TILES} tiles of 10 x 10 "
         f"km (1000 x 1000 px at 10 m), {FRAMES} acquisitions, 13 bands; downloads excluded. Per-tile figures are the "
-        f"bounded-memory runs above (one 10 km tile on this 2-core machine; each run's load average is in the log). Training is on {TILES} x "
-        f"{1 - TEST_FRACTION:.0%} training tiles x {per_tile:,} samples (`sampling.max_samples` lowered to fit "
+        f"bounded-memory runs above (one 10 km tile on this 2-core machine; each run's load average is in the log). Training is on "
+        f"{TRAIN_TILES} training tiles ({1 - TEST_FRACTION:.0%} of {TILES}) x {per_tile:,} samples (`sampling.max_samples` lowered to fit "
         f"`sampling.train_memory_mb` {COUNTRY['sampling']['train_memory_mb']:,} MB) = "
         f"{n_train / 1e6:.2f} M samples of {train.get('columns') or 0:,} columns, **extrapolated** linearly in the "
         f"samples from the bounded run's training on one tile's {train['samples']:,}; the merge is measured on "
