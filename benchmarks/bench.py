@@ -394,11 +394,46 @@ def _train_fit(runs: list[dict], sizes) -> dict:
             "base_mb": base, "bytes_per_value": per_value, "t_1e6": slope * 1e6 + intercept}  # fmt: skip
 
 
+DEFAULT_TRAIN_SIZES = (300_000, 600_000)  # above LightGBM's binning sample, at the default methods' columns
+
+
+def train_at_default_columns(quick: bool) -> None:
+    """The training's memory for workflow/resources.yaml, measured where a country trains: the default methods'
+    columns (per-date features at three scales and their temporal statistics), at two sizes above the binning
+    sample, so that the samples' bytes per value (the slope) and the binning sample's (the rest) separate; single
+    runs (run_ours.py train_default: a few rounds, as the peak comes with the binning)."""
+    sizes = (20_000, 40_000) if quick else DEFAULT_TRAIN_SIZES
+    subprocess.run([sys.executable, "-c", f"import inputs; [inputs.samples_tables(n, scales=3) for n in {list(sizes)}]"],
+                   cwd=HERE, check=True)  # fmt: skip
+    runs = [measure("run_ours.py", "train_default", repeats=0, warmup=1, params={"n": n}) for n in sizes]
+    base = float(max(r["rss_after_inputs_mb"] for r in runs))
+    FACTS["train_default"] = default_fit(sizes, [r["peak_rss_mb"] for r in runs], base, runs[0]["saved"]["columns"])
+
+
+BINNED_BYTES = 1.0  # LightGBM's binned copy of a value (up to 256 bins)
+
+
+def default_fit(sizes, mem, base: float, columns: int) -> dict:
+    """landcover.resources.train_peak_mb's two parameters from peaks at two sizes: the samples' bytes a value (the
+    slope, at least the binned copy's byte: the peak is the larger of the binning phase and the binned samples,
+    and between sizes where binning dominates the slope understates the larger ones) and the binning sample's
+    bytes a value (the rest of the first peak)."""
+    from landcover.resources import BINNING_SAMPLE
+
+    slope = (mem[1] - mem[0]) * 2**20 / columns / (sizes[1] - sizes[0])
+    per_value = max(slope, BINNED_BYTES)
+    binning = ((mem[0] - base) * 2**20 / columns - sizes[0] * per_value) / min(sizes[0], BINNING_SAMPLE)
+    return {"sizes": list(sizes), "mem": list(mem), "base_mb": base, "columns": columns, "slope": slope,
+            "bytes_per_value": per_value, "binning_bytes": binning}  # fmt: skip
+
+
 def row_train(quick: bool) -> None:
     """Ours (scripts/train.py's functions) and the eo-learn example's training step (LGBMClassifier on the
-    feature matrix), on the same samples tables; each size once (single runs), extrapolated to 1e6 samples."""
+    feature matrix), on the same samples tables; each size once (single runs), extrapolated to 1e6 samples.
+    Then ours once at the default columns, for the workflow's memory requests."""
     from landcover.resources import train_peak_mb
 
+    train_at_default_columns(quick)
     sizes = (20_000, 40_000) if quick else TRAIN_SIZES
     subprocess.run([sys.executable, "-c", f"import inputs; [inputs.samples_tables(n) for n in {list(sizes)}]"],
                    cwd=HERE, check=True)  # fmt: skip
@@ -504,7 +539,7 @@ def write_resource_table() -> None:
 
     table = load_table(RESOURCE_TABLE) if os.path.exists(RESOURCE_TABLE) else {}
     jobs = {b["job"]: b for b in BOUNDED if "error" not in b and b["job"] in PER_FRAME}
-    if not jobs and "train" not in FACTS:
+    if not jobs and "train_default" not in FACTS:
         return
     from run_ours import BOUNDED_SIZE, BOUNDED_TIMES
 
@@ -521,11 +556,12 @@ def write_resource_table() -> None:
                    "wall_s": round(b["wall_s"], 2), "threads": b["threads"], "runs": b["runs"], "measured": today}
             for name, b in jobs.items()
         }  # fmt: skip
-    if "train" in FACTS and max(FACTS["train"]["sizes"]) > BINNING_SAMPLE:  # below, other costs dominate the fit
-        train = FACTS["train"]
+    train = FACTS.get("train_default")
+    if train and min(train["sizes"]) > BINNING_SAMPLE:  # below, other costs dominate the fit
         table["train"] = {"base_mb": round(train["base_mb"]), "bytes_per_value": round(float(train["bytes_per_value"]), 2),
-                          "samples": [int(n) for n in train["sizes"]], "peak_mb": [round(m) for m in train["mem"]],
-                          "measured": today}  # fmt: skip
+                          "binning_bytes": round(float(train["binning_bytes"]), 2),
+                          "samples": [int(n) for n in train["sizes"]], "columns": train["columns"],
+                          "peak_mb": [round(m) for m in train["mem"]], "measured": today}  # fmt: skip
     header = (
         "# Written by `make bench` (benchmarks/bench.py); read by workflow/rules/common.smk through\n"
         "# landcover/resources.py. Peak RSS (MB) of each per-tile job measured on one tile of `pixels`\n"

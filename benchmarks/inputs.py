@@ -245,14 +245,16 @@ def class_table(n: int, n_features=207, seed=SEED, noise=0.35) -> tuple[np.ndarr
     return x, CLASSES_8[which]
 
 
-def samples_frame(n: int, seed=SEED):
-    """A samples table as landcover.sampling writes it (tile_id,row,col,label + 207 date-major feature columns)."""
+def samples_frame(n: int, seed=SEED, scales: int = 1):
+    """A samples table as landcover.sampling writes it (tile_id,row,col,label + 207 date-major feature columns, or
+    as many per spatial scale: `scales` 3 for the default methods' features smoothed at two scales)."""
     import pandas as pd
 
     from landcover.sampling import feature_columns
 
-    x, y = class_table(n, 23 * 9, seed)
-    columns = feature_columns(target_dates(), list(FEATURE_NAMES))
+    names = [f"{name}{suffix}" for suffix in ("", "_s1", "_s3")[:scales] for name in FEATURE_NAMES]
+    x, y = class_table(n, 23 * len(names), seed)
+    columns = feature_columns(target_dates(), names)
     ids = pd.DataFrame(
         {
             "tile_id": pd.Series(["x0000_y0000"] * n, dtype=str),
@@ -275,13 +277,13 @@ def prediction_table() -> np.ndarray:
     return x
 
 
-def samples_tables(n: int, name: str = "train", seed=SEED) -> list[str]:
+def samples_tables(n: int, name: str = "train", seed=SEED, scales: int = 1) -> list[str]:
     """`n` samples as tables of 25 000 rows each, as `sample` writes them (cached under work/): the input both
-    sides of row 6 read."""
-    folder = os.path.join(WORK, f"{name}_samples_{n}")
+    sides of row 6 read (`scales` as samples_frame)."""
+    folder = os.path.join(WORK, f"{name}_samples_{n}" + (f"_x{scales}" if scales > 1 else ""))
     if not os.path.isdir(folder):
         os.makedirs(folder + ".partial", exist_ok=True)
-        table = samples_frame(n, seed)
+        table = samples_frame(n, seed, scales)
         for part, start in enumerate(range(0, n, 25000)):
             table.iloc[start : start + 25000].to_parquet(os.path.join(folder + ".partial", f"{part:04d}.parquet"))
         del table

@@ -14,9 +14,11 @@ from tools.country import country_tiles
 COUNTRY = country_settings()
 TILES = country_tiles()  # 262 of 10 km
 TEST_FRACTION = COUNTRY["split"]["test_fraction"]
-MAX_SAMPLES = COUNTRY["sampling"]["max_samples"]
+TRAIN_TILES = round(TILES * (1 - TEST_FRACTION))
 EXAMPLE_SAMPLES = 40_000  # the eo-learn example's samples per tile (its 207 columns), for the like-for-like table
 CONTEXT = bool(COUNTRY["features"]["context_sigmas"])
+KEEP_INTERMEDIATES = COUNTRY["keep_intermediates"]
+TEMPORARY = ("clouds",)  # the outputs the workflow marks temp() (workflow/rules/common.smk, intermediate)
 FRAMES, PEER_FRAMES = 70, 60
 TILE_PX, PEER_PX = 1000 * 1000, 500 * 500
 MANY_FRAMES = 140  # areas with about 140 acquisitions a year exist (overlapping orbits)
@@ -26,6 +28,15 @@ RESOURCE_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", 
 PER_TILE_RULES = ("download_sentinelhub", "cloud_mask", "features") + ("context",) * CONTEXT + (
     "reference", "sample", "predict")  # fmt: skip
 ONCE_RULES = ("grid", "train", "report", "merge")
+
+
+def max_samples() -> int:
+    """config/slovenia.yaml's samples per tile as the workflow sets them: its max_samples lowered so that the
+    training tiles' samples fit `sampling.train_memory_mb`, by the training's memory per value that
+    workflow/resources.yaml holds (landcover.resources.samples_per_tile)."""
+    from landcover.resources import load_table, samples_per_tile
+
+    return samples_per_tile(COUNTRY, load_table(RESOURCE_TABLE)["train"], TRAIN_TILES, TILE_PX)
 
 
 def _s(x: float | None) -> str:
@@ -69,10 +80,11 @@ def resources(table: dict, columns: int | None) -> list[tuple[str, int, str, int
         )
     train = table.get("train")
     if train and columns:
-        n = TILES * (1 - TEST_FRACTION) * MAX_SAMPLES
+        n = TRAIN_TILES * max_samples()
         peak = res.train_peak_mb(train, n, columns)
         basis = (f"{n / 1e6:.2f} M samples x {columns:,}: {peak / 1024:.1f} GB by the formula ({train['bytes_per_value']} "
-                 f"bytes a value, fitted at {max(train['samples']):,} samples, measured {train['measured']})")  # fmt: skip
+                 f"bytes a value and {train.get('binning_bytes', 8)} a value of the binning sample, fitted at "
+                 f"{', '.join(f'{k:,}' for k in train['samples'])} samples, measured {train['measured']})")  # fmt: skip
         out.append(("train", 2, basis,
                     res.memory_request(peak, 2000), res.memory_request(peak, 2000), res.memory_request(peak, 2000, 2)))  # fmt: skip
     return out
@@ -93,7 +105,8 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     per_tile = {k: by_job[k]["wall_s"] for k in need if k != "train"}
     per_tile["reference"] = by_job.get("reference", {}).get("wall_s", 0.0)
     disk = {
-        "stacks": by_job["cloud_mask"]["bytes"].get("stack.nc"),
+        # as the real sources write them (run_ours.sources_stack), not the 13 bands at 10 m the jobs read
+        "stacks": by_job["cloud_mask"]["bytes"].get("stack_sources.nc", by_job["cloud_mask"]["bytes"].get("stack.nc")),
         "clouds": by_job["cloud_mask"]["bytes"].get("clouds.nc"),
         "features": by_job["features"]["bytes"].get("features.nc"),
         "context": by_job.get("context", {}).get("bytes", {}).get("context.nc"),
@@ -101,8 +114,9 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         "maps": sum(by_job["predict"]["bytes"].values()) if by_job["predict"]["bytes"] else None,
     }
     train = by_job["train"]
-    n_train = TILES * (1 - TEST_FRACTION) * MAX_SAMPLES
-    n_test = TILES * TEST_FRACTION * MAX_SAMPLES
+    per_tile = max_samples()
+    n_train = TRAIN_TILES * per_tile
+    n_test = (TILES - TRAIN_TILES) * per_tile
     t_train = train["wall_s"] * n_train / train["samples"]
     country = facts.get("country", {})
     t_merge = country.get("merge_s", float("nan"))
@@ -122,15 +136,19 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     lines.append(
         f"Slovenia 2017 as config/slovenia.yaml runs it, with the workflow's default methods: {TILES} tiles of 10 x 10 "
         f"km (1000 x 1000 px at 10 m), {FRAMES} acquisitions, 13 bands; downloads excluded. Per-tile figures are the "
-        f"bounded-memory runs above (one 10 km tile on this 2-core machine; each run's load average is in the log). Training is on {TILES} x "
-        f"{1 - TEST_FRACTION:.0%} training tiles x {MAX_SAMPLES:,} samples (`sampling.max_samples`) = "
+        f"bounded-memory runs above (one 10 km tile on this 2-core machine; each run's load average is in the log). Training is on "
+        f"{TRAIN_TILES} training tiles ({1 - TEST_FRACTION:.0%} of {TILES}) x {per_tile:,} samples (`sampling.max_samples` lowered to fit "
+        f"`sampling.train_memory_mb` {COUNTRY['sampling']['train_memory_mb']:,} MB) = "
         f"{n_train / 1e6:.2f} M samples of {train.get('columns') or 0:,} columns, **extrapolated** linearly in the "
         f"samples from the bounded run's training on one tile's {train['samples']:,}; the merge is measured on "
         f"{country.get('tiles', TILES)} random-class 1000 x 1000 tile maps (a single run); the report (scripts/report.py "
         f"on the test tiles' {n_test / 1e6:.2f} M samples) is **extrapolated** linearly from single runs on "
         f"{report_sizes} samples; each of the {jobs:,} Snakemake jobs ({TILES} tiles x {len(PER_TILE_RULES)} per-tile "
         f"rules + {len(ONCE_RULES)}) costs a fixed start-up measured below. Disk is the synthetic tile's compressed "
-        f"size (real scenes compress differently, the stack most of all).\n"
+        f"size (real scenes compress differently, the stack most of all); the stack as the real sources write it: "
+        f"the {len(COUNTRY['features']['bands'])} feature bands on the 10 m tile grid (those measured at 20 m as "
+        f"2 x 2 blocks) and the 13 bands at 80 m for the cloud masks (`cloud_bands`, as Sentinel Hub delivers them); "
+        f"the cloud masks are temporary (`keep_intermediates` false: deleted once read) and left out of the total.\n"
     )
     lines.append(
         "| stage | per tile | 262 tiles, 1 machine (serial) | 1 machine, 1-thread jobs 2 at a time | disk per tile | disk, 262 tiles |"
@@ -138,7 +156,7 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     lines.append("|---|---|---|---|---|---|")
     for label, key, dkey in (
         ("stack (input, synthetic here)", None, "stacks"),
-        ("cloud_mask", "cloud_mask", "clouds"),
+        ("cloud_mask" + ("" if KEEP_INTERMEDIATES else " (temporary: deleted once read)"), "cloud_mask", "clouds"),
         ("features", "features", "features"),
         *((("context (spatial context)", "context", "context"),) if CONTEXT else ()),
         ("reference (erosion only)", "reference", None),
@@ -156,7 +174,7 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     lines.append(f"| merge (once, measured: single run) | - | {_s(t_merge)} | {_s(t_merge)} | - | {_gb(cog)} |")
     lines.append(f"| report (once, extrapolated) | - | {_s(t_report)} | {_s(t_report)} | - | - |")
     lines.append(f"| jobs' fixed cost ({jobs:,} jobs) | - | {_s(t_jobs)} | {_s(t_jobs / 2)} | - | - |")
-    tile_disk = sum(v for v in disk.values() if v)
+    tile_disk = sum(v for k, v in disk.items() if v and (KEEP_INTERMEDIATES or k not in TEMPORARY))
     total_disk = tile_disk * TILES + (cog or 0)
     lines.append(
         f"| **total** | {_s(sum(per_tile.values()))} | **{_s(total_serial)}** | **{_s(total_packed)}** | "
@@ -370,10 +388,9 @@ def write_results(
         out.append("")
         out.append(bounded_md)
         out.append("")
-        from landcover.resources import load_table
+        from landcover.resources import load_table, train_columns
 
-        trained = next((b for b in bounded if b["job"].startswith("train") and "error" not in b), {})
-        res = resources(load_table(RESOURCE_TABLE), trained.get("columns"))
+        res = resources(load_table(RESOURCE_TABLE), train_columns(COUNTRY))
         if res:
             out.append("### Rule memory requests (10 km tiles)")
             out.append("")

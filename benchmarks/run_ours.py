@@ -244,6 +244,27 @@ def train(n="200000") -> Case:
     return Case(run, save)
 
 
+def train_default(n="300000", rounds="2") -> Case:
+    """What scripts/train.py does at the default methods' columns (the per-date features at three spatial scales,
+    then their temporal statistics): the training's memory per value that the workflow's requests use. The peak
+    comes with LightGBM's binning, before the first tree, so a few `rounds` measure it."""
+    from landcover.model import read_training_set, train_model
+
+    paths = inputs.samples_tables(int(n), scales=3)
+
+    def run():
+        booster, metadata = train_model(
+            read_training_set(paths, temporal_stats=True), _classes(), seed=42, params={}, threads=2,
+            temporal_stats=True, rounds=int(rounds),
+        )  # fmt: skip
+        return booster, metadata
+
+    def save(result, out):
+        return {"trees": result[0].num_trees(), "n": int(n), "columns": len(result[1]["feature_names"])}
+
+    return Case(run, save)
+
+
 def predict_ours() -> Case:
     """landcover.model.predict_tile over the 1000 x 1000 tile (in-memory features dataset)."""
     from landcover.model import load_model, predict_tile
@@ -322,15 +343,50 @@ def bounded_path(name: str) -> str:
     return os.path.join(WORK, f"bounded_{BOUNDED_SIZE}_{BOUNDED_TIMES}", name)
 
 
+NATIVE_M = {"B01": 60, "B09": 60, "B10": 60, "B05": 20, "B06": 20, "B07": 20, "B8A": 20, "B11": 20, "B12": 20}
+CLOUD_BLOCK = 8  # 80 m cloud bands on the 10 m grid
+
+
+def sources_stack(ds, feature_bands):
+    """The stack as the real sources write it (landcover.ingest.sentinelhub): the feature bands on the 10 m tile
+    grid, those Sentinel-2 measures at 20 or 60 m constant over their native pixels (the sources resample them
+    bilinearly: about as compressible), and all 13 bands at 80 m as `cloud_bands` for s2cloudless."""
+    from landcover import stack
+    from landcover.clouds import block_mean
+
+    is_data = ds["is_data"].values
+    height, width = is_data.shape[1:]
+    bands = ds["bands"].sel(band=list(feature_bands)).values.copy()
+    for k, name in enumerate(feature_bands):
+        factor = NATIVE_M.get(name, 10) // 10
+        if factor > 1:
+            mean = block_mean(bands[..., k : k + 1], is_data, factor, factor)[0][..., 0]
+            native = np.rint(mean * stack.REFLECTANCE_SCALE).astype(np.uint16)
+            bands[..., k] = native.repeat(factor, axis=1).repeat(factor, axis=2)[:, :height, :width] * is_data
+    coarse = []
+    for k in range(ds.sizes["band"]):  # a band at a time: the 10 m stack is large
+        mean, coarse_is_data = block_mean(ds["bands"].values[..., k : k + 1], is_data, CLOUD_BLOCK, CLOUD_BLOCK)
+        coarse.append(np.rint(mean[..., 0] * stack.REFLECTANCE_SCALE).astype(np.uint16))
+    out = stack.new_stack(bands, is_data, ds["time"].values, list(feature_bands), stack.grid_of(ds))
+    out = out.assign(
+        cloud_bands=(("time", "cloud_y", "cloud_x", "cloud_band"), np.stack(coarse, axis=-1)),
+        cloud_is_data=(("time", "cloud_y", "cloud_x"), coarse_is_data),
+    ).assign_coords(cloud_band=[str(b) for b in ds["band"].values])
+    out.attrs["cloud_pixel_blocks"] = np.array([CLOUD_BLOCK, CLOUD_BLOCK], dtype=np.int32)
+    return out
+
+
 def prepare_bounded() -> Case:
     """landcover.synthetic.synthesize_tile on a 1000 x 1000 TileGrid (10 km, 10 m), 70 acquisitions, 13 bands,
-    written with landcover.stack.write; the truth, eroded (radius 1), as the sampling labels. Cached."""
+    written with landcover.stack.write; the truth, eroded (radius 1), as the sampling labels; and, for the disk
+    figures only, the same stack as the real sources write it (`sources_stack`). Cached."""
     from landcover import stack
     from landcover.reference import erode
     from landcover.synthetic import synthesize_tile
 
     def run():
-        if os.path.exists(bounded_path("stack.nc")) and os.path.exists(bounded_path("labels.npy")):
+        done = [bounded_path(name) for name in ("stack.nc", "labels.npy", "stack_sources.nc")]
+        if all(os.path.exists(path) for path in done):
             return {"cached": True}
         os.makedirs(bounded_path(""), exist_ok=True)
         ds, truth = synthesize_tile(inputs.grid(BOUNDED_SIZE), inputs.SEED, inputs.YEAR, BOUNDED_TIMES)
@@ -338,6 +394,7 @@ def prepare_bounded() -> Case:
         del truth
         stack.write(ds, bounded_path("stack.nc"))
         np.save(bounded_path("labels.npy"), labels)
+        stack.write(sources_stack(ds, inputs.country_settings()["features"]["bands"]), bounded_path("stack_sources.nc"))
         return {"cached": False}
 
     return Case(run, lambda result, out: result)
@@ -358,7 +415,7 @@ def job_cloud_mask(threads="2") -> Case:
         stack.write(clouds, bounded_path("clouds.nc"))
         return True
 
-    return Case(run, lambda result, out: {"bytes": _sizes("stack.nc", "clouds.nc")})
+    return Case(run, lambda result, out: {"bytes": _sizes("stack.nc", "stack_sources.nc", "clouds.nc")})
 
 
 def job_features() -> Case:
@@ -431,7 +488,7 @@ def job_train(threads="2") -> Case:
     model = country["model"]
 
     def run():
-        samples = read_training_set([bounded_path("samples.parquet")])
+        samples = read_training_set([bounded_path("samples.parquet")], country["features"]["temporal_stats"])
         booster, metadata = train_model(
             samples, classes_from_config(country["classes"]), seed=model["seed"], params=dict(model["params"] or {}),
             threads=int(threads), temporal_stats=country["features"]["temporal_stats"],
@@ -633,6 +690,7 @@ if __name__ == "__main__":
             "clouds": clouds,
             "chain": chain,
             "train": train,
+            "train_default": train_default,
             "predict_ours": predict_ours,
             "predict_compiled": predict_compiled,
             "prepare_model": prepare_model,

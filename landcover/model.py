@@ -30,89 +30,125 @@ log = logging.getLogger(__name__)
 
 def load_samples(paths, columns: list[str] | None = None) -> pd.DataFrame:
     """All tiles' samples (or their `columns`) in one table; empty tables (tiles without reference) add nothing."""
-    frames = [frame for _, frame in _sample_tables(paths, columns)]
+    frames = [frame for _, frame, _ in _sample_tables(paths, columns)]
     if not frames:
         return pd.DataFrame({name: [] for name in ID_COLUMNS})
     return pd.concat(frames, ignore_index=True)
 
 
 def _sample_tables(paths, columns: list[str] | None = None):
-    """(path, table) of each non-empty samples table, one at a time, checked to share their columns."""
+    """(path, table, its columns) of each non-empty samples table, one at a time (only `columns` of it read),
+    checked to share their columns."""
     first = None
     for path in paths:
         try:
-            frame = pd.read_parquet(path, columns=columns)
+            names = [name for name in pq.read_schema(path).names if not name.startswith("__index_level_")]
+            missing = [name for name in ID_COLUMNS if name not in names]
+            frame = None if missing else pd.read_parquet(path, columns=columns)
         except Exception as err:  # pyarrow raises several types on damage
             raise ValueError(f"{path}: cannot be read as a samples table ({err})") from err
-        missing = [name for name in ID_COLUMNS if name not in frame.columns]
         if missing:
             raise ValueError(f"{path}: samples table lacks column(s) {', '.join(missing)}")
         if frame.empty:
             log.info("%s: no samples", path)
             continue
         if first is None:
-            first = (path, list(frame.columns))
-        elif list(frame.columns) != first[1]:
+            first = (path, names)
+        elif names != first[1]:
             raise ValueError(f"{path}: feature columns differ from those of {first[0]}")
-        yield path, frame
+        yield path, frame, names
 
 
-@dataclass(frozen=True)
+@dataclass
 class TrainingSet:
-    """Training samples as LightGBM takes them: one float32 matrix (samples, feature columns) and labels.
+    """Training samples as LightGBM takes them: float32 model inputs (samples, columns) and labels.
 
-    A country's samples are millions of rows; as a table, concatenated and converted, they needed about
-    four times the matrix's memory."""
+    The inputs are the per-date features (`names`), then their temporal statistics when `temporal_stats`: one
+    matrix, or read from the samples tables as LightGBM bins them (`read_training_set`). `train_model` drops them
+    (sets `features` to None) once binned: a country's samples are millions of rows."""
 
-    features: np.ndarray
+    features: np.ndarray | list[lgb.Sequence] | None
     labels: np.ndarray
     tile_ids: np.ndarray
     names: list[str]
     rows: np.ndarray | None = None  # pixel positions, for spatial cross-validation
     cols: np.ndarray | None = None
+    temporal_stats: bool = False
 
     @classmethod
-    def from_table(cls, samples: pd.DataFrame) -> TrainingSet:
+    def from_table(cls, samples: pd.DataFrame, temporal_stats: bool = False) -> TrainingSet:
         names = feature_layout(samples.columns)[0] if len(samples.columns) > len(ID_COLUMNS) else []
+        grid = samples[names].to_numpy(dtype=np.float32)
         return cls(
-            samples[names].to_numpy(dtype=np.float32),
+            _with_statistics(grid, names) if temporal_stats and names else grid,
             samples["label"].to_numpy(),
             samples["tile_id"].to_numpy(),
             names,
             samples["row"].to_numpy() if "row" in samples else None,
             samples["col"].to_numpy() if "col" in samples else None,
+            temporal_stats and bool(names),
         )
 
 
-def read_training_set(paths) -> TrainingSet:
-    """All tiles' samples, each table copied into its rows of one preallocated matrix as it is read."""
-    sizes = []
-    for path in paths:
-        try:
-            sizes.append(pq.read_metadata(path).num_rows)
-        except Exception as err:
-            raise ValueError(f"{path}: cannot be read as a samples table ({err})") from err
-    features = labels = tile_ids = None
+def _with_statistics(grid: np.ndarray, names: list[str]) -> np.ndarray:
+    _, dates, features = feature_layout(names)
+    return model_inputs(grid, len(dates), len(features), True)
+
+
+class TableInputs(lgb.Sequence):
+    """One samples table's model inputs (float32), read when LightGBM asks for its rows: it takes its binning sample
+    of rows, then all rows in batches, both in table order, so only one table is in memory at a time (`loaded`,
+    shared by a training set's tables) and never the country's matrix."""
+
+    batch_size = 8192
+
+    def __init__(self, path, names: list[str], rows: int, temporal_stats: bool, loaded: dict):
+        self.path, self.names, self.rows, self.temporal_stats, self.loaded = path, names, rows, temporal_stats, loaded
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def inputs(self) -> np.ndarray:
+        if self.loaded.get("path") != self.path:
+            self.loaded.clear()  # the previous table goes before this one comes
+            try:
+                grid = pd.read_parquet(self.path, columns=self.names).to_numpy(dtype=np.float32)
+            except Exception as err:
+                raise ValueError(f"{self.path}: cannot be read as a samples table ({err})") from err
+            if len(grid) != self.rows:
+                raise ValueError(f"{self.path}: holds {len(grid)} samples, {self.rows} when the training began")
+            inputs = _with_statistics(grid, self.names) if self.temporal_stats else grid
+            self.loaded.update(path=self.path, inputs=inputs)
+        return self.loaded["inputs"]
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self.inputs()[index]
+        return self.inputs()[index].astype(np.float64)  # the binning sample: rows of float64, each its own copy
+
+
+def read_training_set(paths, temporal_stats: bool = False) -> TrainingSet:
+    """All tiles' samples: labels and positions read now, the model inputs (with their temporal statistics when
+    `temporal_stats`) one `TableInputs` per table, read as LightGBM bins them."""
+    tables, labels, tile_ids, rows, cols = [], [], [], [], []
     names: list[str] = []
-    start = 0
-    for path, frame in _sample_tables(paths):
-        if features is None:
-            names = feature_layout(frame.columns)[0]
-            features = np.empty((sum(sizes), len(names)), dtype=np.float32)
-            labels = np.empty(sum(sizes), dtype=frame["label"].dtype)
-            tile_ids = np.empty(sum(sizes), dtype=object)
-            rows = np.empty(sum(sizes), dtype=np.int32)
-            cols = np.empty(sum(sizes), dtype=np.int32)
-        end = start + len(frame)
-        features[start:end] = frame[names].to_numpy(dtype=np.float32)
-        labels[start:end] = frame["label"].to_numpy()
-        tile_ids[start:end] = frame["tile_id"].to_numpy()
-        rows[start:end] = frame["row"].to_numpy()
-        cols[start:end] = frame["col"].to_numpy()
-        start = end
-    if features is None:
+    loaded: dict = {}
+    for path, frame, columns in _sample_tables(paths, list(ID_COLUMNS)):
+        names = feature_layout(columns)[0]
+        tables.append(TableInputs(path, names, len(frame), temporal_stats, loaded))
+        labels.append(frame["label"].to_numpy())
+        tile_ids.append(frame["tile_id"].to_numpy(dtype=object))
+        rows.append(frame["row"].to_numpy(dtype=np.int32))
+        cols.append(frame["col"].to_numpy(dtype=np.int32))
+    if not tables:
         return TrainingSet(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, object), [])
-    return TrainingSet(features[:start], labels[:start], tile_ids[:start], names, rows[:start], cols[:start])
+    return TrainingSet(
+        tables,
+        *(np.concatenate(a) for a in (labels, tile_ids)),
+        names,
+        *map(np.concatenate, (rows, cols)),
+        temporal_stats,
+    )
 
 
 def feature_layout(columns) -> tuple[list[str], list[str], list[str]]:
@@ -230,7 +266,14 @@ def train_model(
     `temporal_stats` adds the series' statistics to the inputs, `class_weight` lifts rare classes, `tuning`
     ({folds, block_px, max_rounds, early_stopping_rounds, num_leaves}) picks the number of trees and leaves by
     spatial cross-validation inside the training tiles; `rounds` (trees per class) applies unless `params` sets it."""
-    training = samples if isinstance(samples, TrainingSet) else TrainingSet.from_table(samples)
+    training = samples if isinstance(samples, TrainingSet) else TrainingSet.from_table(samples, temporal_stats)
+    if training.features is None:
+        raise ValueError("the training set's features were released by an earlier train_model: read it again")
+    if training.temporal_stats != (temporal_stats and bool(training.names)):
+        raise ValueError(
+            f"the training set was read with temporal_stats={training.temporal_stats}, the model is trained with "
+            f"temporal_stats={temporal_stats}"
+        )
     labels = training.labels
     by_id = {c.id: c for c in classes if c.id != NO_DATA}
     unknown = sorted(int(v) for v in set(np.unique(labels)) - set(by_id))
@@ -251,6 +294,9 @@ def train_model(
         **params,
         "num_class": len(ids),
         "seed": int(seed),
+        # the binning sample's seed: LightGBM derives it from `seed` when it builds the Dataset from a matrix, but
+        # not from the samples tables read as Sequences (read_training_set); set, both bin from the same rows
+        "data_random_seed": int(params.get("data_random_seed", seed)),
         "deterministic": True,
         "force_col_wise": True,  # else LightGBM picks row/col-wise by timing
         "verbosity": -1,
@@ -258,11 +304,17 @@ def train_model(
     }
     if rounds and not ROUNDS.intersection(params):
         lgb_params["num_iterations"] = int(rounds)
-    inputs = model_inputs(training.features, len(dates), len(features), temporal_stats)
     weights = class_weights(labels, class_weight)
+    # binned now, with the training's parameters, so that the float matrix can go before the trees grow
     dataset = lgb.Dataset(
-        inputs, label=np.searchsorted(ids, labels), weight=weights, feature_name=names, free_raw_data=False
-    )
+        training.features,
+        label=np.searchsorted(ids, labels),
+        weight=weights,
+        feature_name=names,
+        params=lgb_params,
+        free_raw_data=True,
+    ).construct()
+    training.features = None
     counts = {int(c): int((labels == c).sum()) for c in ids}
     log.info("training on %d samples, %d features, class counts %s", len(labels), len(names), counts)
     cv_scores = None

@@ -20,10 +20,18 @@ def load_table(path) -> dict:
         return yaml.safe_load(f)
 
 
+STEP_MB = 250
+
+
 def memory_request(peak_mb: float, floor_mb: int, attempt: int = 1) -> int:
     """mem_mb for a job whose measured or modelled peak RSS is `peak_mb`: x1.3 + 200 MB in 250 MB steps, at
     least `floor_mb`; times `attempt`, so a job killed for memory is retried with more (profiles set `retries`)."""
-    return max(floor_mb, math.ceil((1.3 * peak_mb + 200) / 250) * 250) * max(1, int(attempt))
+    return max(floor_mb, math.ceil((1.3 * peak_mb + 200) / STEP_MB) * STEP_MB) * max(1, int(attempt))
+
+
+def largest_peak_mb(request_mb: int) -> float:
+    """The largest peak RSS whose `memory_request` (first attempt) is at most `request_mb`."""
+    return (request_mb // STEP_MB * STEP_MB - 200) / 1.3
 
 
 def tile_peak_mb(job: dict, pixels: float, frames: int | None = None, columns: int | None = None) -> float:
@@ -52,10 +60,46 @@ def model_columns(config: dict) -> int:
 
 
 def train_peak_mb(train: dict, samples: float, columns: int) -> float:
-    """The training job's peak RSS: Python and libraries, the samples as float32 plus LightGBM's binned copy
-    (`bytes_per_value` a value, measured) and its binning sample of at most 200 000 rows of float64."""
-    values = samples * train["bytes_per_value"] + min(samples, BINNING_SAMPLE) * 8
+    """The training job's peak RSS: Python and libraries, LightGBM's binning sample of at most 200 000 rows
+    (`binning_bytes` a value) and the samples (`bytes_per_value`: their binned copy, the table being read), both
+    measured by `make bench` at two sizes above the binning sample (8 bytes a value for the sample where only one
+    size was measured)."""
+    values = samples * train["bytes_per_value"] + min(samples, BINNING_SAMPLE) * train.get("binning_bytes", 8)
     return train["base_mb"] + values * columns / 2**20
+
+
+def train_samples_within(train: dict, request_mb: int, columns: int) -> int:
+    """The most samples of `columns` model inputs that training can take within a memory request of `request_mb`
+    (`train_peak_mb` inverted); at least 0."""
+    values_bytes = (largest_peak_mb(request_mb) - train["base_mb"]) * 2**20 / columns
+    binning = train.get("binning_bytes", 8)
+    above = (values_bytes - BINNING_SAMPLE * binning) / train["bytes_per_value"]  # all of the binning sample taken
+    samples = above if above >= BINNING_SAMPLE else values_bytes / (train["bytes_per_value"] + binning)
+    return max(0, math.floor(samples))
+
+
+def train_columns(config: dict) -> int:
+    """The training's model inputs of a (validated) config: the per-date columns, and their temporal statistics
+    (landcover.features.temporal_names) when on."""
+    from landcover.features import TEMPORAL_STATS
+    from landcover.interpolate import date_grid
+
+    per_date = model_columns(config)
+    if not config["features"]["temporal_stats"]:
+        return per_date
+    dates = len(date_grid(config["dates"]["start"], config["dates"]["end"], config["dates"]["step_days"]))
+    return per_date + per_date // dates * (len(TEMPORAL_STATS) + dates - 1)  # per feature: statistics, differences
+
+
+def samples_per_tile(config: dict, train: dict, training_tiles: int, tile_pixels: float) -> int | None:
+    """`sampling.max_samples` for each tile: the configured cap, lowered so that all training tiles' samples fit
+    the training's memory request `sampling.train_memory_mb`; None (no cap) only when neither sets one."""
+    sampling = config["sampling"]
+    budget = train_samples_within(train, sampling["train_memory_mb"], train_columns(config))
+    fits = max(1, budget // max(1, training_tiles))
+    if sampling["max_samples"] is None and fits >= tile_pixels:
+        return None
+    return min(fits, sampling["max_samples"] or fits)
 
 
 def stack_frames(path) -> int | None:

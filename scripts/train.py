@@ -7,7 +7,7 @@ from landcover.model import read_training_set, save_model, train_model
 sm = snakemake
 log = log_to(sm.log[0])
 
-samples = read_training_set(list(sm.input.samples))
+samples = read_training_set(list(sm.input.samples), temporal_stats=sm.params.temporal_stats)
 log.info("%d samples from %d tables", len(samples.labels), len(sm.input.samples))
 booster, metadata = train_model(
     samples,

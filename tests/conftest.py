@@ -72,6 +72,7 @@ def tiny_config(**overrides) -> dict:
     config["split"]["test_tiles"] = [TINY_TEST_TILE]
     config["report"].update(plot_tiles=[TINY_TILES[0]], dpi=50)
     config["sampling"]["max_samples"] = 2000
+    config["keep_intermediates"] = True  # tests inspect and change every stage's files
     for key, value in overrides.items():
         if isinstance(value, dict):
             config[key] = {**config[key], **copy.deepcopy(value)}

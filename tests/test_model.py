@@ -19,6 +19,7 @@ from landcover.model import (
     feature_layout,
     load_model,
     load_samples,
+    model_inputs,
     predict_proba,
     predict_tile,
     read_training_set,
@@ -27,7 +28,7 @@ from landcover.model import (
     train_model,
 )
 from landcover.sampling import feature_columns
-from landcover.stack import TileGrid
+from landcover.stack import FEATURE_OFFSET, FEATURE_STEP, TileGrid
 
 DATES = np.array(["2017-01-01", "2017-01-17", "2017-02-02", "2017-02-18"], dtype="datetime64[D]")
 FEATURES = ["B02", "B08", "NDVI"]
@@ -127,17 +128,34 @@ def test_reading_samples_names_bad_files(read, sample_tables, tmp_path):
         read([paths[0], tmp_path / "other.parquet"])
 
 
-def test_the_training_set_read_file_by_file_trains_the_same_model_as_the_table(sample_tables, tmp_path):
+@pytest.mark.parametrize("temporal_stats", [False, True])
+@pytest.mark.parametrize("binning_sample", [None, 150])  # 150 of the 500 rows: LightGBM bins from a sample of rows
+def test_the_training_set_read_file_by_file_trains_the_same_model_as_the_table(
+    sample_tables, tmp_path, temporal_stats, binning_sample
+):
     paths = sample_tables[0]
-    training = read_training_set(paths)
+    training = read_training_set(paths, temporal_stats=temporal_stats)
     table = load_samples(paths)
-    np.testing.assert_array_equal(training.features, table[training.names].to_numpy(np.float32))
+    grid = table[training.names].to_numpy(np.float32)
+    _, dates, features = feature_layout(training.names)
+    inputs = np.concatenate([part[0 : len(part)] for part in training.features])  # as LightGBM takes them in batches
+    np.testing.assert_array_equal(inputs, model_inputs(grid, len(dates), len(features), temporal_stats))
+    sampled = training.features[-1][len(training.features[-1]) - 1]  # a row of the binning sample: float64
+    np.testing.assert_array_equal(sampled, inputs[-1].astype(np.float64))
     np.testing.assert_array_equal(training.labels, table["label"].to_numpy())
-    assert training.features.dtype == np.float32 and list(training.tile_ids[[0, -1]]) == ["a", "b"]
+    assert inputs.dtype == np.float32 and list(training.tile_ids[[0, -1]]) == ["a", "b"]
     for run, samples in enumerate((training, table)):
-        save_model(*train(samples), tmp_path / f"{run}.txt", tmp_path / f"{run}.json")
+        params = {"num_iterations": 20, **({"bin_construct_sample_cnt": binning_sample} if binning_sample else {})}
+        booster, metadata = train_model(
+            samples, EOLEARN_CLASSES, seed=42, params=params, threads=1, temporal_stats=temporal_stats
+        )
+        save_model(booster, metadata, tmp_path / f"{run}.txt", tmp_path / f"{run}.json")
     assert (tmp_path / "0.txt").read_bytes() == (tmp_path / "1.txt").read_bytes()
     assert (tmp_path / "0.json").read_bytes() == (tmp_path / "1.json").read_bytes()
+    # LightGBM binned the matrix: train_model let it go, and says so if the set is used again
+    assert training.features is None
+    with pytest.raises(ValueError, match="released"):
+        train(training)
     with pytest.raises(ValueError, match="at least two"):
         train(read_training_set([paths[1]]))
 
@@ -160,6 +178,7 @@ def features_file(path, rng, dates=DATES) -> np.ndarray:
     cube = (labels[None, :, :, None] * 0.1 + rng.normal(0, 0.15, (len(dates), 23, 17, len(FEATURES)))).astype(
         np.float32
     )
+    cube = np.rint((cube - FEATURE_OFFSET) / FEATURE_STEP) * FEATURE_STEP + FEATURE_OFFSET  # held exactly on disk
     no_data = rng.random((23, 17)) < 0.2
     no_data[:5] = True  # a whole block without observations
     cube[:, no_data, :] = np.nan

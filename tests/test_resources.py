@@ -37,6 +37,8 @@ def test_train_peak_counts_values_and_the_binning_sample():
     train = {"base_mb": 250, "bytes_per_value": 5}
     assert resources.train_peak_mb(train, 100_000, 2**20 / 100_000) == 250 + 5 + 8
     assert resources.train_peak_mb(train, 400_000, 1) * 2**20 == 250 * 2**20 + 400_000 * 5 + 200_000 * 8
+    measured = {**train, "binning_bytes": 20}  # make bench's fit at two sizes
+    assert resources.train_peak_mb(measured, 400_000, 1) * 2**20 == 250 * 2**20 + 400_000 * 5 + 200_000 * 20
 
 
 def test_frames_are_read_from_the_stack(tmp_path):
@@ -62,3 +64,38 @@ def test_model_columns_count_dates_features_and_context_scales():
     assert resources.model_columns(config) == 23 * 9 * 3
     config["features"]["context_sigmas"] = []
     assert resources.model_columns(config) == 23 * 9
+
+
+def test_train_columns_add_the_temporal_statistics_of_every_per_date_feature():
+    from conftest import default_config
+
+    from landcover.features import temporal_names
+
+    config = default_config()
+    features = [f"f{i}" for i in range(27)]  # 9 features at 3 scales
+    assert resources.train_columns(config) == 23 * 27 + len(temporal_names(features, range(23)))
+    config["features"]["temporal_stats"] = False
+    assert resources.train_columns(config) == 23 * 27
+
+
+def test_the_samples_that_fit_a_budget_are_the_most_whose_request_fits():
+    train = {"base_mb": 250, "bytes_per_value": 6.5, "binning_bytes": 14}
+    for budget, columns in ((12000, 1350), (12000, 207), (4000, 1350), (2000, 1350)):
+        n = resources.train_samples_within(train, budget, columns)
+        assert resources.memory_request(resources.train_peak_mb(train, n, columns), 0) <= budget
+        assert resources.memory_request(resources.train_peak_mb(train, n + 1, columns), 0) > budget
+    assert resources.train_samples_within({"base_mb": 5000, "bytes_per_value": 6.5}, 2000, 1350) == 0
+
+
+def test_samples_per_tile_lowers_max_samples_to_the_budget_only():
+    from conftest import default_config
+
+    config = default_config()
+    train = {"base_mb": 250, "bytes_per_value": 6.5}
+    config["sampling"].update(max_samples=5000, train_memory_mb=12000)
+    assert resources.samples_per_tile(config, train, 10, 1e6) == 5000  # the cap: the budget holds far more
+    fit = resources.train_samples_within(train, 12000, resources.train_columns(config))
+    assert resources.samples_per_tile(config, train, 200, 1e6) == fit // 200 < 5000
+    config["sampling"]["max_samples"] = None
+    assert resources.samples_per_tile(config, train, 200, 1e6) == fit // 200
+    assert resources.samples_per_tile(config, train, 1, 100) is None  # every pixel fits: no cap

@@ -135,7 +135,8 @@ def test_lazy_file_gives_the_same_samples(tmp_path):
     stack.write(features, tmp_path / "features.nc")
     with stack.open(tmp_path / "features.nc") as lazy:
         from_file = sample_pixels(labels, lazy, TILE, seed=3, max_samples=400)
-    pd.testing.assert_frame_equal(from_file, sample_pixels(labels, features, TILE, seed=3, max_samples=400))
+        in_memory = lazy.load()  # the features as stored (int16 steps, landcover.stack.COMPACT)
+    pd.testing.assert_frame_equal(from_file, sample_pixels(labels, in_memory, TILE, seed=3, max_samples=400))
 
 
 # --- the three scripts, chained as Snakemake runs them ---------------------------------------
@@ -199,8 +200,9 @@ def test_scripts_grid_reference_sample(tmp_path, run_script):
     assert (eroded[:, 14:16] == 0).all() and (eroded[:, :14] == 1).all() and (eroded[:, 16:] == 2).all()
     assert "class 1: 450 pixels, 420 after erosion" in (tmp_path / "logs" / "reference.log").read_text()
 
-    features = make_features(GRID)
-    stack.write(features, tmp_path / "features.nc")
+    stack.write(make_features(GRID), tmp_path / "features.nc")
+    with stack.open(tmp_path / "features.nc") as stored:
+        features = stored.load()  # as stored (int16 steps, landcover.stack.COMPACT)
     run_script(
         "sample",
         wildcards={"tile": TILE},

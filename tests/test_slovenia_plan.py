@@ -57,15 +57,19 @@ def test_jobs_ask_for_the_memory_measured_for_their_tile_size_and_samples(real_d
         for job in ("cloud_mask", "features", "context", "predict", "sample")
     }
     assert {job: country[job] for job in expected} == expected
-    # train: about 180 training tiles (70 % of the ~262) x 6 500 samples (the config's max_samples) x 23 dates x
-    # 9 features, each also smoothed at two scales, and as many again for the temporal statistics (the defaults)
-    assert config["sampling"]["max_samples"] == 6500
-    columns = 23 * 9 * 3 * 2
-    low, high = (
-        resources.memory_request(resources.train_peak_mb(table["train"], n * 6500, columns), 2000) for n in (170, 190)
-    )
-    assert high < 40_000  # fits a common cluster node
-    assert low <= country["train"] <= high
+    # train: about 180 training tiles (70 % of the ~262), each tile's samples lowered to fit the 12 GB budget, of
+    # 23 dates x 9 features, each also smoothed at two scales, then their temporal statistics (the defaults)
+    assert config["sampling"]["train_memory_mb"] == 12000
+    columns = 23 * 9 * 3 + 9 * 3 * (5 + 22)
+    assert resources.train_columns(config) == columns
+    assert country["train"] <= 12000
+    expected = set()
+    for n in range(170, 191):  # the training tiles the split gives the ~262 tiles
+        samples = n * resources.samples_per_tile(config, table["train"], n, 1e6)
+        expected.add(resources.memory_request(resources.train_peak_mb(table["train"], samples, columns), 2000))
+    assert country["train"] in expected
+    per_tile = resources.samples_per_tile(config, table["train"], 180, 1e6)
+    assert 1000 <= per_tile < config["sampling"]["max_samples"]  # the budget, not the cap, decides
 
     write_config(tmp_path / "default", yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     default = asked_memory(snakemake(tmp_path / "default", "-n").stdout)

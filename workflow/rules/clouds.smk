@@ -2,7 +2,7 @@ rule cloud_mask:
     input:
         stack=result("stacks/{tile}.nc"),
     output:
-        clouds=result("clouds/{tile}.nc"),
+        clouds=intermediate(result("clouds/{tile}.nc")),
     log:
         tile_log("cloud_mask"),
     benchmark:

@@ -79,22 +79,41 @@ def tile_mem_mb(job):
     return mem_mb
 
 
+def samples_per_tile():
+    """sampling.max_samples lowered so that the training tiles' samples fit sampling.train_memory_mb
+    (landcover.resources.samples_per_tile)."""
+    return resources.samples_per_tile(
+        config, RESOURCES["train"], len(TRAIN_TILES), tile_pixels()
+    )
+
+
+# the sample rule's params: the memory budget acts through max_samples
+SAMPLING = {
+    **{k: v for k, v in config["sampling"].items() if k != "train_memory_mb"},
+    "max_samples": samples_per_tile(),
+}
+
+
 def train_mem_mb(wildcards, attempt):
-    """The training job's mem_mb for at most max_samples (or fraction) pixels per training tile
-    (landcover.resources.train_peak_mb, measured by `make bench`), at least 2 GB."""
-    sampling = config["sampling"]
+    """The training job's mem_mb for the samples of every training tile (SAMPLING's max_samples or fraction
+    of its pixels; landcover.resources.train_peak_mb, measured by `make bench`), at least 2 GB.
+    """
     pixels = tile_pixels()
     per_tile = (
-        pixels * sampling["fraction"]
-        if sampling["fraction"]
-        else sampling["max_samples"] or pixels
+        pixels * SAMPLING["fraction"]
+        if SAMPLING["fraction"]
+        else SAMPLING["max_samples"] or pixels
     )
     samples = len(TRAIN_TILES) * min(per_tile, pixels)
-    columns = resources.model_columns(config) * (
-        2 if config["features"]["temporal_stats"] else 1
-    )
+    columns = resources.train_columns(config)
     peak = resources.train_peak_mb(RESOURCES["train"], samples, columns)
     return resources.memory_request(peak, 2000, attempt)
+
+
+def intermediate(path):
+    """An output nothing reads after this run's jobs: Snakemake deletes it once read (temp()), unless the config
+    sets keep_intermediates."""
+    return path if config["keep_intermediates"] else temp(path)
 
 
 def tile_log(rule_name):

@@ -13,6 +13,6 @@ rule sample:
         mem_mb=tile_mem_mb("sample"),
         runtime=10,
     params:
-        **config["sampling"],
+        **SAMPLING,
     script:
         "../../scripts/sample.py"
