@@ -72,6 +72,7 @@ def test_train_columns_add_the_temporal_statistics_of_every_per_date_feature():
     from landcover.features import temporal_names
 
     config = default_config()
+    config["features"]["temporal_stats"] = True
     features = [f"f{i}" for i in range(27)]  # 9 features at 3 scales
     assert resources.train_columns(config) == 23 * 27 + len(temporal_names(features, range(23)))
     config["features"]["temporal_stats"] = False
@@ -91,6 +92,7 @@ def test_samples_per_tile_lowers_max_samples_to_the_budget_only():
     from conftest import default_config
 
     config = default_config()
+    config["features"]["temporal_stats"] = True  # 1 350 columns: the budget binds at 200 tiles
     train = {"base_mb": 250, "bytes_per_value": 6.5}
     config["sampling"].update(max_samples=5000, train_memory_mb=12000)
     assert resources.samples_per_tile(config, train, 10, 1e6) == 5000  # the cap: the budget holds far more
