@@ -206,7 +206,7 @@ def test_scripts_grid_reference_sample(tmp_path, run_script):
         wildcards={"tile": TILE},
         input={"features": str(tmp_path / "features.nc"), "reference": str(tmp_path / "reference" / f"{TILE}.tif")},
         output={"samples": str(tmp_path / "samples" / f"{TILE}.parquet")},
-        params={"seed": 42, "max_samples": 100, "fraction": None, "per_class_cap": None},
+        params={"seed": 42, "max_samples": 100, "fraction": None, "per_class_cap": None, "context_sigmas": []},
         log=tmp_path / "logs" / "sample.log",
     )
     samples = pd.read_parquet(tmp_path / "samples" / f"{TILE}.parquet")
