@@ -197,14 +197,16 @@ def grown(grid: TileGrid, margin_px: int) -> TileGrid:
 
 def with_margin(ds: xr.Dataset, margin_px: int) -> xr.Dataset:
     """Mark `ds` (on a grid grown by `margin_px`) as holding its tile and that margin."""
-    ds.attrs[MARGIN_ATTR] = int(margin_px)
-    margin_of(ds)  # checked against the dataset's size
+    ds.attrs[MARGIN_ATTR] = _checked_margin(ds, int(margin_px))
     return ds
 
 
 def margin_of(ds: xr.Dataset) -> int:
     """The margin (pixels on each side) around the tile of a stack, clouds or features dataset; 0 if it has none."""
-    margin = int(ds.attrs.get(MARGIN_ATTR, 0))
+    return _checked_margin(ds, int(ds.attrs.get(MARGIN_ATTR, 0)))
+
+
+def _checked_margin(ds: xr.Dataset, margin: int) -> int:
     if margin < 0 or 2 * margin >= min(ds.sizes["y"], ds.sizes["x"]):
         raise ValueError(
             f"tile {ds.attrs.get('tile_id', '?')}: a margin of {margin} px does not fit its "

@@ -136,3 +136,36 @@ def test_temporal_features_match_numpy():
     np.testing.assert_allclose(column["NDVI_std"], np.std(series[:, :, 0], axis=1), rtol=1e-5)
     np.testing.assert_array_equal(column["NDVI_argmax"], series[:, :, 0].argmax(axis=1))
     np.testing.assert_allclose(column["NDWI_diff02"], series[:, 3, 1] - series[:, 2, 1])
+
+
+def test_prediction_with_blockwise_context_equals_the_whole_tile_context(area):
+    """predict_tile computing the context block by block against a straightforward reference: the whole tile's
+    context (context_features), flattened and predicted by LightGBM in one piece."""
+    import lightgbm as lgb
+
+    from landcover.model import predict_tile
+
+    tile = tile_alone(area, 0, 1)
+    names = context_names(["NDVI", "NDWI"], SIGMAS)
+    reference = context_features(tile, [], SIGMAS)["features"].values[:, MARGIN:-MARGIN, MARGIN:-MARGIN]
+    table = reference.transpose(1, 2, 0, 3).reshape(SIZE * SIZE, -1)  # pixels x date-major columns
+    rng = np.random.default_rng(0)
+    rows = np.flatnonzero(np.isfinite(table).all(axis=1))
+    labels = (table[rows, 2] + 0.5 * table[rows, 5] > 0).astype(int) + (table[rows, 10] > 0.3)
+    columns = [f"{n}_{d}" for d in np.datetime_as_string(DATES, unit="D") for n in names]
+    booster = lgb.train(
+        {"objective": "multiclass", "num_class": 3, "verbose": -1, "seed": 1, "num_threads": 1},
+        lgb.Dataset(table[rows] + rng.normal(0, 0.01, table[rows].shape), labels, feature_name=columns),
+        num_boost_round=5,
+    )
+    classes = [{"id": i, "name": f"c{i}", "colour": "#000000"} for i in (1, 2, 3)]
+    metadata = {"dates": list(np.datetime_as_string(DATES, unit="D")), "features": names, "classes": classes}
+    labels_map, confidence = predict_tile(booster, metadata, tile, block_rows=4, sigmas=SIGMAS)
+    valid = tile["valid_count"].values[MARGIN:-MARGIN, MARGIN:-MARGIN].ravel() > 0
+    proba = booster.predict(table[valid])
+    np.testing.assert_array_equal(labels_map.ravel()[valid], np.array([1, 2, 3])[proba.argmax(axis=1)])
+    np.testing.assert_array_equal(confidence.ravel()[valid], np.rint(100 * proba.max(axis=1)))
+    assert (labels_map.ravel()[~valid] == 0).all() and len(np.unique(labels_map[labels_map > 0])) > 1
+    # the model's columns must be what training saw: other sigmas are refused
+    with pytest.raises(ValueError, match="do not match the model's"):
+        predict_tile(booster, metadata, tile, sigmas=[1.0])
