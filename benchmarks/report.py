@@ -14,15 +14,25 @@ TILES = 262
 TEST_FRACTION = COUNTRY["split"]["test_fraction"]
 MAX_SAMPLES = COUNTRY["sampling"]["max_samples"]
 EXAMPLE_SAMPLES = 40_000  # the eo-learn example's samples per tile (its 207 columns), for the like-for-like table
-CONTEXT = bool(COUNTRY["features"]["context_sigmas"])
 FRAMES, PEER_FRAMES = 70, 60
 TILE_PX, PEER_PX = 1000 * 1000, 500 * 500
+
+
+def _margin_px() -> int:
+    from landcover.context import halo_pixels
+
+    return halo_pixels(COUNTRY["features"]["context_sigmas"])
+
+
+# each tile's stack, clouds and features cover it and a margin of the spatial context's reach (landcover.grid): the
+# bounded runs measure the grown tile, and the rules request memory for it
+MARGIN_PX = _margin_px()
+GROWN_PX = (1000 + 2 * MARGIN_PX) ** 2
 MANY_FRAMES = 140  # areas with about 140 acquisitions a year exist (overlapping orbits)
 NODES = (1, 4, 16, 64)
 RESOURCE_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "workflow", "resources.yaml")
 # per-tile rules of a country run (config/slovenia.yaml: one download per tile) and the once-per-run ones
-PER_TILE_RULES = ("download_sentinelhub", "cloud_mask", "features") + ("context",) * CONTEXT + (
-    "reference", "sample", "predict")  # fmt: skip
+PER_TILE_RULES = ("download_sentinelhub", "cloud_mask", "features", "reference", "sample", "predict")
 ONCE_RULES = ("grid", "train", "report", "merge")
 
 
@@ -54,7 +64,7 @@ def resources(table: dict, columns: int | None) -> list[tuple[str, int, str, int
     out = []
     for rule, job in table.get("tile_jobs", {}).items():
         mem = [
-            res.memory_request(res.tile_peak_mb(job, TILE_PX, f), 1000, a)
+            res.memory_request(res.tile_peak_mb(job, GROWN_PX, f), 1000, a)
             for f, a in ((FRAMES, 1), (MANY_FRAMES, 1), (FRAMES, 2))
         ]
         out.append(
@@ -85,7 +95,7 @@ def _scaled_mb(record: dict, scale: float) -> float:
 
 def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     by_job = {b["job"].split(" ")[0]: b for b in bounded if "error" not in b}
-    need = ("cloud_mask", "features") + ("context",) * CONTEXT + ("sample", "train", "predict")
+    need = ("cloud_mask", "features", "sample", "train", "predict")
     if not all(k in by_job for k in need):
         return "(not computed: a job of the bounded-memory runs is missing)\n", {}
     per_tile = {k: by_job[k]["wall_s"] for k in need if k != "train"}
@@ -94,7 +104,6 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         "stacks": by_job["cloud_mask"]["bytes"].get("stack.nc"),
         "clouds": by_job["cloud_mask"]["bytes"].get("clouds.nc"),
         "features": by_job["features"]["bytes"].get("features.nc"),
-        "context": by_job.get("context", {}).get("bytes", {}).get("context.nc"),
         "samples": by_job["sample"]["bytes"].get("samples.parquet"),
         "maps": sum(by_job["predict"]["bytes"].values()) if by_job["predict"]["bytes"] else None,
     }
@@ -120,7 +129,10 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     lines.append(
         f"Slovenia 2017 as config/slovenia.yaml runs it, with the workflow's default methods: {TILES} tiles of 10 x 10 "
         f"km (1000 x 1000 px at 10 m), {FRAMES} acquisitions, 13 bands; downloads excluded. Per-tile figures are the "
-        f"bounded-memory runs above (one 10 km tile on this 2-core machine; each run's load average is in the log). Training is on {TILES} x "
+        f"bounded-memory runs above (one 10 km tile on this 2-core machine; each run's load average is in the log), "
+        f"on the tile grown by its margin of {MARGIN_PX} px (the spatial context's reach, read from the source: "
+        f"{GROWN_PX / TILE_PX - 1:.1%} more pixels up to the features; the context itself is computed in sample and "
+        f"predict, not stored). Training is on {TILES} x "
         f"{1 - TEST_FRACTION:.0%} training tiles x {MAX_SAMPLES:,} samples (`sampling.max_samples`) = "
         f"{n_train / 1e6:.2f} M samples of {train.get('columns') or 0:,} columns, **extrapolated** linearly in the "
         f"samples from the bounded run's training on one tile's {train['samples']:,}; the merge is measured on "
@@ -138,7 +150,6 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         ("stack (input, synthetic here)", None, "stacks"),
         ("cloud_mask", "cloud_mask", "clouds"),
         ("features", "features", "features"),
-        *((("context (spatial context)", "context", "context"),) if CONTEXT else ()),
         ("reference (erosion only)", "reference", None),
         ("sample", "sample", "samples"),
         ("predict", "predict", "maps"),
