@@ -88,6 +88,7 @@ def _plan(args: argparse.Namespace) -> int:
     import yaml
     from snakemake.utils import validate
 
+    from landcover.context import halo_pixels
     from landcover.grid import make_grid, read_aoi, tile_grid
     from landcover.ingest import sentinelhub
 
@@ -111,7 +112,8 @@ def _plan(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             sh_config = None
-    plans = [sentinelhub.plan_tile(config, tile_grid(tile, *size), sh_config=sh_config) for tile in tiles]
+    margin = halo_pixels(config["features"]["context_sigmas"])  # each tile's window grows by it (landcover.grid)
+    plans = [sentinelhub.plan_tile(config, tile_grid(tile, *size, margin), sh_config=sh_config) for tile in tiles]
     print(sentinelhub.format_plan(plans, per_tile=args.per_tile))
     return 0
 

@@ -13,15 +13,10 @@ computed alone equals the same pixels cut from the whole area computed in one pi
 merged map. At the area's outer edge the margin holds what the source has beyond the area (real sources and the
 synthetic generator have data there; an EOPatch folder without a neighbouring patch has none, and the normalised
 convolution then uses the pixels inside only).
-
-`context_features` is the whole-tile computation with the halo read from neighbouring datasets: the straightforward
-reference `context_blocks` is tested against, and what the accuracy bench (tools/accuracy.py) uses on its halves.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -29,9 +24,7 @@ import xarray as xr
 from scipy import ndimage
 
 from landcover.grid import margin_of, tile_window
-from landcover.stack import ROW_CHUNK, TileGrid, grid_of, load, with_grid
-
-log = logging.getLogger(__name__)
+from landcover.stack import ROW_CHUNK, load
 
 TRUNCATE = 3.0  # the Gaussian kernel's radius in sigmas (scipy's default is 4; 3 keeps 99.7 % of the weight)
 # rows of context computed at a time: two on-disk row chunks, so the halo rows read around them add at most one
@@ -122,80 +115,6 @@ def smooth(cube: np.ndarray, valid: np.ndarray, sigma: float, out: np.ndarray | 
             ndimage.gaussian_filter(plane, sigma, output=smoothed, mode="constant", truncate=TRUNCATE)
             np.divide(smoothed[rows, cols], total, out=out[d, :, :, f])
     return out
-
-
-def _offset(grid: TileGrid, other: TileGrid) -> tuple[int, int]:
-    """(rows, cols) of `other`'s first pixel on `grid`'s pixel grid, checked to be whole pixels."""
-    same = (
-        grid.crs == other.crs
-        and math.isclose(grid.transform.a, other.transform.a, rel_tol=1e-9)
-        and math.isclose(grid.transform.e, other.transform.e, rel_tol=1e-9)
-    )
-    col = (other.transform.c - grid.transform.c) / grid.transform.a
-    row = (other.transform.f - grid.transform.f) / grid.transform.e
-    if not (same and abs(col - round(col)) < 1e-6 and abs(row - round(row)) < 1e-6):
-        raise ValueError(f"tile {other.tile_id}: its pixels are not aligned with tile {grid.tile_id}'s")
-    return round(row), round(col)
-
-
-def with_halo(features: xr.Dataset, neighbours: list[xr.Dataset], halo: int) -> tuple[np.ndarray, np.ndarray]:
-    """The tile's feature cube (date, y, x, f) and valid pixels padded by `halo` pixels on each side, the padding
-    read from the neighbours that reach into it (NaN / invalid where none does). Only those strips are read."""
-    grid = grid_of(features)
-    dates, names = features["date"].values, [str(f) for f in features["feature"].values]
-    height, width = grid.height + 2 * halo, grid.width + 2 * halo
-    cube = np.full((len(dates), height, width, len(names)), np.nan, dtype=np.float32)
-    valid = np.zeros((height, width), dtype=bool)
-    for ds in [features, *neighbours]:
-        other = grid_of(ds)
-        if not (np.array_equal(ds["date"].values, dates) and [str(f) for f in ds["feature"].values] == names):
-            raise ValueError(f"tile {other.tile_id}: its dates or features differ from tile {grid.tile_id}'s")
-        row, col = _offset(grid, other)
-        row, col = row + halo, col + halo  # on the padded grid
-        rows = slice(max(row, 0), min(row + other.height, height))
-        cols = slice(max(col, 0), min(col + other.width, width))
-        if rows.start >= rows.stop or cols.start >= cols.stop:
-            continue
-        inside = {"y": slice(rows.start - row, rows.stop - row), "x": slice(cols.start - col, cols.stop - col)}
-        cube[:, rows, cols] = load(ds["features"].isel(inside).transpose("date", "y", "x", "feature"))
-        valid[rows, cols] = load(ds["valid_count"].isel(inside).transpose("y", "x")) > 0
-    return cube, valid
-
-
-def context_features(features: xr.Dataset, neighbours: list[xr.Dataset], sigmas) -> xr.Dataset:
-    """The tile's features and the same smoothed at each of `sigmas` (pixels), as a features dataset (date, y, x,
-    feature) with the tile's valid_count: what the samples and the prediction read when spatial context is on."""
-    sigmas = _checked_sigmas(sigmas)
-    grid = grid_of(features)
-    halo = halo_pixels(sigmas)
-    if halo > min(grid.height, grid.width):
-        raise ValueError(
-            f"tile {grid.tile_id}: the context's largest sigma reaches {halo} px, beyond the neighbouring tiles "
-            f"({grid.height} x {grid.width} px); use smaller features.context_sigmas"
-        )
-    cube, valid = with_halo(features, neighbours, halo)
-    inner = (slice(halo, halo + grid.height), slice(halo, halo + grid.width))
-    n = features.sizes["feature"]
-    values = np.empty((features.sizes["date"], grid.height, grid.width, n * (1 + len(sigmas))), dtype=np.float32)
-    values[..., :n] = cube[:, inner[0], inner[1]]
-    for k, sigma in enumerate(sigmas, start=1):
-        smooth(cube, valid, sigma, out=values[..., k * n : (k + 1) * n], inner=inner)
-    del cube
-    values[:, ~valid[inner]] = np.nan  # a pixel without its own observation stays no data
-    log.info(
-        "tile %s: %d features smoothed at sigma %s px with a %d px halo from %d neighbour(s)",
-        grid.tile_id,
-        features.sizes["feature"],
-        ", ".join(f"{s:g}" for s in sigmas),
-        halo,
-        len(neighbours),
-    )
-    names = context_names(features["feature"].values, sigmas)
-    ds = with_grid(xr.Dataset(coords={"date": features["date"].values, "feature": names}), grid)
-    ds = ds.assign(features=(("date", "y", "x", "feature"), values), valid_count=features["valid_count"].load())
-    ds.attrs.update({k: v for k, v in features.attrs.items() if k != "tile_id"})
-    ds.attrs["context_sigmas"] = ",".join(f"{s:g}" for s in sigmas)
-    return ds
 
 
 def majority_filter(labels: np.ndarray, radius: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from scipy import ndimage
 
-from landcover.context import context_blocks, context_features, context_names, halo_pixels, majority_filter, smooth
+from landcover.context import TRUNCATE, context_blocks, context_names, halo_pixels, majority_filter, smooth
 from landcover.features import temporal_features, temporal_names
 from landcover.grid import crop_to_tile, with_margin
 from landcover.stack import TileGrid, with_grid
@@ -51,6 +51,32 @@ def area() -> np.ndarray:
     return values
 
 
+def whole_tile_context(features: xr.Dataset, sigmas) -> xr.Dataset:
+    """The straightforward reference: the whole dataset's features and their normalised convolution
+    (scipy's Gaussian of the valid values over scipy's Gaussian of the valid mask), all at once, NaN where a pixel
+    has no observation of its own. Cut it to the tile to compare."""
+    values = features["features"].transpose("date", "y", "x", "feature").values.astype(np.float64)
+    valid = features["valid_count"].values > 0
+    weight = {s: ndimage.gaussian_filter(valid.astype(float), s, mode="constant", truncate=TRUNCATE) for s in sigmas}
+    planes = [values]
+    for sigma in sigmas:
+        smoothed = np.empty_like(values)
+        for d in range(values.shape[0]):
+            for f in range(values.shape[3]):
+                plane = np.where(valid, np.nan_to_num(values[d, :, :, f]), 0.0)
+                num = ndimage.gaussian_filter(plane, sigma, mode="constant", truncate=TRUNCATE)
+                smoothed[d, :, :, f] = num / weight[sigma]
+        planes.append(smoothed)
+    out = np.concatenate(planes, axis=-1)
+    out[:, ~valid] = np.nan
+    names = context_names(features["feature"].values, sigmas)
+    return (
+        features.drop_vars("features")
+        .assign_coords(feature=names)
+        .assign(features=(("date", "y", "x", "feature"), out.astype(np.float32)))
+    )
+
+
 def tile_alone(area: np.ndarray, i: int, j: int, margin: int = MARGIN) -> xr.Dataset:
     """Tile (i, j) as its features job writes it: the tile and `margin` px around it, read from the source."""
     lo = MARGIN - margin
@@ -71,7 +97,7 @@ def blockwise(features: xr.Dataset, sigmas, block_rows: int) -> np.ndarray:
 
 @pytest.mark.parametrize("i, j", [(0, 0), (1, 1), (0, 1)])
 def test_a_tile_with_its_margin_equals_the_same_pixels_of_the_whole_area(area, i, j):
-    whole = context_features(features_ds("whole", area, (-MARGIN * 10, MARGIN * 10)), [], SIGMAS)["features"].values
+    whole = whole_tile_context(features_ds("whole", area, (-MARGIN * 10, MARGIN * 10)), SIGMAS)["features"].values
     rows = slice(MARGIN + i * SIZE, MARGIN + (i + 1) * SIZE)
     cols = slice(MARGIN + j * SIZE, MARGIN + (j + 1) * SIZE)
     alone = blockwise(tile_alone(area, i, j), SIGMAS, block_rows=7)
@@ -80,17 +106,17 @@ def test_a_tile_with_its_margin_equals_the_same_pixels_of_the_whole_area(area, i
     with pytest.raises(ValueError, match="margin of only 8 px"):
         blockwise(tile_alone(area, i, j, margin=MARGIN - 1), SIGMAS, block_rows=7)
     bare = blockwise(tile_alone(area, i, j, margin=0), [], block_rows=7)
-    bare = context_features(features_ds("bare", bare[..., :2], (0, 0)), [], SIGMAS)["features"].values
+    bare = whole_tile_context(features_ds("bare", bare[..., :2], (0, 0)), SIGMAS)["features"].values
     assert not np.allclose(bare, whole[:, rows, cols], equal_nan=True)
 
 
 @pytest.mark.parametrize("block_rows", [1, 7, 30, 128])
 def test_blocks_equal_the_whole_tile_computation(area, block_rows):
-    """context_blocks against context_features, the whole-tile reference, on the same grown tile."""
+    """context_blocks against the whole-tile reference, on the same grown tile."""
     tile = tile_alone(area, 1, 0)
     tile["valid_count"][:4] = 0  # a block without any observation is skipped: its pixels stay no data
     tile["features"][:, :4] = np.nan
-    reference = context_features(tile, [], SIGMAS)["features"].values[:, MARGIN:-MARGIN, MARGIN:-MARGIN]
+    reference = whole_tile_context(tile, SIGMAS)["features"].values[:, MARGIN:-MARGIN, MARGIN:-MARGIN]
     alone = blockwise(tile, SIGMAS, block_rows)
     np.testing.assert_allclose(alone, reference, rtol=1e-6, atol=1e-7, equal_nan=True)
     names = context_names(["NDVI", "NDWI"], SIGMAS)
@@ -140,14 +166,14 @@ def test_temporal_features_match_numpy():
 
 def test_prediction_with_blockwise_context_equals_the_whole_tile_context(area):
     """predict_tile computing the context block by block against a straightforward reference: the whole tile's
-    context (context_features), flattened and predicted by LightGBM in one piece."""
+    context (whole_tile_context), flattened and predicted by LightGBM in one piece."""
     import lightgbm as lgb
 
     from landcover.model import predict_tile
 
     tile = tile_alone(area, 0, 1)
     names = context_names(["NDVI", "NDWI"], SIGMAS)
-    reference = context_features(tile, [], SIGMAS)["features"].values[:, MARGIN:-MARGIN, MARGIN:-MARGIN]
+    reference = whole_tile_context(tile, SIGMAS)["features"].values[:, MARGIN:-MARGIN, MARGIN:-MARGIN]
     table = reference.transpose(1, 2, 0, 3).reshape(SIZE * SIZE, -1)  # pixels x date-major columns
     rng = np.random.default_rng(0)
     rows = np.flatnonzero(np.isfinite(table).all(axis=1))

@@ -53,5 +53,5 @@ def test_the_snakemake_run_makes_the_benchs_map(real_data, bench, tmp_path):
     assert ours["oa"] == pytest.approx(bench.run(SPLITS[0], WORKFLOW)["all"]["oa"], abs=1e-12)
     model = json.loads((results / "model" / "model.json").read_text())
     assert model["training_tiles"] == ["TestEOPatch_r0_c0"] and model["temporal_stats"]
-    assert "halo" in (tmp_path / "logs" / "context" / f"{test_tile}.log").read_text()
+    assert "(a 9 px margin)" in (tmp_path / "logs" / "ingest_eopatch" / f"{test_tile}.log").read_text()
     assert (results / "landcover.tif").exists() and np.isfinite(ours["f1_weighted"])

@@ -10,9 +10,10 @@ import pytest
 import rasterio
 import shapely
 import xarray as xr
+from test_context import whole_tile_context
 
 from landcover import stack
-from landcover.context import context_features, context_names, halo_pixels
+from landcover.context import context_names, halo_pixels
 from landcover.grid import crop_to_tile, tile_grid, with_margin
 from landcover.reference import read_labels
 from landcover.sampling import feature_columns, sample_pixels
@@ -219,7 +220,7 @@ def test_scripts_grid_reference_sample(tmp_path, run_script):
 
 def test_context_columns_are_the_whole_tile_context_at_the_sampled_pixels():
     """Sampling with spatial context on a tile grown by its margin: the columns are context_names' in order, the
-    values those of the whole-tile reference (landcover.context.context_features) at the sampled pixels."""
+    values those of the whole-tile reference (test_context.whole_tile_context) at the sampled pixels."""
     sigmas = [1.0, 2.0]
     margin = halo_pixels(sigmas)
     grown_grid = stack.TileGrid(TILE, GRID.crs, GRID.transform, TALL.height + 2 * margin, TALL.width + 2 * margin)
@@ -228,7 +229,7 @@ def test_context_columns_are_the_whole_tile_context_at_the_sampled_pixels():
     table = sample_pixels(labels, features, TILE, seed=4, max_samples=600, sigmas=sigmas)
     names = context_names(FEATURES, sigmas)
     assert list(table.columns[4:]) == feature_columns(DATES, names)
-    reference = context_features(features, [], sigmas)["features"].values[:, margin:-margin, margin:-margin]
+    reference = whole_tile_context(features, sigmas)["features"].values[:, margin:-margin, margin:-margin]
     assert table.row.max() >= 128 and len(table) == 600
     expected = reference[:, table.row.to_numpy(), table.col.to_numpy(), :]  # (date, sample, feature)
     got = table.iloc[:, 4:].to_numpy().reshape(len(table), len(DATES), len(names)).transpose(1, 0, 2)
