@@ -234,6 +234,7 @@ def test_script_writes_the_tile_stack(products, tmp_path):
             crs="EPSG:32633",
             bands=["B02", "B8A", "B10"],
             time_range=["2017-06-01", "2017-06-30"],
+            margin_px=0,
         ),
         log=[str(tmp_path / "log.txt")],
     )

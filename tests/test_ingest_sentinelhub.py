@@ -318,6 +318,7 @@ def test_script_writes_the_tile_stack(standin, tmp_path, monkeypatch):
             preset=None,
             base_url=standin.base_url,
             token_url=standin.token_url,
+            margin_px=0,
         ),
         log=[str(tmp_path / "log.txt")],
     )
