@@ -35,7 +35,8 @@ def test_every_per_tile_output_exists(completed_run):
 
 def test_features_cover_the_date_grid(completed_run):
     ds = stack.open(completed_run / "results" / "features" / f"{TINY_TILES[0]}.nc", ("features", "valid_count"))
-    assert ds.sizes["date"] == 23 and ds.sizes["y"] == ds.sizes["x"] == 100
+    margin = ds.attrs["margin_px"]  # the spatial context's reach, read from the source around the tile
+    assert ds.sizes["date"] == 23 and margin == 9 and ds.sizes["y"] == ds.sizes["x"] == 100 + 2 * margin
     assert list(ds.feature.values) == ["B02", "B03", "B04", "B08", "B11", "B12", "NDVI", "NDWI", "NORM"]
     assert ds.features.dtype == np.float32
     log = (completed_run / "logs" / "features" / f"{TINY_TILES[0]}.log").read_text()
