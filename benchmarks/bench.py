@@ -467,12 +467,12 @@ def row_train(quick: bool) -> None:
 # ---------------------------------------------------------------- bounded memory
 
 
-# the chain of config/slovenia.yaml's jobs on one 10 km tile, with the workflow's default methods (context, the
-# temporal statistics); train on this tile's samples only, for the cost per sample at the default column count
+# the chain of config/slovenia.yaml's jobs on one 10 km tile grown by its margin, with the workflow's default methods
+# (spatial context, computed in sample and predict; the temporal statistics); train on this tile's samples only, for
+# the cost per sample at the default column count
 JOBS = (
     ("cloud_mask", "job_cloud_mask", 2),
     ("features", "job_features", 1),
-    ("context", "job_context", 1),
     ("reference (erosion only)", "job_reference", 1),
     ("sample", "job_sample", 1),
     ("train (one tile's samples)", "job_train", 2),
@@ -526,8 +526,8 @@ def row_country(quick: bool) -> None:
 # ---------------------------------------------------------------- the rules' resource table
 
 RESOURCE_TABLE = os.path.join(HERE, "..", "workflow", "resources.yaml")
-PER_FRAME = {"cloud_mask": True, "features": True, "context": False, "sample": False, "predict": False}
-MODEL_INPUTS = ("context", "sample", "predict")  # their memory grows with the per-date model columns
+PER_FRAME = {"cloud_mask": True, "features": True, "sample": False, "predict": False}
+MODEL_INPUTS = ("sample", "predict")  # their memory grows with the per-date model columns
 
 
 def write_resource_table() -> None:
@@ -541,7 +541,7 @@ def write_resource_table() -> None:
     jobs = {b["job"]: b for b in BOUNDED if "error" not in b and b["job"] in PER_FRAME}
     if not jobs and "train_default" not in FACTS:
         return
-    from run_ours import BOUNDED_SIZE, BOUNDED_TIMES
+    from run_ours import BOUNDED_SIZE, BOUNDED_TIMES, bounded_margin
 
     today = f"{time.strftime('%Y-%m-%d')} (make bench)"
     if jobs:
@@ -551,7 +551,7 @@ def write_resource_table() -> None:
 
         columns = {"columns": model_columns(country_settings())}
         table["tile_jobs"] = {
-            name: {"peak_mb": round(b["peak_mb"]), "base_mb": round(b["base_mb"]), "pixels": BOUNDED_SIZE**2,
+            name: {"peak_mb": round(b["peak_mb"]), "base_mb": round(b["base_mb"]), "pixels": (BOUNDED_SIZE + 2 * bounded_margin()) ** 2,
                    "frames": BOUNDED_TIMES, "per_frame": PER_FRAME[name], **(columns if name in MODEL_INPUTS else {}),
                    "wall_s": round(b["wall_s"], 2), "threads": b["threads"], "runs": b["runs"], "measured": today}
             for name, b in jobs.items()

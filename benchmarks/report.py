@@ -21,12 +21,23 @@ KEEP_INTERMEDIATES = COUNTRY["keep_intermediates"]
 TEMPORARY = ("clouds",)  # the outputs the workflow marks temp() (workflow/rules/common.smk, intermediate)
 FRAMES, PEER_FRAMES = 70, 60
 TILE_PX, PEER_PX = 1000 * 1000, 500 * 500
+
+
+def _margin_px() -> int:
+    from landcover.config import margin_px
+
+    return margin_px(COUNTRY)
+
+
+# each tile's stack, clouds and features cover it and a margin of the spatial context's reach (landcover.grid): the
+# bounded runs measure the grown tile, and the rules request memory for it
+MARGIN_PX = _margin_px()
+GROWN_PX = (1000 + 2 * MARGIN_PX) ** 2
 MANY_FRAMES = 140  # areas with about 140 acquisitions a year exist (overlapping orbits)
 NODES = (1, 4, 16, 64)
 RESOURCE_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "workflow", "resources.yaml")
 # per-tile rules of a country run (config/slovenia.yaml: one download per tile) and the once-per-run ones
-PER_TILE_RULES = ("download_sentinelhub", "cloud_mask", "features") + ("context",) * CONTEXT + (
-    "reference", "sample", "predict")  # fmt: skip
+PER_TILE_RULES = ("download_sentinelhub", "cloud_mask", "features", "reference", "sample", "predict")
 ONCE_RULES = ("grid", "train", "report", "merge")
 
 
@@ -67,7 +78,7 @@ def resources(table: dict, columns: int | None) -> list[tuple[str, int, str, int
     out = []
     for rule, job in table.get("tile_jobs", {}).items():
         mem = [
-            res.memory_request(res.tile_peak_mb(job, TILE_PX, f), 1000, a)
+            res.memory_request(res.tile_peak_mb(job, GROWN_PX, f), 1000, a)
             for f, a in ((FRAMES, 1), (MANY_FRAMES, 1), (FRAMES, 2))
         ]
         out.append(
@@ -99,7 +110,7 @@ def _scaled_mb(record: dict, scale: float) -> float:
 
 def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     by_job = {b["job"].split(" ")[0]: b for b in bounded if "error" not in b}
-    need = ("cloud_mask", "features") + ("context",) * CONTEXT + ("sample", "train", "predict")
+    need = ("cloud_mask", "features", "sample", "train", "predict")
     if not all(k in by_job for k in need):
         return "(not computed: a job of the bounded-memory runs is missing)\n", {}
     per_tile = {k: by_job[k]["wall_s"] for k in need if k != "train"}
@@ -109,7 +120,6 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         "stacks": by_job["cloud_mask"]["bytes"].get("stack_sources.nc", by_job["cloud_mask"]["bytes"].get("stack.nc")),
         "clouds": by_job["cloud_mask"]["bytes"].get("clouds.nc"),
         "features": by_job["features"]["bytes"].get("features.nc"),
-        "context": by_job.get("context", {}).get("bytes", {}).get("context.nc"),
         "samples": by_job["sample"]["bytes"].get("samples.parquet"),
         "maps": sum(by_job["predict"]["bytes"].values()) if by_job["predict"]["bytes"] else None,
     }
@@ -136,8 +146,11 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
     lines.append(
         f"Slovenia 2017 as config/slovenia.yaml runs it, with the workflow's default methods: {TILES} tiles of 10 x 10 "
         f"km (1000 x 1000 px at 10 m), {FRAMES} acquisitions, 13 bands; downloads excluded. Per-tile figures are the "
-        f"bounded-memory runs above (one 10 km tile on this 2-core machine; each run's load average is in the log). Training is on "
-        f"{TRAIN_TILES} training tiles ({1 - TEST_FRACTION:.0%} of {TILES}) x {per_tile:,} samples (`sampling.max_samples` lowered to fit "
+        f"bounded-memory runs above (one 10 km tile on this 2-core machine; each run's load average is in the log), "
+        f"on the tile grown by its margin of {MARGIN_PX} px (the spatial context's reach rounded up to whole cloud "
+        f"blocks, read from the source: {GROWN_PX / TILE_PX - 1:.1%} more pixels up to the features; the context "
+        f"itself is computed in sample and predict, not stored). Training is on {TRAIN_TILES} training tiles "
+        f"({1 - TEST_FRACTION:.0%} of {TILES}) x {per_tile:,} samples (`sampling.max_samples` lowered to fit "
         f"`sampling.train_memory_mb` {COUNTRY['sampling']['train_memory_mb']:,} MB) = "
         f"{n_train / 1e6:.2f} M samples of {train.get('columns') or 0:,} columns, **extrapolated** linearly in the "
         f"samples from the bounded run's training on one tile's {train['samples']:,}; the merge is measured on "
@@ -158,7 +171,6 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         ("stack (input, synthetic here)", None, "stacks"),
         ("cloud_mask" + ("" if KEEP_INTERMEDIATES else " (temporary: deleted once read)"), "cloud_mask", "clouds"),
         ("features", "features", "features"),
-        *((("context (spatial context)", "context", "context"),) if CONTEXT else ()),
         ("reference (erosion only)", "reference", None),
         ("sample", "sample", "samples"),
         ("predict", "predict", "maps"),

@@ -162,10 +162,11 @@ def save_chain_stack() -> str:
     return path
 
 
-def _tile_features(stack, clouds, block_rows=None):
+def _tile_features(stack, clouds, block_rows=None, coverage_window=None):
     from landcover.features import tile_features
 
     kwargs = {} if block_rows is None else {"block_rows": block_rows}
+    kwargs |= {} if coverage_window is None else {"coverage_window": coverage_window}
     return tile_features(
         stack,
         clouds,
@@ -339,6 +340,13 @@ def predict_compiled() -> Case:
 BOUNDED_SIZE, BOUNDED_TIMES = 1000, 70
 
 
+def bounded_margin() -> int:
+    """The margin (px) config/slovenia.yaml's tiles read around themselves (landcover.config.margin_px)."""
+    from landcover.config import margin_px
+
+    return margin_px(inputs.country_settings())
+
+
 def bounded_path(name: str) -> str:
     return os.path.join(WORK, f"bounded_{BOUNDED_SIZE}_{BOUNDED_TIMES}", name)
 
@@ -377,22 +385,32 @@ def sources_stack(ds, feature_bands):
 
 
 def prepare_bounded() -> Case:
-    """landcover.synthetic.synthesize_tile on a 1000 x 1000 TileGrid (10 km, 10 m), 70 acquisitions, 13 bands,
-    written with landcover.stack.write; the truth, eroded (radius 1), as the sampling labels; and, for the disk
-    figures only, the same stack as the real sources write it (`sources_stack`). Cached."""
+    """landcover.synthetic.synthesize_tile on a 1000 x 1000 TileGrid (10 km, 10 m) grown by the country's margin
+    (scripts/synthesize_tile.py), 70 acquisitions, 13 bands, written with landcover.stack.write; the truth on the
+    tile, eroded (radius 1), as the sampling labels; and, for the disk figures only, the same stack as the real
+    sources write it (`sources_stack`). Cached (for the same margin)."""
     from landcover import stack
+    from landcover.grid import crop_to_tile, grown, margin_of, with_margin
     from landcover.reference import erode
     from landcover.synthetic import synthesize_tile
 
+    margin = bounded_margin()
+
+    def cached() -> bool:
+        if not all(os.path.exists(bounded_path(name)) for name in ("stack.nc", "labels.npy", "stack_sources.nc")):
+            return False
+        with stack.open(bounded_path("stack.nc")) as ds:
+            return margin_of(ds) == margin
+
     def run():
-        done = [bounded_path(name) for name in ("stack.nc", "labels.npy", "stack_sources.nc")]
-        if all(os.path.exists(path) for path in done):
+        if cached():
             return {"cached": True}
         os.makedirs(bounded_path(""), exist_ok=True)
-        ds, truth = synthesize_tile(inputs.grid(BOUNDED_SIZE), inputs.SEED, inputs.YEAR, BOUNDED_TIMES)
-        labels = erode(truth["land_cover"].values, 1)
+        grid = grown(inputs.grid(BOUNDED_SIZE), margin)
+        ds, truth = synthesize_tile(grid, inputs.SEED, inputs.YEAR, BOUNDED_TIMES)
+        labels = erode(crop_to_tile(with_margin(truth, margin))["land_cover"].values, 1)
         del truth
-        stack.write(ds, bounded_path("stack.nc"))
+        stack.write(with_margin(ds, margin), bounded_path("stack.nc"))
         np.save(bounded_path("labels.npy"), labels)
         stack.write(sources_stack(ds, inputs.country_settings()["features"]["bands"]), bounded_path("stack_sources.nc"))
         return {"cached": False}
@@ -408,10 +426,12 @@ def job_cloud_mask(threads="2") -> Case:
     """What scripts/cloud_mask.py does: open the stack, landcover.clouds.cloud_masks, write clouds.nc."""
     from landcover import stack
     from landcover.clouds import cloud_masks
+    from landcover.grid import margin_of, with_margin
 
     def run():
         with stack.open(bounded_path("stack.nc"), required=("bands", "is_data")) as ds:
             clouds = cloud_masks(ds, resolution_m=80, threshold=0.4, average_over=2, dilation_size=1)
+            clouds = with_margin(clouds, margin_of(ds))
         stack.write(clouds, bounded_path("clouds.nc"))
         return True
 
@@ -419,46 +439,27 @@ def job_cloud_mask(threads="2") -> Case:
 
 
 def job_features() -> Case:
-    """What scripts/features.py does: open stack and clouds, landcover.features.tile_features, write features.nc."""
+    """What scripts/features.py does: open stack and clouds, landcover.features.tile_features (the frame filter
+    judged on the tile), write features.nc."""
     from landcover import stack
+    from landcover.grid import margin_of, tile_window, with_margin
 
     def run():
         with (
             stack.open(bounded_path("stack.nc"), required=("bands", "is_data")) as ds,
             stack.open(bounded_path("clouds.nc"), required=("cloud_mask",)) as clouds,
         ):
-            features = _tile_features(ds, clouds)
+            features = with_margin(_tile_features(ds, clouds, coverage_window=tile_window(ds)), margin_of(ds))
             stack.write(features, bounded_path("features.nc"))
         return True
 
     return Case(run, lambda result, out: {"bytes": _sizes("features.nc")})
 
 
-def job_context() -> Case:
-    """What scripts/context.py does with the default context_sigmas, for a tile on the area's edge (no neighbours;
-    inside the area each neighbour adds a strip of its features as the halo)."""
-    from landcover import stack
-    from landcover.context import context_features
-
-    sigmas = inputs.country_settings()["features"]["context_sigmas"]
-
-    def run():
-        with stack.open(bounded_path("features.nc"), required=("features", "valid_count")) as features:
-            context = context_features(features, [], sigmas)
-            stack.write(context, bounded_path("context.nc"))
-        return True
-
-    return Case(run, lambda result, out: {"bytes": _sizes("context.nc")})
-
-
-def model_input_path(country: dict) -> str:
-    """What the samples and the prediction read: the context file with spatial context on (the default)."""
-    return bounded_path("context.nc" if country["features"]["context_sigmas"] else "features.nc")
-
-
 def job_sample() -> Case:
-    """What scripts/sample.py does: the model inputs and the eroded labels -> landcover.sampling.sample_pixels ->
-    Parquet, with the country config's sampling settings."""
+    """What scripts/sample.py does: the features (tile and margin) and the eroded labels ->
+    landcover.sampling.sample_pixels, the spatial context computed at the sampled pixels -> Parquet, with the
+    country config's sampling and context settings."""
     from landcover import stack
     from landcover.atomic import atomic_path
     from landcover.sampling import sample_pixels
@@ -468,9 +469,10 @@ def job_sample() -> Case:
 
     def run():
         labels = np.load(bounded_path("labels.npy"))
-        with stack.open(model_input_path(country), required=("features", "valid_count")) as features:
+        with stack.open(bounded_path("features.nc"), required=("features", "valid_count")) as features:
             samples = sample_pixels(labels, features, "x0000_y0000", sampling["seed"], max_samples=sampling["max_samples"],
-                                    fraction=sampling["fraction"], per_class_cap=sampling["per_class_cap"])  # fmt: skip
+                                    fraction=sampling["fraction"], per_class_cap=sampling["per_class_cap"],
+                                    sigmas=country["features"]["context_sigmas"])  # fmt: skip
         with atomic_path(bounded_path("samples.parquet")) as tmp:
             samples.to_parquet(tmp, index=False)
         return len(samples)
@@ -501,9 +503,10 @@ def job_train(threads="2") -> Case:
 
 
 def job_predict(threads="2") -> Case:
-    """What scripts/predict.py does: load the tile's model (job_train), landcover.model.predict_tile on the model
-    inputs, write GeoTIFFs."""
+    """What scripts/predict.py does: load the tile's model (job_train), landcover.model.predict_tile on the
+    features (tile and margin), the spatial context computed block by block, write GeoTIFFs of the tile."""
     from landcover import stack
+    from landcover.grid import crop_to_tile
     from landcover.maps import write_class_geotiff, write_confidence_geotiff
     from landcover.model import load_model, predict_tile
 
@@ -511,10 +514,10 @@ def job_predict(threads="2") -> Case:
 
     def run():
         booster, metadata = load_model(bounded_path("model.txt"), bounded_path("model.json"))
-        with stack.open(model_input_path(country), required=("features", "valid_count")) as features:
-            grid = stack.grid_of(features)
+        with stack.open(bounded_path("features.nc"), required=("features", "valid_count")) as features:
+            grid = stack.grid_of(crop_to_tile(features))
             labels, confidence = predict_tile(booster, metadata, features, block_rows=country["predict"]["block_rows"],
-                                              threads=int(threads))  # fmt: skip
+                                              threads=int(threads), sigmas=country["features"]["context_sigmas"])  # fmt: skip
         write_class_geotiff(bounded_path("map.tif"), labels, grid, _classes())
         write_confidence_geotiff(bounded_path("confidence.tif"), confidence, grid)
         return True
@@ -697,7 +700,6 @@ if __name__ == "__main__":
             "prepare_bounded": prepare_bounded,
             "job_cloud_mask": job_cloud_mask,
             "job_features": job_features,
-            "job_context": job_context,
             "job_train": job_train,
             "job_sample": job_sample,
             "job_predict": job_predict,

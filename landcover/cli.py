@@ -100,7 +100,7 @@ def _plan(args: argparse.Namespace) -> int:
     import yaml
     from snakemake.utils import validate
 
-    from landcover.config import area_crs, area_grid
+    from landcover.config import area_crs, area_grid, margin_px
     from landcover.grid import tile_grid
     from landcover.ingest.sentinelhub_plan import format_plan, plan_tile
 
@@ -124,9 +124,10 @@ def _plan(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             sh_config = None
+    margin = margin_px(config)
     plans = []
     for tile in tiling.tile_id:
-        grid = tile_grid(tile, *size)
+        grid = tile_grid(tile, *size, margin)  # the tile's window grows by its margin
         if sh_config is None:
             plans.append(plan_tile(config, grid))
         else:

@@ -74,6 +74,21 @@ def area_grid(config: dict):
     return make_grid(aoi, area["tile_size_m"], area["resolution_m"], crs=crs, tiles=area["tiles"] or None)
 
 
+def margin_px(config: dict) -> int:
+    """The border (pixels) each tile's stack, clouds and features read from the source around the tile, so that no
+    job reads another tile's files: the spatial context's reach (landcover.context.halo_pixels), 0 when context is
+    off, rounded up to whole cloud blocks (clouds.resolution_m) so that the s2cloudless blocks of a grown tile lie
+    where the tile's own blocks lie and every tile's blocks stay on one grid."""
+    import math
+
+    from landcover.context import halo_pixels
+
+    halo = halo_pixels(config["features"]["context_sigmas"])
+    cloud_m, pixel_m = config["clouds"]["resolution_m"], config["area"]["resolution_m"]
+    block = max(1, round(cloud_m / pixel_m)) if cloud_m else 1
+    return math.ceil(halo / block) * block
+
+
 def area_crs(config: dict, grid) -> str:
     """`area.crs`, or where it is null the CRS `area_grid` chose, so every job gets the same one."""
     return config["area"]["crs"] or grid.crs.to_string()

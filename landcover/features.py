@@ -118,6 +118,7 @@ def tile_features(
     block_rows: int = ROW_CHUNK,
     workers: int | None = None,
     time_of_day: str = "acquisitions",
+    coverage_window: tuple[slice, slice] | None = None,
 ) -> xr.Dataset:
     """Interpolated features (date, y, x, feature) float32 and valid_count (y, x) uint16 of one tile.
 
@@ -125,7 +126,8 @@ def tile_features(
     them). `dates`: the target dates, or {start, end, step_days[, time_of_day]} (config `dates:`), each evaluated at
     `time_of_day` (landcover.interpolate.evaluation_times). Reads the
     stack and clouds in row blocks (their on-disk chunks), so beside the output only one block of raw bands and
-    features is in memory; `workers` threads interpolate each block."""
+    features is in memory; `workers` threads interpolate each block. `coverage_window` (rows, cols): where the
+    scene filter judges a frame's valid coverage, the tile inside its margin (landcover.grid); default everywhere."""
     grid = grid_of(stack)
     tile = grid.tile_id or "?"
     if isinstance(dates, Mapping):
@@ -160,7 +162,13 @@ def tile_features(
         valid_mask(load(stack["is_data"].isel(y=rows)), load(clouds["cloud_mask"].isel(y=rows)))
         for rows in (slice(start, start + block_rows) for start in starts)
     ]
-    coverage = sum(block.sum(axis=(1, 2)) for block in valid_blocks) / (grid.height * grid.width)
+    judged_rows, judged_cols = coverage_window or (slice(0, grid.height), slice(0, grid.width))
+    judged = np.zeros((grid.height, grid.width), dtype=bool)
+    judged[judged_rows, judged_cols] = True
+    coverage = (
+        sum((block & judged[start : start + block_rows]).sum(axis=(1, 2)) for start, block in zip(starts, valid_blocks))
+        / judged.sum()
+    )
     threshold = valid_coverage_threshold
     kept = _keep(coverage, threshold)
     kept_dates, dropped_dates = _iso(times[kept]), _iso(times[~kept])

@@ -3,6 +3,11 @@
 Tile ids are absolute grid indices (``x{ix:04d}_y{iy:04d}``, ``ix = floor(minx / tile_size)``), so
 a tile keeps its id, and its outputs stay valid, when the area of interest grows or shrinks.
 `make_grid` runs while Snakemake parses the workflow, so it is vectorised (no per-tile loop).
+
+A tile's stack, cloud masks and features cover the tile grown by a margin on each side, read from the source
+itself (`tile_grid(..., margin_px=)`), so that the spatial context of the tile's edge pixels needs no other tile's
+files; they say so in ``attrs["margin_px"]``. Every stage that works on the tile exactly (reference, samples, maps,
+figures) crops with `tile_window` / `crop_to_tile`.
 """
 
 from __future__ import annotations
@@ -15,14 +20,30 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import shapely
+import xarray as xr
 from affine import Affine
 from pyproj import CRS as ProjCRS
 from rasterio.crs import CRS
 
 from landcover.atomic import atomic_path
-from landcover.stack import TileGrid
+from landcover.stack import TileGrid, grid_of
 
-__all__ = ["TileGrid", "make_grid", "read_aoi", "tile_grid", "tile_id", "utm_crs", "write_grid"]
+__all__ = [
+    "TileGrid",
+    "crop_to_tile",
+    "grown",
+    "make_grid",
+    "margin_of",
+    "read_aoi",
+    "tile_grid",
+    "tile_id",
+    "tile_window",
+    "utm_crs",
+    "with_margin",
+    "write_grid",
+]
+
+MARGIN_ATTR = "margin_px"
 
 _TILE_ID = re.compile(r"^x(-?\d+)_y(-?\d+)$")
 _POLYGONAL = ("Polygon", "MultiPolygon")
@@ -149,14 +170,67 @@ def make_grid(
     return grid.sort_values("tile_id", kind="stable").reset_index(drop=True)
 
 
-def tile_grid(tile_id: str, tile_size_m: float, resolution_m: float, crs) -> TileGrid:
-    """The pixel grid of one tile, from its id alone (no grid file needed)."""
+def tile_grid(tile_id: str, tile_size_m: float, resolution_m: float, crs, margin_px: int = 0) -> TileGrid:
+    """The pixel grid of one tile, from its id alone (no grid file needed), grown by `margin_px` on each side."""
     ix, iy = _parse_id(tile_id)
     pixels = _pixels(tile_size_m, resolution_m)
     transform = Affine(resolution_m, 0.0, ix * tile_size_m, 0.0, -resolution_m, (iy + 1) * tile_size_m)
-    return TileGrid(
+    tile = TileGrid(
         tile_id=str(tile_id), crs=CRS.from_user_input(crs), transform=transform, height=pixels, width=pixels
     )
+    return grown(tile, margin_px)
+
+
+def grown(grid: TileGrid, margin_px: int) -> TileGrid:
+    """`grid` grown by `margin_px` pixels on each side, still named after its tile."""
+    margin = int(margin_px)
+    if margin < 0:
+        raise ValueError(f"tile {grid.tile_id}: the margin must be >= 0 pixels, got {margin_px}")
+    return TileGrid(
+        tile_id=grid.tile_id,
+        crs=grid.crs,
+        transform=grid.transform @ Affine.translation(-margin, -margin),
+        height=grid.height + 2 * margin,
+        width=grid.width + 2 * margin,
+    )
+
+
+def with_margin(ds: xr.Dataset, margin_px: int) -> xr.Dataset:
+    """Mark `ds` (on a grid grown by `margin_px`) as holding its tile and that margin."""
+    ds.attrs[MARGIN_ATTR] = _checked_margin(ds, int(margin_px))
+    return ds
+
+
+def margin_of(ds: xr.Dataset) -> int:
+    """The margin (pixels on each side) around the tile of a stack, clouds or features dataset; 0 if it has none."""
+    return _checked_margin(ds, int(ds.attrs.get(MARGIN_ATTR, 0)))
+
+
+def _checked_margin(ds: xr.Dataset, margin: int) -> int:
+    if margin < 0 or 2 * margin >= min(ds.sizes["y"], ds.sizes["x"]):
+        raise ValueError(
+            f"tile {ds.attrs.get('tile_id', '?')}: a margin of {margin} px does not fit its "
+            f"{ds.sizes['y']} x {ds.sizes['x']} px"
+        )
+    return margin
+
+
+def tile_window(ds: xr.Dataset) -> tuple[slice, slice]:
+    """Row and column slices of the tile itself inside a dataset grown by its margin."""
+    margin = margin_of(ds)
+    return slice(margin, ds.sizes["y"] - margin), slice(margin, ds.sizes["x"] - margin)
+
+
+def crop_to_tile(ds: xr.Dataset) -> xr.Dataset:
+    """The tile itself, its margin cut off (lazily: a dataset opened from a file stays unread)."""
+    margin = margin_of(ds)
+    if not margin:
+        return ds
+    rows, cols = tile_window(ds)
+    transform = grid_of(ds).transform @ Affine.translation(margin, margin)
+    cropped = ds.isel(y=rows, x=cols).rio.write_transform(transform)
+    cropped.attrs[MARGIN_ATTR] = 0
+    return cropped
 
 
 def write_grid(grid: gpd.GeoDataFrame, path: str | os.PathLike) -> None:

@@ -21,9 +21,10 @@ import xarray as xr
 
 from landcover.atomic import atomic_path
 from landcover.classes import NO_DATA, LandCoverClass
+from landcover.context import CONTEXT_ROWS, context_blocks, context_names
 from landcover.features import temporal_features, temporal_names
+from landcover.grid import tile_window
 from landcover.sampling import ID_COLUMNS, feature_columns
-from landcover.stack import load
 
 log = logging.getLogger(__name__)
 
@@ -392,14 +393,16 @@ def _inputs(grid: np.ndarray, metadata: dict) -> np.ndarray:
 
 
 def predict_tile(
-    booster: lgb.Booster, metadata: dict, features_ds: xr.Dataset, block_rows: int = 32, threads: int = 1
+    booster: lgb.Booster, metadata: dict, features_ds: xr.Dataset, block_rows: int = 32, threads: int = 1, sigmas=()
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, confidence) uint8 (y, x): class ids and round(100 * max probability), 0 where no observation.
+    """(labels, confidence) uint8 (y, x) on the tile (its margin cut off): class ids and round(100 * max
+    probability), 0 where no observation.
 
-    Rows are read and predicted `block_rows` at a time, so a tile's float table is never whole in memory."""
+    The spatial context of `sigmas` (landcover.context) is computed a block of rows at a time and predicted
+    `block_rows` rows at a time, so neither the tile's context nor its float table is ever whole in memory."""
     tile = features_ds.attrs.get("tile_id", "?")
     dates = [str(d) for d in np.datetime_as_string(features_ds["date"].values, unit="D")]
-    features = [str(f) for f in features_ds["feature"].values]
+    features = context_names(features_ds["feature"].values, sigmas)
     if dates != metadata["dates"] or features != metadata["features"]:
         raise ValueError(
             f"tile {tile}: features (dates {dates[:1]}..{dates[-1:]} x{len(dates)}, {features}) do not match "
@@ -409,19 +412,22 @@ def predict_tile(
     if block_rows < 1:
         raise ValueError(f"block_rows must be >= 1, got {block_rows}")
     ids = class_ids(metadata)
-    height, width = features_ds.sizes["y"], features_ds.sizes["x"]
+    rows_in, cols_in = tile_window(features_ds)
+    height, width = rows_in.stop - rows_in.start, cols_in.stop - cols_in.start
     labels = np.zeros((height, width), dtype=np.uint8)
     confidence = np.zeros((height, width), dtype=np.uint8)
-    for start in range(0, height, block_rows):
-        rows = slice(start, start + block_rows)
-        valid = load(features_ds["valid_count"].isel(y=rows).transpose("y", "x")).ravel() > 0
-        if not valid.any():
-            continue
-        block = load(features_ds["features"].isel(y=rows).transpose("y", "x", "date", "feature"))
-        table = _inputs(block.reshape(valid.size, -1)[valid], metadata)
-        proba = booster.predict(table, num_threads=threads).reshape(valid.sum(), -1)
-        labels[rows].reshape(-1)[valid] = ids[proba.argmax(axis=1)]  # views: the rows are contiguous
-        confidence[rows].reshape(-1)[valid] = np.rint(100 * proba.max(axis=1))
+    for rows, own, values in context_blocks(features_ds, sigmas, max(block_rows, CONTEXT_ROWS)):
+        for start in range(0, rows.stop - rows.start, block_rows):
+            part = slice(start, start + block_rows)
+            valid = own[part].ravel()
+            if not valid.any():
+                continue
+            block = values[:, part].transpose(1, 2, 0, 3).reshape(valid.size, -1)[valid]  # pixels x date-major
+            table = _inputs(block, metadata)
+            proba = booster.predict(table, num_threads=threads).reshape(valid.sum(), -1)
+            out = slice(rows.start + start, rows.start + start + block_rows)
+            labels[out].reshape(-1)[valid] = ids[proba.argmax(axis=1)]  # views: the rows are contiguous
+            confidence[out].reshape(-1)[valid] = np.rint(100 * proba.max(axis=1))
     predicted = int((labels > 0).sum())
     log.info(
         "tile %s: predicted %d of %d pixels; %d without a valid observation all year are no data",

@@ -1,9 +1,9 @@
 """Training samples: a seeded random subset of a tile's labelled pixels with their feature vectors.
 
 The generator is derived from (seed, tile id) alone, so a tile's samples do not change when other
-tiles are added to or removed from the run. Features are gathered row block by row block, the
-way features.nc is chunked on disk, so a large tile is never loaded whole. The gather is memory
-bound (a 20% sample touches about half the cube's cache lines), so it copies each sampled value
+tiles are added to or removed from the run. Features and their spatial context are computed and
+gathered block of rows by block of rows (landcover.context.context_blocks), so neither a large
+tile's features nor its smoothed copies are ever whole in memory; each sampled value is copied
 once, straight into the table's columns.
 """
 
@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from landcover.stack import ROW_CHUNK, load
+from landcover.context import context_blocks, context_names
+from landcover.grid import tile_window
+from landcover.stack import load
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +64,13 @@ def sample_pixels(
     max_samples: int | None = 40000,
     fraction: float | None = None,
     per_class_cap: int | None = None,
+    sigmas=(),
 ) -> pd.DataFrame:
     """Up to `max_samples` (or `fraction`) pixels with a label and a valid observation, sorted by (row, col).
 
-    `per_class_cap` is applied first, so a dominant class (forest) cannot crowd out the others."""
+    `labels` are on the tile; `features` cover the tile grown by their margin (landcover.grid). `sigmas`: the
+    spatial context's scales (landcover.context), whose columns follow the features'. `per_class_cap` is applied
+    first, so a dominant class (forest) cannot crowd out the others."""
     if fraction is not None and not 0 < fraction <= 1:
         raise ValueError(f"tile {tile_id}: sampling fraction must be in (0, 1], got {fraction}")
     for name, value in (("max_samples", max_samples), ("per_class_cap", per_class_cap)):
@@ -74,21 +79,22 @@ def sample_pixels(
     missing = [name for name in ("features", "valid_count") if name not in features]
     if missing:
         raise ValueError(f"tile {tile_id}: features dataset lacks {', '.join(missing)}")
-    cube = features["features"].transpose("date", "y", "x", "feature")
     labels = np.asarray(labels)
-    shape = (features.sizes["y"], features.sizes["x"])
+    rows_in, cols_in = tile_window(features)
+    shape = (rows_in.stop - rows_in.start, cols_in.stop - cols_in.start)
     if labels.shape != shape:
-        raise ValueError(f"tile {tile_id}: labels have shape {labels.shape}, features have {shape}")
+        raise ValueError(f"tile {tile_id}: labels have shape {labels.shape}, features have {shape} without margin")
 
-    usable = (labels > 0) & (load(features["valid_count"].transpose("y", "x")) > 0)
+    usable = (labels > 0) & (load(features["valid_count"].transpose("y", "x"))[rows_in, cols_in] > 0)
     candidates = np.flatnonzero(usable)
     chosen = _choose(
         candidates, labels.ravel()[candidates], tile_rng(seed, tile_id), max_samples, fraction, per_class_cap
     )
     rows, cols = np.divmod(chosen, shape[1])
 
-    columns = feature_columns(features["date"].values, [str(f) for f in features["feature"].values])
-    values = _gather(cube, chosen, shape[1])
+    names = context_names(features["feature"].values, sigmas)
+    columns = feature_columns(features["date"].values, names)
+    values = _gather(features, sigmas, chosen, shape[1])
     table = {
         "tile_id": pd.Series(str(tile_id), index=pd.RangeIndex(len(chosen)), dtype=str),
         "row": rows.astype(np.int32),
@@ -99,21 +105,21 @@ def sample_pixels(
     return pd.DataFrame(table, copy=False)  # one block per column view: nothing is copied again
 
 
-def _gather(cube: xr.DataArray, chosen: np.ndarray, width: int) -> np.ndarray:
-    """(date, sample, feature) float32 of the sorted flat pixel indices `chosen`.
+def _gather(features: xr.Dataset, sigmas, chosen: np.ndarray, width: int) -> np.ndarray:
+    """(date, sample, feature) float32 of the sorted flat pixel indices `chosen` on the tile, context included.
 
     As `chosen` is sorted, a row block's samples are one slice of the output, and each date's take
     writes a contiguous part of it (mode="clip" lets np.take write into `out` unbuffered)."""
-    n_dates, height, n_features = cube.sizes["date"], cube.sizes["y"], cube.sizes["feature"]
-    values = np.empty((n_dates, len(chosen), n_features), dtype=np.float32)
-    starts = np.arange(0, height, ROW_CHUNK)
-    edges = np.searchsorted(chosen, np.append(starts, height) * width)
-    for start, lo, hi in zip(starts.tolist(), edges[:-1].tolist(), edges[1:].tolist()):
+    n_names = features.sizes["feature"] * (1 + len(sigmas))
+    values = np.empty((features.sizes["date"], len(chosen), n_names), dtype=np.float32)
+    if not len(chosen):
+        return values
+    for rows, _, block in context_blocks(features, sigmas):
+        lo, hi = np.searchsorted(chosen, [rows.start * width, rows.stop * width]).tolist()
         if lo == hi:
             continue
-        block = load(cube.isel(y=slice(start, start + ROW_CHUNK))).astype(np.float32, copy=False)
-        planes = block.reshape(n_dates, -1, n_features)  # a view: within a date, the rows are contiguous
-        local = chosen[lo:hi] - start * width
-        for date in range(n_dates):
+        planes = block.reshape(block.shape[0], -1, n_names)  # a view: within a date, the rows are contiguous
+        local = chosen[lo:hi] - rows.start * width
+        for date in range(block.shape[0]):
             np.take(planes[date], local, axis=0, out=values[date, lo:hi], mode="clip")
     return values

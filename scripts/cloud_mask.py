@@ -1,7 +1,8 @@
-"""Snakemake script: s2cloudless cloud probabilities and masks of one tile's raw stack."""
+"""Snakemake script: s2cloudless cloud probabilities and masks of one tile's raw stack (the tile and its margin)."""
 
 from landcover import stack
 from landcover.clouds import carried_cloud_masks, cloud_masks
+from landcover.grid import margin_of, with_margin
 from landcover.logs import log_to
 
 log = log_to(snakemake.log[0])
@@ -20,4 +21,5 @@ with stack.open(snakemake.input.stack, required=("bands", "is_data")) as ds:
             dilation_size=params.dilation_size,
             threads=snakemake.threads,
         )
+    clouds = with_margin(clouds, margin_of(ds))
 stack.write(clouds, snakemake.output.clouds)

@@ -1,4 +1,4 @@
-"""Snakemake script: one EOPatch (or one of its sub-tiles) as a raw tile stack."""
+"""Snakemake script: one EOPatch (or one of its sub-tiles) and its margin as a raw tile stack."""
 
 from pathlib import Path
 
@@ -19,5 +19,6 @@ ds = read_eopatch(
     subtile=subtile,
     cloud_products=params.cloud_products,
     index_features=list(params.index_features) or None,  # empty: every known index the patch has
+    margin_px=params.margin_px,
 )
 stack.write(ds, snakemake.output.stack)

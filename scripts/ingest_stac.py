@@ -1,7 +1,7 @@
 """Snakemake script: Sentinel-2 L2A COGs of a STAC API read onto one tile's 10 m grid, with SCL cloud masks."""
 
 from landcover import stack
-from landcover.grid import tile_grid
+from landcover.grid import tile_grid, with_margin
 from landcover.ingest.stac import read_stac_tile, search_items, url_signer
 from landcover.logs import log_to
 
@@ -9,7 +9,7 @@ log_to(snakemake.log[0])
 params = snakemake.params
 tile = snakemake.wildcards.tile
 
-grid = tile_grid(tile, params.tile_size_m, params.resolution_m, params.crs)
+grid = tile_grid(tile, params.tile_size_m, params.resolution_m, params.crs, params.margin_px)  # tile + margin
 signer = url_signer(params.sign)  # before the search: a missing package fails at once
 items = search_items(params.url, params.collection, grid, params.time_range, params.max_cloud_cover)
 ds = read_stac_tile(
@@ -21,4 +21,4 @@ ds = read_stac_tile(
     probability_threshold=params.probability_threshold,
     signer=signer,
 )
-stack.write(ds, snakemake.output.stack)
+stack.write(with_margin(ds, params.margin_px), snakemake.output.stack)

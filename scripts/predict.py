@@ -1,7 +1,9 @@
-"""Snakemake script: a tile's land-cover map and confidence from its features, as GeoTIFFs."""
+"""Snakemake script: a tile's land-cover map and confidence from its features and their spatial context, as
+GeoTIFFs on the tile (its margin cut off)."""
 
 from landcover import stack
 from landcover.classes import classes_from_config
+from landcover.grid import crop_to_tile
 from landcover.logs import log_to
 from landcover.maps import write_class_geotiff, write_confidence_geotiff
 from landcover.model import load_model, predict_tile
@@ -12,9 +14,16 @@ tile = sm.wildcards.tile
 
 booster, metadata = load_model(sm.input.model, sm.input.metadata)
 with stack.open(sm.input.features, required=("features", "valid_count")) as features:
-    grid = stack.grid_of(features)
+    grid = stack.grid_of(crop_to_tile(features))
     if grid.tile_id != tile:
         raise ValueError(f"{sm.input.features}: holds tile {grid.tile_id!r}, expected {tile!r}")
-    labels, confidence = predict_tile(booster, metadata, features, block_rows=sm.params.block_rows, threads=sm.threads)
+    labels, confidence = predict_tile(
+        booster,
+        metadata,
+        features,
+        block_rows=sm.params.block_rows,
+        threads=sm.threads,
+        sigmas=sm.params.context_sigmas,
+    )
 write_class_geotiff(sm.output.map, labels, grid, classes_from_config(sm.params.classes))
 write_confidence_geotiff(sm.output.confidence, confidence, grid)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from landcover import stack
+from landcover.grid import crop_to_tile
 from landcover.logs import log_to
 from landcover.reference import erode, rasterize_reference, read_reference, write_labels
 
@@ -11,7 +12,7 @@ params = snakemake.params
 tile = snakemake.wildcards.tile
 
 with stack.open(snakemake.input.stack) as ds:
-    grid = stack.grid_of(ds)
+    grid = stack.grid_of(crop_to_tile(ds))  # the reference is on the tile exactly
 if grid.tile_id != tile:
     raise ValueError(f"{snakemake.input.stack}: holds tile {grid.tile_id!r}, expected {tile!r}")
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from landcover import stack
+from landcover.grid import crop_to_tile
 from landcover.ingest.eopatch import parse_tile_id, read_eopatch_reference
 from landcover.logs import log_to
 from landcover.reference import erode, write_labels
@@ -14,7 +15,7 @@ params = snakemake.params
 tile = snakemake.wildcards.tile
 
 with stack.open(snakemake.input.stack) as ds:
-    grid = stack.grid_of(ds)
+    grid = stack.grid_of(crop_to_tile(ds))  # the reference is on the tile exactly
 patch, _ = parse_tile_id(tile, params.subtiles)
 labels = read_eopatch_reference(Path(params.path) / patch, grid, params.feature)
 unknown = sorted(set(np.unique(labels).tolist()) - {0} - set(params.class_ids))

@@ -10,6 +10,7 @@ import rasterio
 from conftest import example_config, snakemake, write_config
 from scipy import stats
 
+from landcover.config import margin_px
 from landcover.ingest.eopatch import read_eopatch_reference
 from landcover.stack import TileGrid
 from tools.accuracy import SPLITS, WORKFLOW, Bench, Paired, block_folds, block_ids, paired_interval, scores
@@ -66,6 +67,8 @@ def test_the_snakemake_run_makes_the_benchs_map(real_data, bench, tmp_path):
     assert ours["oa"] == pytest.approx(bench.run(SPLITS[0], WORKFLOW)["all"]["oa"], abs=1e-12)
     model = json.loads((results / "model" / "model.json").read_text())
     assert model["training_tiles"] == ["TestEOPatch_r0_c0"] and model["temporal_stats"] == WORKFLOW.temporal_stats
+    margin = margin_px(config)
+    assert f"(a {margin} px margin)" in (tmp_path / "logs" / "ingest_eopatch" / f"{test_tile}.log").read_text()
     assert (results / "landcover.tif").exists() and np.isfinite(ours["f1_weighted"])
 
 

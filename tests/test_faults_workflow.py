@@ -5,12 +5,13 @@ One run on a copy of the completed 2 x 2 run, with three tiles damaged at once:
 - one training tile's cloud masks all cloud (no frame passes the valid-coverage threshold): still predicted, as
   no data, and its features log says why;
 - another training tile's reference polygons emptied: no samples, still predicted.
-The remaining training tile trains the model (fewer iterations, to keep the run short). Spatial context is off:
-with it, every neighbour of the truncated tile waits for its features too (their halo), and in a 2 x 2 grid that
-is every tile (`test_with_spatial_context_a_damaged_tile_holds_back_its_neighbours`).
+The remaining training tile trains the model (fewer iterations, to keep the run short). The methods are the
+defaults, spatial context on: each tile reads its margin from its own source, so a damaged tile stops only its own
+chain (`test_a_damaged_tile_stops_only_its_own_chain`).
 """
 
 import json
+import re
 import shutil
 import time
 
@@ -21,6 +22,7 @@ import rasterio
 from conftest import TINY_TEST_TILE, TINY_TILES, snakemake, tiny_config, write_config
 
 from landcover import stack
+from landcover.config import margin_px
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +39,7 @@ def faulty_run(completed_run, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("faulty") / "run"
     shutil.copytree(completed_run, workdir, symlinks=True)
     results = workdir / "results"
-    write_config(workdir, tiny_config(model=FAST_MODEL, features={"context_sigmas": []}))
+    write_config(workdir, tiny_config(model=FAST_MODEL))
 
     raw = results / "stacks" / f"{TRUNCATED}.nc"
     raw.write_bytes(raw.read_bytes()[: raw.stat().st_size // 2])
@@ -91,7 +93,8 @@ def test_a_tile_without_a_usable_frame_is_predicted_as_no_data_and_its_log_says_
     workdir, _, _ = faulty_run
     log = (workdir / "logs" / "features" / f"{CLOUDY}.log").read_text()
     assert "no frame has valid coverage above 0.8" in log
-    assert "10000 of 10000 pixels have no valid observation" in log
+    grown = (100 + 2 * margin_px(tiny_config())) ** 2  # the tile and its margin
+    assert f"{grown} of {grown} pixels have no valid observation" in log
     with rasterio.open(workdir / "results" / "maps" / f"{CLOUDY}.tif") as src:
         assert (src.read(1) == 0).all()
     assert (
@@ -145,13 +148,15 @@ def test_a_bad_config_stops_before_any_job_naming_the_setting(tmp_path, case):
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
 
 
-def test_with_spatial_context_a_damaged_tile_holds_back_its_neighbours(completed_run, tmp_path):
-    """The default spatial context reads each neighbour's features: a tile whose stack is damaged holds back its
-    neighbours' context (and so their samples and maps), named in Snakemake's output, and nothing else runs wrong."""
-    workdir = tmp_path / "run"
-    shutil.copytree(completed_run, workdir, symlinks=True)
-    raw = workdir / "results" / "stacks" / f"{TRUNCATED}.nc"
-    raw.write_bytes(raw.read_bytes()[: raw.stat().st_size // 2])
-    dry = snakemake(workdir, "-n")
-    for tile in TINY_TILES:
-        assert f"results/context/{tile}.nc" in dry.stdout  # every neighbour's context waits for the damaged tile
+def test_a_damaged_tile_stops_only_its_own_chain(faulty_run):
+    """With spatial context on, the only failed jobs are the truncated tile's, and what is left to do is its chain
+    and the whole-area outputs after the merge: every other tile's samples and map are done."""
+    workdir, run, _ = faulty_run
+    errors = re.findall(r"^Error in rule \w+:\n(?:[ \t]+.*\n)+", run.stdout + run.stderr, re.MULTILINE)
+    assert errors and all({tile for tile in TINY_TILES if tile in error} == {TRUNCATED} for error in errors), errors
+    left = snakemake(workdir, "-n").stdout
+    per_tile = set(re.findall(r"wildcards: tile=(\S+)", left))
+    assert per_tile == {TRUNCATED}
+    for folder in ("clouds", "features", "samples", "maps"):
+        assert f"results/{folder}/{TRUNCATED}" in left, folder
+    assert "rule train:" not in left  # the truncated tile is the test tile: the model does not wait for it

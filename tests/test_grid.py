@@ -4,10 +4,12 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+import xarray as xr
 from affine import Affine
 from rasterio.crs import CRS
 
-from landcover.grid import make_grid, read_aoi, tile_grid, write_grid
+from landcover.grid import crop_to_tile, make_grid, margin_of, read_aoi, tile_grid, tile_window, with_margin, write_grid
+from landcover.stack import grid_of, with_grid
 
 SYNTHETIC_BOUNDS = (457500, 5097500, 465000, 5105000)  # config.yaml's 3 x 3 tiles of 2.5 km
 
@@ -133,6 +135,29 @@ def test_tile_grid_transform():
     assert grid.coords()["x"][0] == 460005 and grid.coords()["y"][0] == 5102495
     with pytest.raises(ValueError, match="x184-y2040"):
         tile_grid("x184-y2040", 2500, 10, "EPSG:32633")
+
+
+def test_a_grown_tile_grid_and_its_crop():
+    tile = tile_grid("x0184_y2040", 2500, 10, "EPSG:32633")
+    grid = tile_grid("x0184_y2040", 2500, 10, "EPSG:32633", margin_px=9)
+    assert grid.tile_id == tile.tile_id and (grid.height, grid.width) == (268, 268)
+    assert grid.bounds == (460000 - 90, 5100000 - 90, 462500 + 90, 5102500 + 90)
+    x, y = grid.coords()["x"], grid.coords()["y"]
+    values = xr.DataArray(np.arange(268 * 268).reshape(268, 268), dims=("y", "x"))
+    ds = with_margin(with_grid(xr.Dataset({"v": values}), grid), 9)
+    assert margin_of(ds) == 9 and tile_window(ds) == (slice(9, 259), slice(9, 259))
+    cropped = crop_to_tile(ds)
+    assert grid_of(cropped) == tile and margin_of(cropped) == 0 and margin_of(ds) == 9
+    np.testing.assert_array_equal(cropped["x"].values, x[9:259])
+    np.testing.assert_array_equal(cropped["y"].values, tile.coords()["y"])
+    np.testing.assert_array_equal(cropped["v"].values, values.values[9:259, 9:259])
+    assert y[9] == tile.coords()["y"][0]
+    assert crop_to_tile(cropped) is cropped  # no margin: nothing to cut
+    with pytest.raises(ValueError, match="margin must be >= 0"):
+        tile_grid("x0184_y2040", 2500, 10, "EPSG:32633", margin_px=-1)
+    with pytest.raises(ValueError, match="a margin of 134 px does not fit"):
+        with_margin(ds, 134)
+    assert margin_of(ds) == 9  # left as it was
 
 
 def test_tile_grid_agrees_with_make_grid():

@@ -14,6 +14,7 @@ import pytest
 from conftest import load_npy
 
 from landcover import stack
+from landcover.grid import crop_to_tile
 from landcover.ingest import IngestError
 from landcover.ingest.eopatch import (
     eopatch_grid,
@@ -182,10 +183,58 @@ def test_script_writes_a_subtile_stack(patch, raw, tmp_path):
             index_features=[],
             subtiles=[2, 2],
             cloud_products=True,
+            margin_px=4,
         ),
         log=[str(tmp_path / "log.txt")],
     )
     runpy.run_path(str(REPO / "scripts" / "ingest_eopatch.py"), init_globals={"snakemake": snakemake})
-    with stack.open(out, required=("bands", "is_data", "indices", "cloud_mask", "cloud_probability")) as ds:
-        assert ds.attrs["tile_id"] == "TestEOPatch_r1_c0"
+    with stack.open(out, required=("bands", "is_data", "indices", "cloud_mask", "cloud_probability")) as opened:
+        assert opened.attrs["tile_id"] == "TestEOPatch_r1_c0" and opened.attrs["margin_px"] == 4
+        # the margin comes from the neighbouring sub-tiles (rows 46.., cols ..53); beyond the patch it is no data
+        np.testing.assert_array_equal(opened["indices"].values[:, :55, 4:, 0], raw["NDVI"][:, 46:, :54, 0])
+        assert not opened["is_data"].values[:, 55:].any() and not opened["is_data"].values[:, :, :4].any()
+        ds = crop_to_tile(opened)
+        assert stack.grid_of(ds) == eopatch_grid(patch, "TestEOPatch_r1_c0", (1, 0, 2, 2))
         np.testing.assert_array_equal(ds["indices"].values[..., 0], raw["NDVI"][:, 50:, :50, 0])
+
+
+def _cut(path: Path, out: Path, cols: slice, frames: list[int]) -> None:
+    """A patch holding `cols` and `frames` of the patch at `path` (bands and data mask), its bbox cut to match."""
+    grid = eopatch_grid(path)
+    (out / "data").mkdir(parents=True)
+    (out / "mask").mkdir()
+    minx = grid.transform.c + cols.start * grid.transform.a
+    maxx = grid.transform.c + cols.stop * grid.transform.a
+    bbox = json.loads((path / "bbox.geojson").read_text())
+    bbox["coordinates"] = [
+        [[x, y] for x, y in zip([minx, minx, maxx, maxx, minx], [c[1] for c in bbox["coordinates"][0]])]
+    ]
+    (out / "bbox.geojson").write_text(json.dumps(bbox))
+    times = json.loads((path / "timestamps.json").read_text())
+    (out / "timestamps.json").write_text(json.dumps([times[k] for k in frames]))
+    with gzip.open(path / "data" / "BANDS-S2-L1C.npy.gz") as handle:
+        np.save(out / "data" / "BANDS-S2-L1C.npy", np.load(handle)[frames][:, :, cols])
+    np.save(out / "mask" / "IS_DATA.npy", np.load(path / "mask" / "IS_DATA.npy")[frames][:, :, cols])
+
+
+def test_the_margin_comes_from_neighbouring_patches_on_the_same_dates(band_patch):
+    path, _, dates = band_patch
+    whole = read_eopatch(path, "bands", band_feature="data/BANDS-S2-L1C")
+    root = path.parent / "split"
+    _cut(path, root / "west", slice(0, 50), [0, 1, 2, 3, 4])
+    _cut(path, root / "east", slice(50, 100), [4, 2, 0, 3])  # another order, and frame 1 missing
+    _cut(path, root / "far", slice(90, 100), [0])  # beyond the margin's reach: not read
+    west = read_eopatch(root / "west", "west", band_feature="data/BANDS-S2-L1C", margin_px=3)
+    assert west.attrs["margin_px"] == 3 and west.sizes["x"] == 56 and west.sizes["y"] == 107
+    np.testing.assert_array_equal(west["time"].values, whole["time"].values)
+    missing = int(np.flatnonzero(np.argsort(dates) == 1)[0])  # frame 1's place once sorted by time
+    expected = whole.isel(x=slice(0, 53)).load()  # the west half and 3 columns of the east
+    expected["is_data"][missing, :, 50:] = False  # the east patch has no such frame: no data there
+    expected["bands"][missing, :, 50:] = 0
+    inside = west.isel(y=slice(3, 104), x=slice(3, 56))
+    np.testing.assert_array_equal(inside["bands"].values, expected["bands"].values)
+    np.testing.assert_array_equal(inside["is_data"].values, expected["is_data"].values)
+    # beyond the patches (above, below, west of them): no data
+    assert not west["is_data"].values[:, :3].any() and not west["is_data"].values[:, 104:].any()
+    assert not west["is_data"].values[:, :, :3].any() and not west["bands"].values[:, :, :3].any()
+    np.testing.assert_array_equal(crop_to_tile(west)["bands"].values, whole["bands"].isel(x=slice(0, 50)).values)

@@ -234,6 +234,7 @@ def test_script_writes_the_tile_stack(products, tmp_path):
             crs="EPSG:32633",
             bands=["B02", "B8A", "B10"],
             time_range=["2017-06-01", "2017-06-30"],
+            margin_px=0,
         ),
         log=[str(tmp_path / "log.txt")],
     )
@@ -249,8 +250,8 @@ def test_a_truncated_band_file_fails_its_tiles_job_naming_it_and_the_merge_waits
     """Issue 15's case: two dates of real JPEG 2000 band files, one band of the second date cut to half its size.
 
     Run with keep-going: the tile's ingest job fails naming the file and GDAL's message, the other tiles are
-    mapped, and the merged map is not made (no map quietly made without that date). Spatial context off: with it,
-    the damaged tile's neighbours (every tile of a 2 x 2 grid) would wait for its features too."""
+    mapped, and the merged map is not made (no map quietly made without that date). Spatial context off, to keep
+    the run short."""
     from conftest import TINY_TEST_TILE, TINY_TILES, snakemake, tiny_config, write_config
     from synthetic_products import clearest_frames, synthesize_area, write_aoi_and_reference, write_l1c_granules
 

@@ -466,6 +466,7 @@ def test_script_writes_the_tile_stack(standin, tmp_path, monkeypatch):
             requests_per_minute=150,
             processing_units_per_minute=150,
             max_wait_s=120,
+            margin_px=0,
         ),
         log=[str(tmp_path / "log.txt")],
     )

@@ -9,21 +9,31 @@ from conftest import TINY_TEST_TILE, TINY_TILES, snakemake, tiny_config, write_c
 
 pytestmark = pytest.mark.slow
 
-TILE_CHAIN = {"cloud_mask", "features", "reference", "sample", "predict"}
-# a tile's own inputs; its spatial context (on by default) also reads its neighbours' features (its halo)
-OWN_CHAIN = {"cloud_mask", "features", "reference"}
+# a tile's own chain, with the default methods (spatial context on): each job reads its own tile's files only
+TILE_CHAIN = {"cloud_mask", "features", "reference", "sample", "predict", "true_colour"}
+# what the merged map feeds: the whole-area outputs that follow any tile's map
+MERGE_AND_AFTER = {"merge", "score_truth", "report", "viewer"}
 TRAINING_TILE = TINY_TILES[0]
 
 
-def planned(workdir, *args) -> dict[str, set[str]]:
-    """Rule -> tiles (or {""} for whole-area rules) that a dry run would execute."""
+def jobs_and_inputs(workdir, *args) -> list[tuple[str, str, list[str]]]:
+    """(rule, tile or "", input paths) of each job of a dry run."""
     run = snakemake(workdir, "-n", *args)
-    jobs = defaultdict(set)
+    jobs = []
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", run.stdout):
         match = re.match(r"(?:local)?rule (\w+):", block)
         if match:
             tile = re.search(r"wildcards: tile=(\S+)", block)
-            jobs[match.group(1)].add(tile.group(1) if tile else "")
+            inputs = re.search(r"^\s+input: (.+)$", block, re.MULTILINE)
+            jobs.append((match.group(1), tile.group(1) if tile else "", inputs.group(1).split(", ") if inputs else []))
+    return jobs
+
+
+def planned(workdir, *args) -> dict[str, set[str]]:
+    """Rule -> tiles (or {""} for whole-area rules) that a dry run would execute."""
+    jobs = defaultdict(set)
+    for rule, tile, _ in jobs_and_inputs(workdir, *args):
+        jobs[rule].add(tile)
     jobs.pop("all", None)
     return dict(jobs)
 
@@ -35,42 +45,51 @@ def replace_stack(workdir, tile):
     path.with_suffix(".new").replace(path)
 
 
+def test_no_per_tile_job_reads_another_tiles_files(run_copy):
+    """Every job of the whole DAG (--forceall) that works on one tile reads files of that tile only, besides the
+    model that every map is predicted with: a damaged tile cannot hold back another's chain."""
+    jobs = jobs_and_inputs(run_copy, "--forceall")
+    per_tile = [(rule, tile, inputs) for rule, tile, inputs in jobs if tile]
+    assert {rule for rule, _, _ in per_tile} >= TILE_CHAIN | {"synthesize_tile"}
+    assert {tile for _, tile, _ in per_tile} == set(TINY_TILES)
+    shared = {"results/model/model.txt", "results/model/model.json"}
+    for rule, tile, inputs in per_tile:
+        for path in inputs:
+            named = {other for other in TINY_TILES if other in path}
+            assert named == {tile} or path in shared, f"rule {rule} of tile {tile} reads {path}"
+    # the check sees inputs: the whole-area jobs read every tile's files
+    merge = next(inputs for rule, _, inputs in jobs if rule == "merge")
+    assert {tile for tile in TINY_TILES if any(tile in path for path in merge)} == set(TINY_TILES)
+
+
 def test_a_complete_run_plans_nothing(run_copy):
     assert planned(run_copy) == {}
 
 
-def test_replaced_test_tile_reruns_its_chain_and_its_neighbours_context(run_copy):
+def test_replaced_test_tile_reruns_only_its_chain_and_the_merge(run_copy):
     replace_stack(run_copy, TINY_TEST_TILE)
-    jobs = planned(run_copy)
-    for rule in OWN_CHAIN:
-        assert jobs[rule] == {TINY_TEST_TILE}, rule
-    # every tile of the 2 x 2 grid touches it: their halos changed, so their samples, the model and the maps too
-    for rule in ("context", "sample", "predict"):
-        assert jobs[rule] == set(TINY_TILES), rule
-    assert "synthesize_tile" not in jobs
-    assert {"train", "merge", "report", "score_truth"} <= set(jobs)
+    assert planned(run_copy) == {rule: {TINY_TEST_TILE} for rule in TILE_CHAIN} | {r: {""} for r in MERGE_AND_AFTER}
 
 
 def test_replaced_training_tile_retrains_and_repredicts(run_copy):
     replace_stack(run_copy, TRAINING_TILE)
     jobs = planned(run_copy)
-    for rule in OWN_CHAIN:
-        assert jobs[rule] == {TRAINING_TILE}, rule
-    assert jobs["train"] == {""}
-    assert jobs["predict"] == set(TINY_TILES)  # a new model predicts every tile again
+    own = TILE_CHAIN - {"predict"} | {"tile_figures", "plot_tile"}  # the report pictures this tile
+    assert jobs == (
+        {rule: {TRAINING_TILE} for rule in own}
+        | {"predict": set(TINY_TILES)}  # a new model predicts every tile again
+        | {rule: {""} for rule in MERGE_AND_AFTER | {"train", "class_evolution"}}
+    )
 
 
-def test_added_tiles_run_their_chain_and_their_neighbours_context(run_copy):
+def test_added_test_tiles_run_their_chain_and_the_merge_only(run_copy):
     added = ["x0459_y5097", "x0459_y5098"]
     config = tiny_config(synthetic={"tiles_x": 3}, split={"test_tiles": [TINY_TEST_TILE, *added]})
     write_config(run_copy, config)
     jobs = planned(run_copy)
-    for rule in OWN_CHAIN | {"synthesize_tile"}:
-        assert jobs[rule] == set(added), rule
-    # the column beside them gets a halo where the area's edge was; untouched tiles keep theirs
-    assert jobs["context"] == {*added, "x0458_y5097", "x0458_y5098"}
-    assert "x0457_y5097" not in jobs["sample"] and "x0457_y5098" not in jobs["sample"]
-    assert {"train", "merge", "grid", "report"} <= set(jobs)  # x0458_y5097 trains: its halo changed
+    # the tiles beside them keep their files: their margins were read from the source, not from a neighbour
+    new = TILE_CHAIN | {"synthesize_tile", "synthesize_reference"}
+    assert jobs == {rule: set(added) for rule in new} | {rule: {""} for rule in MERGE_AND_AFTER | {"grid"}}
 
 
 def test_report_setting_reruns_the_report_only(run_copy):
@@ -83,7 +102,7 @@ def test_report_setting_reruns_the_report_only(run_copy):
 def test_date_grid_change_reruns_features_to_maps(run_copy):
     write_config(run_copy, tiny_config(dates={"step_days": 20}))
     jobs = planned(run_copy)
-    for rule in ("features", "context", "sample", "predict"):
+    for rule in ("features", "sample", "predict"):
         assert jobs[rule] == set(TINY_TILES), rule
     assert {"train", "report", "merge"} <= set(jobs)
     assert "cloud_mask" not in jobs and "synthesize_tile" not in jobs

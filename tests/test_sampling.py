@@ -10,9 +10,11 @@ import pytest
 import rasterio
 import shapely
 import xarray as xr
+from test_context import whole_tile_context
 
 from landcover import stack
-from landcover.grid import tile_grid
+from landcover.context import context_names, halo_pixels
+from landcover.grid import crop_to_tile, tile_grid, with_margin
 from landcover.reference import read_labels
 from landcover.sampling import feature_columns, sample_pixels
 
@@ -208,7 +210,7 @@ def test_scripts_grid_reference_sample(tmp_path, run_script):
         wildcards={"tile": TILE},
         input={"features": str(tmp_path / "features.nc"), "reference": str(tmp_path / "reference" / f"{TILE}.tif")},
         output={"samples": str(tmp_path / "samples" / f"{TILE}.parquet")},
-        params={"seed": 42, "max_samples": 100, "fraction": None, "per_class_cap": None},
+        params={"seed": 42, "max_samples": 100, "fraction": None, "per_class_cap": None, "context_sigmas": []},
         log=tmp_path / "logs" / "sample.log",
     )
     samples = pd.read_parquet(tmp_path / "samples" / f"{TILE}.parquet")
@@ -216,3 +218,25 @@ def test_scripts_grid_reference_sample(tmp_path, run_script):
     pd.testing.assert_frame_equal(samples, expected)
     assert set(samples.label) == {1, 2}
     assert "100 samples" in (tmp_path / "logs" / "sample.log").read_text()
+
+
+def test_context_columns_are_the_whole_tile_context_at_the_sampled_pixels():
+    """Sampling with spatial context on a tile grown by its margin: the columns are context_names' in order, the
+    values those of the whole-tile reference (test_context.whole_tile_context) at the sampled pixels."""
+    sigmas = [1.0, 2.0]
+    margin = halo_pixels(sigmas)
+    grown_grid = stack.TileGrid(TILE, GRID.crs, GRID.transform, TALL.height + 2 * margin, TALL.width + 2 * margin)
+    features = with_margin(make_features(grown_grid), margin)
+    labels = make_labels()  # on the tile
+    table = sample_pixels(labels, features, TILE, seed=4, max_samples=600, sigmas=sigmas)
+    names = context_names(FEATURES, sigmas)
+    assert list(table.columns[4:]) == feature_columns(DATES, names)
+    reference = whole_tile_context(features, sigmas)["features"].values[:, margin:-margin, margin:-margin]
+    assert table.row.max() >= 128 and len(table) == 600
+    expected = reference[:, table.row.to_numpy(), table.col.to_numpy(), :]  # (date, sample, feature)
+    got = table.iloc[:, 4:].to_numpy().reshape(len(table), len(DATES), len(names)).transpose(1, 0, 2)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    assert (labels[table.row, table.col] == table.label).all()
+    # the same pixels are chosen as without context: the columns are added, not the sample changed
+    plain = sample_pixels(labels, crop_to_tile(features), TILE, seed=4, max_samples=600)
+    pd.testing.assert_frame_equal(plain[["row", "col", "label"]], table[["row", "col", "label"]])

@@ -341,14 +341,15 @@ def test_scripts_write_the_tile_and_the_register(tmp_path):
     _run_script(
         "scripts/synthesize_tile.py",
         wildcards=SimpleNamespace(tile=tile),
-        params=SimpleNamespace(**params, year=2017, acquisitions=6),
+        params=SimpleNamespace(**params, year=2017, acquisitions=6, margin_px=3),
         output=SimpleNamespace(stack=str(tmp_path / "stack.nc"), truth=str(tmp_path / "truth.nc")),
         log=[str(tmp_path / "tile.log")],
     )
     with stack.open(tmp_path / "stack.nc", required=("bands", "is_data")) as raw:
-        assert raw.attrs["tile_id"] == tile and raw.bands.shape == (6, 48, 48, 13)
+        assert raw.attrs["tile_id"] == tile and raw.bands.shape == (6, 54, 54, 13)  # the tile and its margin
+        assert raw.attrs["margin_px"] == 3
     with stack.open(tmp_path / "truth.nc", required=("land_cover", "cloud", "shadow", "snow")) as truth:
-        assert truth.sizes["time"] == 6
+        assert truth.sizes["time"] == 6 and truth.sizes["y"] == truth.sizes["x"] == 48  # the tile only
     _run_script(
         "scripts/synthesize_reference.py",
         wildcards=SimpleNamespace(tile=tile),

@@ -40,7 +40,9 @@ def test_every_per_tile_output_exists(completed_run):
 
 def test_features_cover_the_date_grid(completed_run):
     ds = stack.open(completed_run / "results" / "features" / f"{TINY_TILES[0]}.nc", ("features", "valid_count"))
-    assert ds.sizes["date"] == 23 and ds.sizes["y"] == ds.sizes["x"] == 100
+    # the spatial context's reach (9 px) rounded up to whole 80 m cloud blocks, read from the source around the tile
+    margin = ds.attrs["margin_px"]
+    assert ds.sizes["date"] == 23 and margin == 16 and ds.sizes["y"] == ds.sizes["x"] == 100 + 2 * margin
     assert list(ds.feature.values) == ["B02", "B03", "B04", "B08", "B11", "B12", "NDVI", "NDWI", "NORM"]
     assert ds.features.dtype == np.float32
     log = (completed_run / "logs" / "features" / f"{TINY_TILES[0]}.log").read_text()

@@ -11,6 +11,10 @@ feature stage treats them as any other observations.
 
 One patch can be cut into ``n_rows x n_cols`` sub-tiles with ids ``{patch}_r{i}_c{j}``, so that
 training and test tiles of a single patch differ in space.
+
+A tile read with a margin (`read_eopatch(..., margin_px=)`, landcover.grid) takes it from its own patch around a
+sub-tile, and beyond the patch from the neighbouring patches of the same folder whose pixels align with its own,
+frame by frame where they have the same timestamp; the rest of the margin is no data.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.transform import from_bounds
 
+from landcover.grid import grown, with_margin
 from landcover.ingest import IngestError
 from landcover.stack import L1C_BANDS, REFLECTANCE_SCALE, TileGrid, new_stack
 
@@ -135,6 +140,7 @@ def read_eopatch(
     *,
     cloud_products: bool = True,
     index_features: Sequence[str] | None = None,
+    margin_px: int = 0,
 ) -> xr.Dataset:
     """A raw tile stack from one patch (or sub-tile).
 
@@ -142,21 +148,31 @@ def read_eopatch(
     0..1 (scaled x 10000) or integer digital numbers (kept); None gives a stack with no bands, for
     patches that only hold indices. `band_names` defaults to the 13 L1C bands when the feature has 13.
     With `cloud_products`, ``mask/CLM`` and ``data/CLP`` become ``cloud_mask``/``cloud_probability``.
-    `index_features` (default: those of `KNOWN_INDICES` present) become ``indices``."""
+    `index_features` (default: those of `KNOWN_INDICES` present) become ``indices``. `margin_px`: the tile is
+    grown by that many pixels on each side, read from the patch and its neighbours (module docstring)."""
     path = _check_patch(path)
-    grid = eopatch_grid(path, tile_id, subtile)
-    window = _window(path, subtile)
+    grid = grown(eopatch_grid(path, tile_id, subtile), margin_px)
     times = _read_timestamps(path)
     order = np.argsort(times, kind="stable")
+    sources = _sources(path, grid, times[order])
 
     def temporal(ftype: str, name: str) -> np.ndarray:
-        values = _load(path, ftype, name, window)
-        if values.ndim != 4 or values.shape[0] != len(times):
-            raise IngestError(
-                f"{_feature_file(path, ftype, name)}: shape {values.shape} does not match the patch's "
-                f"{len(times)} timestamps (expected (time, height, width, channels))"
-            )
-        return values[order]
+        values = None
+        for source, (src_rows, src_cols), (rows, cols), (frames, src_frames) in sources:
+            if values is not None and _feature_file(source, ftype, name) is None:
+                continue  # a neighbour without the feature: no data there
+            part = _load(source, ftype, name, (src_rows, src_cols))
+            if part.ndim != 4 or part.shape[0] != len(src_times := _read_timestamps(source)):
+                raise IngestError(
+                    f"{_feature_file(source, ftype, name)}: shape {part.shape} does not match the patch's "
+                    f"{len(src_times)} timestamps (expected (time, height, width, channels))"
+                )
+            if values is None:  # the tile's own patch: zeros (no data) around what it covers
+                values = np.zeros((len(times), grid.height, grid.width, part.shape[-1]), dtype=part.dtype)
+            elif part.shape[-1] != values.shape[-1]:
+                raise IngestError(f"{_feature_file(source, ftype, name)}: its channels differ from {path}'s")
+            values[frames, rows, cols] = part[src_frames]
+        return values
 
     mask_name = next(name for name in DATA_MASKS if _feature_file(path, "mask", name))
     is_data = temporal("mask", mask_name)[..., 0].astype(bool)
@@ -170,7 +186,7 @@ def read_eopatch(
     else:
         band_names = []
         bands = np.zeros((*is_data.shape, 0), dtype=np.uint16)
-    ds = new_stack(bands, is_data, times[order], band_names, grid)
+    ds = with_margin(new_stack(bands, is_data, times[order], band_names, grid), margin_px)
     ds = ds.assign_coords(band=np.asarray(band_names, dtype=str))  # an empty band list stays a string coordinate
 
     if cloud_products:
@@ -197,12 +213,14 @@ def read_eopatch(
         ds = ds.assign_coords(index=names)
 
     LOGGER.info(
-        "tile %s: %d frames, %d x %d px from %s (bands %s, extras %s)",
+        "tile %s: %d frames, %d x %d px (a %d px margin) from %s and %d neighbouring patch(es) (bands %s, extras %s)",
         grid.tile_id,
         ds.sizes["time"],
         grid.height,
         grid.width,
+        margin_px,
         path,
+        len(sources) - 1,
         list(band_names),
         [v for v in ds.data_vars if v not in ("bands", "is_data")],
     )
@@ -324,9 +342,49 @@ def _data_mask_shape(path: Path) -> tuple[int, ...]:
     return shape
 
 
-def _window(path: Path, subtile: Subtile | None) -> tuple[slice, slice]:
-    height, width = _data_mask_shape(path)[1:3]
-    return (slice(0, height), slice(0, width)) if subtile is None else subtile_window(height, width, subtile)
+def _overlap(grid: TileGrid, patch: TileGrid) -> tuple[tuple[slice, slice], tuple[slice, slice]] | None:
+    """(window on the patch, window on the grid) of their common pixels; None if they share none or if the patch's
+    pixels are not aligned with the grid's."""
+    same = CRS.from_user_input(grid.crs) == patch.crs and np.allclose(
+        [grid.transform.a, grid.transform.e], [patch.transform.a, patch.transform.e], rtol=1e-9
+    )
+    col = (patch.transform.c - grid.transform.c) / grid.transform.a
+    row = (patch.transform.f - grid.transform.f) / grid.transform.e
+    if not (same and np.isclose(col, round(col), atol=1e-6) and np.isclose(row, round(row), atol=1e-6)):
+        return None
+    row, col = round(row), round(col)  # the patch's first pixel on the grid
+    rows = slice(max(row, 0), min(row + patch.height, grid.height))
+    cols = slice(max(col, 0), min(col + patch.width, grid.width))
+    if rows.start >= rows.stop or cols.start >= cols.stop:
+        return None
+    return (slice(rows.start - row, rows.stop - row), slice(cols.start - col, cols.stop - col)), (rows, cols)
+
+
+def _sources(path: Path, grid: TileGrid, times: np.ndarray) -> list:
+    """Where the (grown) tile's pixels come from: (patch, window on it, window on the grid, (tile frames, patch
+    frames)), the tile's own patch first, then the neighbouring patches the margin reaches into."""
+    own = _overlap(grid, eopatch_grid(path))
+    patch_times = _read_timestamps(path)
+    sources = [(path, *own, (np.arange(len(times)), np.argsort(patch_times, kind="stable")))]
+    if own[1] == (slice(0, grid.height), slice(0, grid.width)):
+        return sources  # the patch covers the grown tile (a sub-tile inside it, or no margin)
+    for name in list_eopatches(path.parent):
+        other = path.parent / name
+        if other == path:
+            continue
+        try:
+            windows = _overlap(grid, eopatch_grid(other))
+        except IngestError as err:
+            LOGGER.warning("tile %s: neighbouring patch %s left out of the margin (%s)", grid.tile_id, other, err)
+            continue
+        if windows is None:
+            continue
+        index = {t: i for i, t in reversed(list(enumerate(_read_timestamps(other))))}
+        pairs = [(k, index[t]) for k, t in enumerate(times) if t in index]
+        if pairs:
+            frames, other_frames = (np.asarray(a) for a in zip(*pairs))
+            sources.append((other, *windows, (frames, other_frames)))
+    return sources
 
 
 def _load(path: Path, ftype: str, name: str, window: tuple[slice, slice], temporal: bool = True) -> np.ndarray:

@@ -1,7 +1,7 @@
 import os
 
 from landcover import resources
-from landcover.config import area_crs, area_grid, check
+from landcover.config import area_crs, area_grid, check, margin_px as area_margin_px
 from landcover.split import split_tiles
 
 # `landcover` is imported from this checkout: Snakemake puts the Snakefile's folder on the path of its own
@@ -62,6 +62,17 @@ def tile_pixels():
     return (AREA["tile_size_m"] / AREA["resolution_m"]) ** 2
 
 
+def margin_px():
+    """The border each tile reads from its source around the tile (landcover.config.margin_px)."""
+    return area_margin_px(config)
+
+
+def stack_pixels():
+    """Pixels of a tile grown by its margin: what the per-tile jobs up to the features hold."""
+    side = AREA["tile_size_m"] / AREA["resolution_m"] + 2 * margin_px()
+    return side**2
+
+
 def tile_mem_mb(job):
     """mem_mb of a per-tile job: its peak measured by `make bench` (workflow/resources.yaml) scaled to this
     run's tile size, its model inputs' columns and, once the stack exists, its number of frames; doubled,
@@ -72,7 +83,7 @@ def tile_mem_mb(job):
     def mem_mb(wildcards, input, attempt):
         frames = resources.stack_frames(getattr(input, "stack", None))
         peak = resources.tile_peak_mb(
-            measured, tile_pixels(), frames, resources.model_columns(config)
+            measured, stack_pixels(), frames, resources.model_columns(config)
         )
         return resources.memory_request(peak, 1000, attempt)
 
@@ -149,48 +160,6 @@ def reference_polygons(wildcards):
             config["eopatch"]["path"], patch, config["eopatch"]["reference"]
         )
     return config["reference"]["path"]
-
-
-def tile_bounds():
-    """Each tile's (minx, miny, maxx, maxy), for the spatial context's neighbours; computed once, on demand."""
-    global TILE_BOUNDS
-    if TILE_BOUNDS is None:
-        if SOURCE == "eopatch":
-            from landcover.ingest.eopatch import eopatch_grid, parse_tile_id
-
-            subtiles = config["eopatch"]["subtiles"]
-            TILE_BOUNDS = {}
-            for tile in TILES:
-                patch, subtile = parse_tile_id(tile, subtiles)
-                path = os.path.join(config["eopatch"]["path"], patch)
-                TILE_BOUNDS[tile] = eopatch_grid(path, tile, subtile).bounds
-        else:
-            from landcover.grid import tile_grid
-
-            TILE_BOUNDS = {
-                tile: tile_grid(tile, **grid_params()).bounds for tile in TILES
-            }
-    return TILE_BOUNDS
-
-
-TILE_BOUNDS = None
-
-
-def neighbour_features(wildcards):
-    """The features of the tiles around this one: the spatial context reads its halo from them."""
-    from landcover.context import touching_tiles
-
-    return [
-        result(f"features/{tile}.nc")
-        for tile in touching_tiles(tile_bounds(), wildcards.tile)
-    ]
-
-
-def model_features(wildcards):
-    """What the samples and the prediction read: the context file when spatial context is on."""
-    if config["features"]["context_sigmas"]:
-        return result(f"context/{wildcards.tile}.nc")
-    return result(f"features/{wildcards.tile}.nc")
 
 
 def samples_of(tiles):
@@ -293,7 +262,9 @@ def sentinelhub_mem_mb(wildcards):
     from landcover.ingest.sentinelhub_plan import max_overpass_days
 
     days = max_overpass_days(config["sentinelhub"]["time_range"])
-    data_mb = days * tile_pixels() * (2 * len(sentinelhub_bands(wildcards)) + 8) / 2**20
+    data_mb = (
+        days * stack_pixels() * (2 * len(sentinelhub_bands(wildcards)) + 8) / 2**20
+    )
     base_mb = RESOURCES["tile_jobs"]["cloud_mask"]["base_mb"]
     return resources.memory_request(base_mb + data_mb, 1000)
 
@@ -305,7 +276,10 @@ def log_sentinelhub_plan():
     from landcover.grid import tile_grid
     from landcover.ingest.sentinelhub_plan import format_plan, plan_tile
 
-    plans = [plan_tile(config, tile_grid(tile, **grid_params())) for tile in TILES]
+    plans = [
+        plan_tile(config, tile_grid(tile, **grid_params(), margin_px=margin_px()))
+        for tile in TILES
+    ]
     logger.info(
         format_plan(plans)
         + "\n(`landcover plan --configfile ...` asks the catalogue for each tile's days)"

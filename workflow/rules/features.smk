@@ -22,25 +22,3 @@ rule features:
         valid_coverage_threshold=config["valid_coverage_threshold"],
     script:
         "../../scripts/features.py"
-
-
-rule context:
-    input:
-        features=result("features/{tile}.nc"),
-        neighbours=neighbour_features,
-    output:
-        context=result("context/{tile}.nc"),
-    log:
-        tile_log("context"),
-    benchmark:
-        result("benchmarks/context/{tile}.tsv")
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=tile_mem_mb("context"),
-        runtime=20,
-    params:
-        sigmas=config["features"]["context_sigmas"],
-    script:
-        "../../scripts/context.py"

@@ -19,6 +19,7 @@ if SOURCE == "synthetic":
             runtime=20,
         params:
             **grid_params(),
+            margin_px=margin_px(),
             seed=config["synthetic"]["seed"],
             year=config["synthetic"]["year"],
             acquisitions=config["synthetic"]["acquisitions"],
@@ -63,6 +64,7 @@ elif SOURCE == "eopatch":
             index_features=config["eopatch"]["index_features"],
             subtiles=config["eopatch"]["subtiles"],
             cloud_products=config["eopatch"]["cloud_products"],
+            margin_px=margin_px(),
         script:
             "../../scripts/ingest_eopatch.py"
 
@@ -83,6 +85,7 @@ elif SOURCE == "local_l1c":
             runtime=30,
         params:
             **grid_params(),
+            margin_px=margin_px(),
             path=config["local_l1c"]["path"],
             bands=config["local_l1c"]["bands"],
             time_range=config["local_l1c"]["time_range"],
@@ -106,6 +109,7 @@ elif SOURCE == "stac":
             runtime=60,
         params:
             **grid_params(),
+            margin_px=margin_px(),
             url=config["stac"]["url"],
             collection=config["stac"]["collection"],
             time_range=config["stac"]["time_range"],
@@ -142,6 +146,7 @@ elif SOURCE == "sentinelhub":
             sentinelhub=1,
         params:
             **grid_params(),
+            margin_px=margin_px(),
             time_range=config["sentinelhub"]["time_range"],
             maxcc=config["sentinelhub"]["maxcc"],
             bands=sentinelhub_bands,

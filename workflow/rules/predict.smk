@@ -2,7 +2,7 @@ rule predict:
     input:
         model=result("model/model.txt"),
         metadata=result("model/model.json"),
-        features=model_features,
+        features=result("features/{tile}.nc"),
     output:
         map=result("maps/{tile}.tif"),
         confidence=result("maps/{tile}_confidence.tif"),
@@ -18,6 +18,7 @@ rule predict:
         runtime=30,
     params:
         block_rows=config["predict"]["block_rows"],
+        context_sigmas=config["features"]["context_sigmas"],
         classes=CLASSES,
     script:
         "../../scripts/predict.py"

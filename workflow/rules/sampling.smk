@@ -1,6 +1,6 @@
 rule sample:
     input:
-        features=model_features,
+        features=result("features/{tile}.nc"),
         reference=result("reference/{tile}.tif"),
     output:
         samples=result("samples/{tile}.parquet"),
@@ -14,5 +14,6 @@ rule sample:
         runtime=10,
     params:
         **SAMPLING,
+        context_sigmas=config["features"]["context_sigmas"],
     script:
         "../../scripts/sample.py"
