@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 from affine import Affine
+from conftest import default_config
 from rasterio.crs import CRS
 from sklearn.metrics import accuracy_score
 
@@ -33,6 +34,10 @@ from landcover.synthetic import synthesize_tile
 SEED = 42
 CLASSES = tuple(c for c in EOLEARN_CLASSES if c.id != NO_DATA)
 PATCH = Path(__file__).resolve().parents[1] / "data" / "eolearn-testeopatch" / "TestEOPatch"
+
+
+DEFAULTS = default_config()  # the schema's settings, as the workflow runs them
+INTERPOLATION = {"dates": DEFAULTS["dates"], "valid_coverage_threshold": DEFAULTS["valid_coverage_threshold"]}
 
 
 def round_trip(features: xr.Dataset, path: Path) -> xr.Dataset:
@@ -75,7 +80,9 @@ def test_compact_features_give_the_same_map_on_the_synthetic_truth(tmp_path):
         grid = TileGrid(f"t{i}", CRS.from_epsg(32633), Affine(10.0, 0.0, minx, 0.0, -10.0, 5101500.0), 120, 120)
         raw, truth = synthesize_tile(grid, 2017)
         clouds = xr.Dataset({"cloud_mask": truth["cloud"] | truth["shadow"]})  # the true masks: not under test
-        features = tile_features(raw, clouds)
+        features = tile_features(
+            raw, clouds, DEFAULTS["features"]["bands"], DEFAULTS["features"]["indices"], **INTERPOLATION
+        )
         halves.append((features, round_trip(features, tmp_path / f"t{i}.nc"), truth["land_cover"].values))
     (train, train_compact, train_truth), (test, test_compact, test_truth) = halves
     assert train_compact["features"].dtype == np.float32
@@ -88,7 +95,7 @@ def test_compact_features_give_the_same_map_on_the_real_patch(real_data, tmp_pat
     for col in (0, 1):
         tile = f"TestEOPatch_r0_c{col}"
         ds = read_eopatch(PATCH, tile, subtile=(0, col, 1, 2), index_features=["NDVI"])
-        features = tile_features(ds, carried_cloud_masks(ds), bands=[], indices=["NDVI"])
+        features = tile_features(ds, carried_cloud_masks(ds), bands=[], indices=["NDVI"], **INTERPOLATION)
         labels = read_eopatch_reference(PATCH, stack.grid_of(ds))
         halves.append((features, round_trip(features, tmp_path / f"{tile}.nc"), labels))
     (train, train_compact, train_labels), (test, test_compact, test_labels) = halves

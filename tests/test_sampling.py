@@ -167,12 +167,15 @@ def test_scripts_grid_reference_sample(tmp_path, run_script):
     run_script(
         "grid",
         params={
-            "aoi": None,
-            "bounds": list(GRID.bounds),
-            "crs": "EPSG:32633",
-            "tile_size_m": 300,
-            "resolution_m": 10,
-            "tiles": [],
+            "area": {
+                "source": "synthetic",
+                "aoi": None,
+                "crs": "EPSG:32633",
+                "tile_size_m": 300,
+                "resolution_m": 10,
+                "tiles": [],
+            },
+            "synthetic": {"origin": [x0, y0], "tiles_x": 1, "tiles_y": 1},
         },
         output={"grid": str(tmp_path / "grid.gpkg")},
         log=tmp_path / "logs" / "grid.log",

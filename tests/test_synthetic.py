@@ -289,9 +289,11 @@ def test_thick_clouds_look_like_real_ones(real_data, year_tile):
 def test_reference_is_the_truth_with_a_few_misfiled_parcels():
     grids = [small_grid(461000.0, 5100000.0, 100, "a"), small_grid(462000.0, 5100000.0, 100, "b")]
     polygons = synthesize_reference(grids, SEED)
-    assert list(polygons.columns) == ["lulc_id", "lulc_name", "geometry"]
+    # the register's class, and what the generator knows: whether it misfiled the parcel, and its true class
+    assert list(polygons.columns) == ["lulc_id", "lulc_name", "misfiled", "true_id", "geometry"]
     assert polygons.crs == CRS_UTM and polygons.geom_type.eq("Polygon").all() and polygons.is_valid.all()
     assert polygons.lulc_id.dtype == np.int64
+    assert (polygons.misfiled == (polygons.lulc_id != polygons.true_id)).all() and polygons.misfiled.any()
     names = {1: "cultivated land", 2: "forest", 3: "grassland", 8: "artificial surface"}
     for cls, name in names.items():
         assert set(polygons.lulc_name[polygons.lulc_id == cls]) <= {name}
@@ -358,6 +360,6 @@ def test_scripts_write_the_tile_and_the_register(tmp_path):
         log=[str(tmp_path / "reference.log")],
     )
     polygons = gpd.read_file(tmp_path / "reference.gpkg", layer="reference")
-    assert set(polygons.columns) == {"lulc_id", "lulc_name", "geometry"} and len(polygons) > 0
+    assert set(polygons.columns) == {"lulc_id", "lulc_name", "misfiled", "true_id", "geometry"} and len(polygons) > 0
     assert tile in (tmp_path / "tile.log").read_text()
     assert "polygons" in (tmp_path / "reference.log").read_text()
