@@ -223,8 +223,8 @@ def test_class_ndvi_follows_its_calendar(year_tile):
     index = ndvi(raw.bands.values)
     month = raw.time.dt.month.values
 
-    def median(cls, months):
-        values = [index[k][clear[k] & (lc == cls)] for k in np.flatnonzero(np.isin(month, months))]
+    def median(cls, months, where=True):
+        values = [index[k][clear[k] & (lc == cls) & where] for k in np.flatnonzero(np.isin(month, months))]
         return np.array([np.median(v) for v in values if v.size > 20])
 
     summer, winter, year = [6, 7, 8], [12, 1, 2], list(range(1, 13))
@@ -232,9 +232,11 @@ def test_class_ndvi_follows_its_calendar(year_tile):
     assert np.median(median(2, summer)) > 0.65 and np.median(median(2, winter)) < np.median(median(2, summer)) - 0.1
     assert np.median(median(3, winter)) > 0.35  # meadows stay green under winter
     assert np.median(median(4, winter)) < np.median(median(3, winter))  # shrubs drop their leaves
-    assert np.median(median(5, year)) < -0.03  # water (narrow rivers mix with their banks)
-    low, high = np.percentile(median(8, year), [10, 90])
-    assert high - low < 0.15 and high < 0.4  # built-up: low and flat
+    # Water away from its banks (the narrow rivers' edge pixels mix with the land).
+    assert np.median(median(5, year, where=ndimage.binary_erosion(lc == 5))) < -0.03
+    # Built-up pixels mix roofs and roads with gardens and trees: about 0.55 in summer on the real patch.
+    assert 0.35 < np.median(median(8, summer)) < np.median(median(3, summer))
+    assert np.median(median(8, winter)) < np.median(median(8, summer)) - 0.05
 
 
 @pytest.mark.realdata
