@@ -362,3 +362,20 @@ def test_scripts_write_the_tile_and_the_register(tmp_path):
     assert set(polygons.columns) == {"lulc_id", "lulc_name", "geometry"} and len(polygons) > 0
     assert tile in (tmp_path / "tile.log").read_text()
     assert "polygons" in (tmp_path / "reference.log").read_text()
+
+
+def test_the_calibration_command_lists_the_area_and_scores_like_scikit_learn():
+    """tools/calibration.py draws the tiles the workflow lists and counts accuracy as the truth scores do."""
+    from sklearn.metrics import accuracy_score
+
+    from tools.calibration import area_tiles, default_config, truth_accuracy
+
+    assert sorted(area_tiles(default_config())) == sorted(DEFAULT_TILES)
+    generator = np.random.default_rng(0)
+    maps = {t: generator.integers(0, 4, (20, 30)).astype(np.uint8) for t in "ab"}
+    truths = {t: generator.integers(0, 4, (20, 30)).astype(np.uint8) for t in "ab"}
+    scored = {t: (maps[t] > 0) & (truths[t] > 0) for t in "ab"}
+    expected = accuracy_score(
+        np.concatenate([truths[t][scored[t]] for t in "ab"]), np.concatenate([maps[t][scored[t]] for t in "ab"])
+    )
+    assert truth_accuracy(maps, truths) == pytest.approx(expected)
