@@ -55,6 +55,7 @@ def test_the_plain_method_is_judged_fairly(plain_run):
     assert oa == pytest.approx(PLAIN_TRUTH_OA, abs=SLACK)
 
 
+@pytest.mark.timeout(5400)  # its setup runs two workflows, each allowed 2400 s on a busy machine
 def test_the_workflow_beats_the_plain_method_on_the_truth(plain_run, default_run):
     """The workflow's defaults above the plain method on every pixel of the test tiles."""
     ours, baseline = (_truth_scores(run[0])["overall_accuracy"] for run in (default_run, plain_run))
