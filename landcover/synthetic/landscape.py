@@ -158,7 +158,7 @@ def _draw(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     unit[forest] = stands[forest]
     cover[mantle] = SHRUBLAND
     unit[mantle] = hash64(seed, "mantle", stands[mantle])
-    young = forest & (uniform(seed, "young", stands) < 0.05)
+    young = forest & (uniform(seed, "young", stands) < 0.12)
 
     # Stands are conifer, broadleaf or mixed, conifers more likely uphill and where the smooth
     # field says so.
@@ -200,7 +200,7 @@ def _draw(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     depth = np.maximum(np.clip((half_width - river_dist) / 4.0, 0, 1), np.clip((lake - 2.45) / 0.1, 0, 1))
 
     houses = value_noise_grid(x, y, 20.0, seed, "houses")
-    builtup = np.where(road, 0.95, np.clip(0.72 + 0.35 * houses, 0.3, 1.0))
+    builtup = np.where(road, 0.95, np.clip(0.45 + 0.35 * houses, 0.15, 0.9))
     return {
         "cover": cover,
         "unit": unit,

@@ -34,12 +34,12 @@ log = logging.getLogger(__name__)
 # True class -> (chance the register says otherwise, the classes it says instead). Forest is not
 # misfiled at random: at half the map, a small share would swamp the rare classes' labels.
 _MISFILED = {
-    CULTIVATED: (0.07, (GRASSLAND,)),
-    GRASSLAND: (0.07, (CULTIVATED, CULTIVATED, SHRUBLAND)),
-    SHRUBLAND: (0.10, (FOREST, GRASSLAND)),
-    WETLANDS: (0.10, (GRASSLAND,)),
-    ARTIFICIAL: (0.03, (GRASSLAND,)),
-    BARELAND: (0.10, (ARTIFICIAL,)),
+    CULTIVATED: (0.10, (GRASSLAND,)),
+    GRASSLAND: (0.10, (CULTIVATED, CULTIVATED, SHRUBLAND)),
+    SHRUBLAND: (0.15, (FOREST, GRASSLAND)),
+    WETLANDS: (0.15, (GRASSLAND,)),
+    ARTIFICIAL: (0.05, (GRASSLAND,)),
+    BARELAND: (0.15, (ARTIFICIAL,)),
 }
 # Village gardens, young forest and the shrub mantle along forest edges (the register draws the
 # forest line generously) are its classic disagreements.

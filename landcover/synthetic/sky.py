@@ -18,8 +18,9 @@ REVISIT_DAYS = 5
 # Share of dates that are largely cloudy / clear, January..December.
 _CLOUDY = np.array([0.55, 0.50, 0.45, 0.45, 0.40, 0.30, 0.25, 0.25, 0.35, 0.45, 0.60, 0.60])
 _CLEAR = np.array([0.20, 0.25, 0.25, 0.25, 0.30, 0.35, 0.40, 0.40, 0.35, 0.30, 0.20, 0.20])
-# Chance of snow on the ground in the lowlands, January..December.
-_SNOWY = np.array([0.60, 0.45, 0.15, 0.03, 0, 0, 0, 0, 0, 0, 0.10, 0.45])
+# Chance of snow on the ground in the lowlands, January..December: on the real patch every class's
+# February NDVI is near 0.2.
+_SNOWY = np.array([0.80, 0.75, 0.25, 0.03, 0, 0, 0, 0, 0, 0, 0.15, 0.65])
 
 # Thick cloud, per band: about the median of the thick pixels (B02 > 0.35) that s2cloudless calls certain
 # cloud (p > 0.95) in the crop of its real test scene that data/ carries, over the brightening of
@@ -135,7 +136,7 @@ def sky(seed: int, date: np.datetime64) -> Sky:
         vapour=0.8 + 0.4 * u("vapour"),
         gain=1.0 + 0.03 * (2.0 * u("gain") - 1.0),
         turbidity=0.01 + 0.07 * u("turbidity"),
-        snow=0.3 + 0.7 * u("snow-cover") if u("snow") < _SNOWY[month] else 0.0,
+        snow=0.5 + 0.5 * u("snow-cover") if u("snow") < _SNOWY[month] else 0.0,
         swath_gap=0.25 + 0.3 * u("swath-gap") if u("swath") < 0.06 else 0.0,
         swath_offset=u("swath-offset") * _SWATH_PERIOD_M,
     )

@@ -30,7 +30,7 @@ from landcover.synthetic.noise import uniform
 # fmt: off
 ENDMEMBERS = {
     "grass":      [0.100, 0.075, 0.076, 0.038, 0.102, 0.290, 0.360, 0.355, 0.400, 0.105, 0.0010, 0.180, 0.072],
-    "crop":       [0.100, 0.074, 0.076, 0.038, 0.108, 0.315, 0.405, 0.405, 0.445, 0.110, 0.0010, 0.180, 0.074],
+    "crop":       [0.100, 0.074, 0.076, 0.038, 0.104, 0.295, 0.370, 0.370, 0.410, 0.107, 0.0010, 0.180, 0.073],
     "conifer":    [0.098, 0.068, 0.055, 0.031, 0.055, 0.155, 0.195, 0.190, 0.215, 0.070, 0.0009, 0.085, 0.036],
     "broadleaf":  [0.100, 0.072, 0.066, 0.034, 0.080, 0.255, 0.325, 0.315, 0.355, 0.092, 0.0010, 0.145, 0.057],
     "dry":        [0.125, 0.105, 0.115, 0.120, 0.150, 0.195, 0.215, 0.225, 0.245, 0.080, 0.0010, 0.290, 0.200],
@@ -76,8 +76,8 @@ def _leaves(t: float, start, end) -> np.ndarray:
 
 
 def _grass_green(t: float, u: np.ndarray, lag: np.ndarray) -> np.ndarray:
-    """Green share of a meadow before mowing: green but dormant in winter, flush in May, summer drought."""
-    low, high = 0.38 + 0.15 * u[2], 0.82 + 0.12 * u[3]
+    """Green share of a meadow before mowing: frost-browned in winter, flush in May, summer drought."""
+    low, high = 0.22 + 0.2 * u[2], 0.82 + 0.12 * u[3]
     season = _sig(t, 85 + 20 * u[0] + lag, 10) * (1 - _sig(t, 295 + 20 * u[1] - lag, 12))
     return (low + (high - low) * season) * (1 - 0.05 * np.exp(-(((t - 215) / 20) ** 2)))
 
@@ -94,7 +94,7 @@ def _mown(t: float, green: np.ndarray, cuts, first, interval, depth: float = 0.5
 def _grassland(t: float, u: np.ndarray, lag: np.ndarray, f: dict) -> None:
     """Meadows mown 2-4 times, extensive meadows cut once in summer, grazed pastures, and abandoned
     meadows that shrubs overgrow (u[4] picks the use)."""
-    pasture, extensive, abandoned = u[4] < 0.15, (u[4] >= 0.15) & (u[4] < 0.3), (u[4] >= 0.3) & (u[4] < 0.4)
+    pasture, extensive, abandoned = u[4] < 0.25, (u[4] >= 0.25) & (u[4] < 0.4), (u[4] >= 0.4) & (u[4] < 0.5)
     cuts = np.where(pasture | abandoned, 0, np.where(extensive, 1, 2 + np.floor(3 * u[5]).astype(int)))
     first = np.where(extensive, 175 + 30 * u[6], 130 + 35 * u[6]) + lag
     green = _mown(t, _grass_green(t, u, lag), cuts, first, 38 + 20 * u[7])
@@ -111,7 +111,7 @@ def _grassland(t: float, u: np.ndarray, lag: np.ndarray, f: dict) -> None:
 def _cultivated(t: float, u: np.ndarray, lag: np.ndarray, f: dict) -> None:
     """Six crop calendars, each parcel with its own dates (u[0] picks the crop); spring work waits
     for the warmth a little longer uphill."""
-    crop = np.searchsorted(np.array([0.25, 0.52, 0.6, 0.7, 0.8]), u[0], side="right")
+    crop = np.searchsorted(np.array([0.23, 0.47, 0.54, 0.63, 0.72]), u[0], side="right")
     green, dry, bloom, grass = (np.zeros(u.shape[1], dtype=np.float32) for _ in range(4))
     spring = 0.5 * lag
 
@@ -140,7 +140,8 @@ def _cultivated(t: float, u: np.ndarray, lag: np.ndarray, f: dict) -> None:
     harvest = senesce + 20 + 25 * u[4]
     g = cover * (1 - _sig(t, senesce, 8))
     growing = _after(t, plough) * (1 - _after(t, harvest))
-    put(crop == 1, growing * g, growing * (cover - g) + (1 - growing) * 0.35)
+    winter_cover = (u[5] < 0.5) * (0.15 + 0.25 * u[6]) * (1 - _after(t, plough))
+    put(crop == 1, growing * g + winter_cover, growing * (cover - g) + (1 - growing) * 0.35)
 
     # 2: oilseed rape: green all winter, yellow in April, harvested early July, resown late August.
     bloom_day = 110 + 10 * u[2] + spring
@@ -308,8 +309,8 @@ class Surface:
         self.blend = sparse.csr_matrix(
             (parts.share[order], (parts.pixel[order], np.arange(order.size))), (pixels, order.size)
         )
-        # Parcel brightness, +-8% per band group.
-        self.brightness = (1 + 0.16 * (self.uniforms[9:12] - 0.5))[BAND_GROUP].T.copy()
+        # Parcel brightness, +-15% per band group.
+        self.brightness = (1 + 0.3 * (self.uniforms[9:12] - 0.5))[BAND_GROUP].T.copy()
         self.texture = self._texture(land, resolution)
 
     def _texture(self, land: Landscape, resolution: float) -> np.ndarray:
@@ -337,13 +338,13 @@ class Surface:
     def reflectance(self, day: int, doy: float, turbidity: float) -> np.ndarray:
         """Clear-sky TOA reflectance (ny, nx, band) float32 on `day` (days since 1970).
 
-        Each parcel also varies from date to date (soil moisture, dew, view angle): +-10% overall
-        and +-6% in the near infrared, which a single date cannot average out."""
+        Each parcel also varies from date to date (soil moisture, dew, view angle): +-16% overall
+        and +-10% in the near infrared, which a single date cannot average out."""
         # einsum rather than a BLAS product: no thread pool to fight the other jobs for.
         mix = np.einsum("kn,kb->nb", self.fractions(doy, turbidity), SPECTRA)
         mix *= self.brightness
-        overall = 0.9 + 0.2 * uniform(self.seed, "jitter", day, self.keys).astype(np.float32)
-        nir = 0.94 + 0.12 * uniform(self.seed, "jitter-nir", day, self.keys).astype(np.float32)
+        overall = 0.84 + 0.32 * uniform(self.seed, "jitter", day, self.keys).astype(np.float32)
+        nir = 0.9 + 0.2 * uniform(self.seed, "jitter-nir", day, self.keys).astype(np.float32)
         mix *= overall[self.unit][:, None]
         mix[:, BAND_GROUP == 1] *= nir[self.unit][:, None]
         pixels = np.asarray(self.blend @ mix, dtype=np.float32)

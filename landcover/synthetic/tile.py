@@ -25,8 +25,11 @@ from landcover.synthetic.surface import SNOW, Surface
 
 log = logging.getLogger(__name__)
 
-# The 10 m point-spread function, 3 x 3 (Gaussian, sigma 0.55 px): neighbouring classes mix at borders.
-_PSF = np.array([0.138, 0.724, 0.138], dtype=np.float32)
+# The point-spread functions, 3 x 3 per band (Gaussian, sigma 0.7 px for the 10 m bands B02, B03, B04, B08,
+# 1.2 px for the coarser 20 m and 60 m bands): neighbouring classes mix at borders.
+_PSF = np.where(
+    np.isin(np.arange(13), (1, 2, 3, 7)), np.array([[0.209], [0.582], [0.209]]), np.array([[0.293], [0.414], [0.293]])
+).astype(np.float32)
 _PAD = 1
 # Truth thresholds: a pixel is cloud (shadow) where the cloud (shade) opacity exceeds these.
 CLOUD_TRUTH, CIRRUS_TRUTH, SHADOW_TRUTH, SNOW_TRUTH = 0.25, 0.4, 0.25, 0.3
@@ -38,7 +41,7 @@ def _visible_snow(land: Landscape) -> np.ndarray:
     """Share of ground snow seen from above, (y, x): canopies hide it, water does not hold it."""
     parts = land.parts
     share = np.ones(parts.cover.shape, dtype=np.float32)
-    share[parts.cover == FOREST] = (0.25 + 0.25 * (1 - parts.conifer))[parts.cover == FOREST]
+    share[parts.cover == FOREST] = (0.4 + 0.3 * (1 - parts.conifer))[parts.cover == FOREST]
     share[parts.cover == SHRUBLAND] = 0.6
     share[parts.cover == ARTIFICIAL] = 0.5
     share[parts.cover == WETLANDS] = 0.7
@@ -47,7 +50,7 @@ def _visible_snow(land: Landscape) -> np.ndarray:
 
 
 def _blur(a: np.ndarray) -> np.ndarray:
-    """Apply the separable PSF and drop the padding."""
+    """Apply the separable PSFs (y, x, band) and drop the padding."""
     a = _PSF[0] * a[:-2] + _PSF[1] * a[1:-1] + _PSF[2] * a[2:]
     return _PSF[0] * a[:, :-2] + _PSF[1] * a[:, 1:-1] + _PSF[2] * a[:, 2:]
 
