@@ -102,6 +102,13 @@ def samples_per_tile(config: dict, train: dict, training_tiles: int, tile_pixels
     return min(fits, sampling["max_samples"] or fits)
 
 
+def sample_params(config: dict, train: dict, training_tiles: int, tile_pixels: float) -> dict:
+    """The sample rule's settings: `sampling`, its memory budget turned into each tile's `max_samples`."""
+    params = {key: value for key, value in config["sampling"].items() if key != "train_memory_mb"}
+    params["max_samples"] = samples_per_tile(config, train, training_tiles, tile_pixels)
+    return params
+
+
 def stack_frames(path) -> int | None:
     """The number of acquisitions in a tile's stack (NetCDF), None while it does not exist yet (Snakemake
     evaluates resources again before it schedules the job)."""

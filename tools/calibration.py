@@ -27,7 +27,7 @@ import pandas as pd
 import xarray as xr
 import yaml
 
-from landcover import stack
+from landcover import resources, stack
 from landcover.classes import NO_DATA, classes_from_config
 from landcover.clouds import cloud_masks
 from landcover.features import tile_features
@@ -35,7 +35,7 @@ from landcover.grid import tile_grid
 from landcover.maps import write_class_geotiff
 from landcover.model import TrainingSet, predict_tile, train_model
 from landcover.reference import erode, rasterize_reference
-from landcover.report import score_against_truth
+from landcover.report.metrics import score_against_truth
 from landcover.sampling import ID_COLUMNS, sample_pixels
 from landcover.split import split_tiles
 from landcover.synthetic import synthesize_reference, synthesize_tile
@@ -100,8 +100,9 @@ class Tile:
     samples: pd.DataFrame
 
 
-def prepare_tile(tile_id: str, config: dict, threads: int) -> Tile:
-    """One tile through the rules before training: synthesize, cloud_mask, features, reference, sample."""
+def prepare_tile(tile_id: str, config: dict, threads: int, sampling: dict, folder: Path) -> Tile:
+    """One tile through the rules before training: synthesize, cloud_mask, features (stored and read back as the
+    features rule writes them, in `folder`), reference, sample with the sample rule's `sampling` settings."""
     area, syn = config["area"], config["synthetic"]
     grid = tile_grid(tile_id, area["tile_size_m"], area["resolution_m"], area["crs"] or SYNTHETIC_CRS)
     raw, truth = synthesize_tile(grid, int(syn["seed"]), year=int(syn["year"]), acquisitions=int(syn["acquisitions"]))
@@ -114,13 +115,17 @@ def prepare_tile(tile_id: str, config: dict, threads: int) -> Tile:
         dates=config["dates"],
         valid_coverage_threshold=config["valid_coverage_threshold"],
         workers=threads,
-    ).load()
+    )
+    stored = folder / f"{tile_id}.nc"
+    stack.write(features, stored)
+    with stack.open(stored) as read_back:
+        features = read_back.load()
     reference = config["reference"]
     polygons = synthesize_reference([grid], int(syn["seed"]))
     class_ids = [c["id"] for c in config["classes"]]
     labels = rasterize_reference(polygons, grid, reference["class_attribute"], class_ids)
     eroded = erode(labels, reference["erosion_radius"])
-    samples = sample_pixels(eroded, features, tile_id, **config["sampling"])
+    samples = sample_pixels(eroded, features, tile_id, **sampling)
     return Tile(grid, features, truth["land_cover"].values, samples)
 
 
@@ -215,10 +220,15 @@ def calibrate(config: dict, threads: int = 2, single_dates: bool = True) -> dict
     train_ids, test_ids = split_tiles(
         all_tiles, config["split"]["test_tiles"], config["split"]["test_fraction"], config["split"]["seed"]
     )
+    area = config["area"]
+    pixels = (area["tile_size_m"] / area["resolution_m"]) ** 2
+    table = resources.load_table(REPO / "workflow" / "resources.yaml")
+    sampling = resources.sample_params(config, table["train"], len(train_ids), pixels)
     tiles = {}
-    for tile_id in sorted(all_tiles):
-        log.info("tile %s", tile_id)
-        tiles[tile_id] = prepare_tile(tile_id, config, threads)
+    with tempfile.TemporaryDirectory() as folder:
+        for tile_id in sorted(all_tiles):
+            log.info("tile %s", tile_id)
+            tiles[tile_id] = prepare_tile(tile_id, config, threads, sampling, Path(folder))
     train = pd.concat([tiles[t].samples for t in train_ids], ignore_index=True)
     model = config["model"]
     booster, metadata = train_model(

@@ -18,7 +18,7 @@ from landcover.reference import erode
 def interior_and_shares(map_paths, truth_paths, erosion_radius: int) -> dict:
     """Accuracy on the interior pixels and the true class shares of all scored pixels.
 
-    Scored pixels are those the map labels (as in `landcover.report.score_against_truth`, which also
+    Scored pixels are those the map labels (as in `landcover.report.metrics.score_against_truth`, which also
     checks that map and truth share a grid)."""
     if len(map_paths) != len(truth_paths):
         raise ValueError(f"{len(map_paths)} maps but {len(truth_paths)} truth files")

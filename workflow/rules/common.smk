@@ -90,19 +90,10 @@ def tile_mem_mb(job):
     return mem_mb
 
 
-def samples_per_tile():
-    """sampling.max_samples lowered so that the training tiles' samples fit sampling.train_memory_mb
-    (landcover.resources.samples_per_tile)."""
-    return resources.samples_per_tile(
-        config, RESOURCES["train"], len(TRAIN_TILES), tile_pixels()
-    )
-
-
 # the sample rule's params: the memory budget acts through max_samples
-SAMPLING = {
-    **{k: v for k, v in config["sampling"].items() if k != "train_memory_mb"},
-    "max_samples": samples_per_tile(),
-}
+SAMPLING = resources.sample_params(
+    config, RESOURCES["train"], len(TRAIN_TILES), tile_pixels()
+)
 
 
 def train_mem_mb(wildcards, attempt):
