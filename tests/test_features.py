@@ -135,9 +135,8 @@ def test_tile_features_end_to_end_in_row_blocks(tmp_path, caplog):
         assert ft.dates_attr(back, "kept_dates") == kept_dates
         assert ft.dates_attr(back, "dropped_dates") == dropped_dates
         assert np.array_equal(back["date"].values, dates.astype("datetime64[ns]"))
-        # stored as int16 steps of 1.2e-4 (stack.COMPACT): float32 back, NaN where NaN, within half a step
         assert back["features"].dtype == np.float32
-        np.testing.assert_allclose(back["features"].values, result["features"].values, rtol=0, atol=6.1e-5)
+        np.testing.assert_array_equal(back["features"].values, result["features"].values)
         np.testing.assert_array_equal(np.isnan(back["features"].values), np.isnan(result["features"].values))
 
 

@@ -28,7 +28,7 @@ from landcover.model import (
     train_model,
 )
 from landcover.sampling import feature_columns
-from landcover.stack import FEATURE_OFFSET, FEATURE_STEP, TileGrid
+from landcover.stack import TileGrid
 
 DATES = np.array(["2017-01-01", "2017-01-17", "2017-02-02", "2017-02-18"], dtype="datetime64[D]")
 FEATURES = ["B02", "B08", "NDVI"]
@@ -178,7 +178,6 @@ def features_file(path, rng, dates=DATES) -> np.ndarray:
     cube = (labels[None, :, :, None] * 0.1 + rng.normal(0, 0.15, (len(dates), 23, 17, len(FEATURES)))).astype(
         np.float32
     )
-    cube = np.rint((cube - FEATURE_OFFSET) / FEATURE_STEP) * FEATURE_STEP + FEATURE_OFFSET  # held exactly on disk
     no_data = rng.random((23, 17)) < 0.2
     no_data[:5] = True  # a whole block without observations
     cube[:, no_data, :] = np.nan

@@ -137,7 +137,7 @@ def test_lazy_file_gives_the_same_samples(tmp_path):
     stack.write(features, tmp_path / "features.nc")
     with stack.open(tmp_path / "features.nc") as lazy:
         from_file = sample_pixels(labels, lazy, TILE, seed=3, max_samples=400)
-        in_memory = lazy.load()  # the features as stored (int16 steps, landcover.stack.COMPACT)
+        in_memory = lazy.load()
     pd.testing.assert_frame_equal(from_file, sample_pixels(labels, in_memory, TILE, seed=3, max_samples=400))
 
 
@@ -207,7 +207,7 @@ def test_scripts_grid_reference_sample(tmp_path, run_script):
 
     stack.write(make_features(GRID), tmp_path / "features.nc")
     with stack.open(tmp_path / "features.nc") as stored:
-        features = stored.load()  # as stored (int16 steps, landcover.stack.COMPACT)
+        features = stored.load()
     run_script(
         "sample",
         wildcards={"tile": TILE},
