@@ -14,8 +14,8 @@ from conftest import TINY_TILES, tiny_config
 from rasterio.crs import CRS
 from shapely.geometry import box
 
-from landcover.config import SYNTHETIC_CRS
-from landcover.grid import tile_grid
+from landcover.config import SYNTHETIC_CRS, margin_px
+from landcover.grid import crop_to_tile, grown, tile_grid, with_margin
 from landcover.stack import L1C_BANDS, TileGrid
 from landcover.synthetic import synthesize_reference, synthesize_tile
 
@@ -27,12 +27,14 @@ def tiny_grids(config: dict | None = None) -> list[TileGrid]:
 
 
 def synthesize_area(config: dict, acquisitions: int) -> dict[str, tuple[xr.Dataset, xr.Dataset]]:
-    """{tile: (raw stack, truth)} of the synthetic source, exactly as its workflow rule makes them."""
-    syn = config["synthetic"]
-    return {
-        grid.tile_id: synthesize_tile(grid, syn["seed"], year=syn["year"], acquisitions=acquisitions)
-        for grid in tiny_grids(config)
-    }
+    """{tile: (raw stack, truth)} of the synthetic source on each tile, exactly as its workflow rule makes them: drawn
+    with the tile's margin (the sensor noise is seeded by the drawn grid's corner), then cut to the tile."""
+    syn, margin = config["synthetic"], margin_px(config)
+    area = {}
+    for grid in tiny_grids(config):
+        drawn = synthesize_tile(grown(grid, margin), syn["seed"], year=syn["year"], acquisitions=acquisitions)
+        area[grid.tile_id] = tuple(crop_to_tile(with_margin(ds, margin)) for ds in drawn)
+    return area
 
 
 def clearest_frames(area: dict, count: int) -> list[int]:

@@ -11,8 +11,8 @@ pytestmark = pytest.mark.slow
 
 # a tile's own chain, with the default methods (spatial context on): each job reads its own tile's files only
 TILE_CHAIN = {"cloud_mask", "features", "reference", "sample", "predict", "true_colour"}
-# what the merged map feeds: the whole-area outputs that follow any tile's map
-MERGE_AND_AFTER = {"merge", "score_truth", "report", "viewer"}
+# what the merged map feeds: the whole-area outputs that follow any tile's map (the reference check reads every map)
+MERGE_AND_AFTER = {"merge", "score_truth", "reference_check", "report", "viewer"}
 TRAINING_TILE = TINY_TILES[0]
 
 
@@ -92,7 +92,7 @@ def test_added_test_tiles_run_their_chain_and_the_merge_only(run_copy):
     assert jobs == {rule: set(added) for rule in new} | {rule: {""} for rule in MERGE_AND_AFTER | {"grid"}}
 
 
-def test_report_setting_reruns_the_report_only(run_copy):
+def test_figure_resolution_reruns_the_figures_and_the_viewer_only(run_copy):
     write_config(run_copy, tiny_config(report={"dpi": 60}))
     jobs = planned(run_copy)
     # the figures drawn at that dpi, and the viewer that shows them
