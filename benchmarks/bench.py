@@ -541,17 +541,17 @@ def write_resource_table() -> None:
     jobs = {b["job"]: b for b in BOUNDED if "error" not in b and b["job"] in PER_FRAME}
     if not jobs and "train_default" not in FACTS:
         return
-    from run_ours import BOUNDED_SIZE, BOUNDED_TIMES, bounded_margin
+    from run_ours import BOUNDED_SIZE, BOUNDED_TIMES
 
     today = f"{time.strftime('%Y-%m-%d')} (make bench)"
     if jobs:
-        from inputs import country_settings
+        from inputs import country_margin_px, country_settings
 
         from landcover.resources import model_columns
 
         columns = {"columns": model_columns(country_settings())}
         table["tile_jobs"] = {
-            name: {"peak_mb": round(b["peak_mb"]), "base_mb": round(b["base_mb"]), "pixels": (BOUNDED_SIZE + 2 * bounded_margin()) ** 2,
+            name: {"peak_mb": round(b["peak_mb"]), "base_mb": round(b["base_mb"]), "pixels": (BOUNDED_SIZE + 2 * country_margin_px()) ** 2,
                    "frames": BOUNDED_TIMES, "per_frame": PER_FRAME[name], **(columns if name in MODEL_INPUTS else {}),
                    "wall_s": round(b["wall_s"], 2), "threads": b["threads"], "runs": b["runs"], "measured": today}
             for name, b in jobs.items()

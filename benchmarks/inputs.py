@@ -321,3 +321,10 @@ def country_settings() -> dict:
     from tools.country import country_config
 
     return country_config()
+
+
+def country_margin_px() -> int:
+    """The margin (px) config/slovenia.yaml's tiles read around themselves (landcover.config.margin_px)."""
+    from landcover.config import margin_px
+
+    return margin_px(country_settings())

@@ -6,7 +6,7 @@ import datetime as dt
 import math
 import os
 
-from inputs import country_settings
+from inputs import country_margin_px, country_settings
 
 from tools.country import country_tiles
 
@@ -23,15 +23,9 @@ FRAMES, PEER_FRAMES = 70, 60
 TILE_PX, PEER_PX = 1000 * 1000, 500 * 500
 
 
-def _margin_px() -> int:
-    from landcover.config import margin_px
-
-    return margin_px(COUNTRY)
-
-
 # each tile's stack, clouds and features cover it and a margin of the spatial context's reach (landcover.grid): the
 # bounded runs measure the grown tile, and the rules request memory for it
-MARGIN_PX = _margin_px()
+MARGIN_PX = country_margin_px()
 GROWN_PX = (1000 + 2 * MARGIN_PX) ** 2
 MANY_FRAMES = 140  # areas with about 140 acquisitions a year exist (overlapping orbits)
 NODES = (1, 4, 16, 64)

@@ -340,13 +340,6 @@ def predict_compiled() -> Case:
 BOUNDED_SIZE, BOUNDED_TIMES = 1000, 70
 
 
-def bounded_margin() -> int:
-    """The margin (px) config/slovenia.yaml's tiles read around themselves (landcover.config.margin_px)."""
-    from landcover.config import margin_px
-
-    return margin_px(inputs.country_settings())
-
-
 def bounded_path(name: str) -> str:
     return os.path.join(WORK, f"bounded_{BOUNDED_SIZE}_{BOUNDED_TIMES}", name)
 
@@ -394,7 +387,7 @@ def prepare_bounded() -> Case:
     from landcover.reference import erode
     from landcover.synthetic import synthesize_tile
 
-    margin = bounded_margin()
+    margin = inputs.country_margin_px()
 
     def cached() -> bool:
         if not all(os.path.exists(bounded_path(name)) for name in ("stack.nc", "labels.npy", "stack_sources.nc")):

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 BINNING_SAMPLE = 200_000  # LightGBM bins from at most this many rows (bin_construct_sample_cnt), as float64
+MIN_SAMPLES_PER_TILE = 100  # below this a tile cannot show each of its classes to the model: a budget error, not a map
 
 
 def load_table(path) -> dict:
@@ -95,8 +96,16 @@ def samples_per_tile(config: dict, train: dict, training_tiles: int, tile_pixels
     """`sampling.max_samples` for each tile: the configured cap, lowered so that all training tiles' samples fit
     the training's memory request `sampling.train_memory_mb`; None (no cap) only when neither sets one."""
     sampling = config["sampling"]
-    budget = train_samples_within(train, sampling["train_memory_mb"], train_columns(config))
-    fits = max(1, budget // max(1, training_tiles))
+    columns = train_columns(config)
+    budget = train_samples_within(train, sampling["train_memory_mb"], columns)
+    fits = budget // max(1, training_tiles)
+    if fits < MIN_SAMPLES_PER_TILE:
+        needed = memory_request(train_peak_mb(train, MIN_SAMPLES_PER_TILE * max(1, training_tiles), columns), 0)
+        raise ValueError(
+            f"sampling.train_memory_mb = {sampling['train_memory_mb']} MB fits {budget:,} samples of {columns} columns: "
+            f"{fits} for each of the {training_tiles} training tiles, fewer than {MIN_SAMPLES_PER_TILE}; "
+            f"set it to at least {needed} MB, or use fewer columns (features.context_sigmas, features.temporal_stats)"
+        )
     if sampling["max_samples"] is None and fits >= tile_pixels:
         return None
     return min(fits, sampling["max_samples"] or fits)

@@ -1,7 +1,10 @@
 """The memory-request formula the workflow and benchmarks/RESULTS.md share (landcover.resources)."""
 
+import re
+
 import h5py
 import numpy as np
+import pytest
 from conftest import REPO
 
 from landcover import resources
@@ -101,3 +104,18 @@ def test_samples_per_tile_lowers_max_samples_to_the_budget_only():
     config["sampling"]["max_samples"] = None
     assert resources.samples_per_tile(config, train, 200, 1e6) == fit // 200
     assert resources.samples_per_tile(config, train, 1, 100) is None  # every pixel fits: no cap
+
+
+def test_a_training_budget_too_small_for_the_tiles_is_an_error_that_names_the_setting_and_a_size_that_fits():
+    from conftest import default_config
+
+    config = default_config()
+    train = {"base_mb": 250, "bytes_per_value": 6.5}
+    config["sampling"].update(max_samples=5000, train_memory_mb=2000)
+    columns = resources.train_columns(config)
+    tiles = resources.train_samples_within(train, 2000, columns) // resources.MIN_SAMPLES_PER_TILE + 1
+    with pytest.raises(ValueError, match=r"sampling.train_memory_mb = 2000 MB .* at least (\d+) MB") as error:
+        resources.samples_per_tile(config, train, tiles, 1e6)
+    assert resources.samples_per_tile(config, train, tiles - 1, 1e6) >= resources.MIN_SAMPLES_PER_TILE
+    config["sampling"]["train_memory_mb"] = int(re.search(r"at least (\d+) MB", str(error.value)).group(1))
+    assert resources.samples_per_tile(config, train, tiles, 1e6) >= resources.MIN_SAMPLES_PER_TILE

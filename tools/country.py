@@ -19,7 +19,7 @@ def country_config() -> dict:
 
 
 def country_tiles() -> int:
-    """The tiles of the country's grid (262 of 10 km for Slovenia), made by the workflow's own function."""
+    """The tiles of the country's grid (260 of 10 km for Slovenia), made by the workflow's own function."""
     from landcover.config import area_grid
 
     return len(area_grid(country_config()))

@@ -96,26 +96,41 @@ def projected_size(measured: dict, tiles: int | None = None, tile_pixels: int = 
     }
 
 
+def table(html, tiles: int, tile_pixels: int = 1000) -> str:
+    """What `main` prints: the page as built beside the country's projection."""
+    measured = page_size(html)
+    projected = projected_size(measured, tiles, tile_pixels)
+    keys = ("page_bytes", "first_view_tile_bytes", "folder_bytes", "pyramid_tiles", "map_tiles", "width", "height")
+    lines = [f"{'':24}{'this run':>14}{f'{tiles} tiles':>16}"]
+    lines += [f"{key:24}{measured[key]:>14,}{projected[key]:>16,}" for key in keys]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description="Sizes of the map viewer's page: as built, and for a country.")
     parser.add_argument("html", help="the viewer page, e.g. results/map.html")
     parser.add_argument(
-        "--tiles", type=int, help="map tiles of the projected country (default: config/slovenia.yaml's grid, 262)"
+        "--tiles", type=int, help="map tiles of the projected country (default: config/slovenia.yaml's grid)"
     )
     parser.add_argument("--tile-pixels", type=int, default=1000, help="pixels across a map tile (10 km at 10 m)")
+    parser.add_argument("--readme", help="also rewrite this README's viewer-sizes block with the table")
     args = parser.parse_args(argv)
-    measured = page_size(args.html)
     if args.tiles is None:
         from tools.country import country_tiles
 
         args.tiles = country_tiles()
-    projected = projected_size(measured, args.tiles, args.tile_pixels)
-    keys = ("page_bytes", "first_view_tile_bytes", "folder_bytes", "pyramid_tiles", "map_tiles", "width", "height")
-    print(f"{'':24}{'this run':>14}{f'{args.tiles} tiles':>16}")
-    for key in keys:
-        print(f"{key:24}{measured[key]:>14,}{projected[key]:>16,}")
+    printed = table(args.html, args.tiles, args.tile_pixels)
+    print(printed, end="")
+    if args.readme:
+        from tools.readme import write_blocks
+
+        command = f"$ .venv/bin/python -m tools.viewer_sizes {args.html}   # after make demo"
+        intro = (
+            f"{args.tiles}-tile country (10 km tiles at 10 m, as Slovenia; its tile bytes scaled from this run's):\n\n"
+        )
+        write_blocks(args.readme, {"viewer-sizes": f"{intro}```\n{command}\n{printed}```\n"})
 
 
 if __name__ == "__main__":
