@@ -12,13 +12,13 @@ from tools.country import country_tiles
 
 # Slovenia 2017 at the eo-learn example's tiling, with config/slovenia.yaml's settings (over the schema's defaults).
 COUNTRY = country_settings()
-TILES = country_tiles()  # 262 of 10 km
+TILES = country_tiles()  # 260 of 10 km
 TEST_FRACTION = COUNTRY["split"]["test_fraction"]
 TRAIN_TILES = round(TILES * (1 - TEST_FRACTION))
 EXAMPLE_SAMPLES = 40_000  # the eo-learn example's samples per tile (its 207 columns), for the like-for-like table
 CONTEXT = bool(COUNTRY["features"]["context_sigmas"])
 KEEP_INTERMEDIATES = COUNTRY["keep_intermediates"]
-TEMPORARY = ("clouds",)  # the outputs the workflow marks temp() (workflow/rules/common.smk, intermediate)
+TEMPORARY = ("clouds", "features")  # the outputs the workflow marks temp() (workflow/rules/common.smk, intermediate)
 FRAMES, PEER_FRAMES = 70, 60
 TILE_PX, PEER_PX = 1000 * 1000, 500 * 500
 
@@ -155,16 +155,18 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         f"size (real scenes compress differently, the stack most of all); the stack as the real sources write it: "
         f"the {len(COUNTRY['features']['bands'])} feature bands on the 10 m tile grid (those measured at 20 m as "
         f"2 x 2 blocks) and the 13 bands at 80 m for the cloud masks (`cloud_bands`, as Sentinel Hub delivers them); "
-        f"the cloud masks are temporary (`keep_intermediates` false: deleted once read) and left out of the total.\n"
+        f"the cloud masks and the features are temporary (`keep_intermediates` false: deleted once read) and left out "
+        f"of the total kept; during the run every tile's features wait for the model, so the disk's peak holds them.\n"
     )
     lines.append(
-        "| stage | per tile | 262 tiles, 1 machine (serial) | 1 machine, 1-thread jobs 2 at a time | disk per tile | disk, 262 tiles |"
+        f"| stage | per tile | {TILES} tiles, 1 machine (serial) | 1 machine, 1-thread jobs 2 at a time | disk per tile | "
+        f"disk, {TILES} tiles |"
     )
     lines.append("|---|---|---|---|---|---|")
     for label, key, dkey in (
         ("stack (input, synthetic here)", None, "stacks"),
         ("cloud_mask" + ("" if KEEP_INTERMEDIATES else " (temporary: deleted once read)"), "cloud_mask", "clouds"),
-        ("features", "features", "features"),
+        ("features" + ("" if KEEP_INTERMEDIATES else " (temporary: deleted once read)"), "features", "features"),
         ("reference (erosion only)", "reference", None),
         ("sample", "sample", "samples"),
         ("predict", "predict", "maps"),
@@ -213,7 +215,17 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         stages = math.ceil(TILES / n) * (sum(per_tile.values()) + tile_jobs_s / TILES)
         lines.append(f"| {n} | {_s(stages)} | {_s(once)} | {_s(stages + once)} |")
     lines.append("")
-    summary = {"ours_serial_s": total_serial, "ours_packed_s": total_packed, "disk": total_disk}
+    peak_disk = total_disk + (0 if KEEP_INTERMEDIATES else (disk["features"] or 0) * TILES)
+    lines.append(f"Disk after the stacks: {_gb(total_disk)} kept once the run is done, at most {_gb(peak_disk)} during "
+                 f"it (every tile's features waiting for the model); the stacks as the sources write them: "
+                 f"{_gb((disk['stacks'] or 0) * TILES)}.\n")  # fmt: skip
+    summary = {
+        "ours_serial_s": total_serial,
+        "ours_packed_s": total_packed,
+        "disk": total_disk,
+        "disk_peak": peak_disk,
+        "stacks": (disk["stacks"] or 0) * TILES,
+    }
 
     # like for like: both sides from the same rows (2, 4, 5, 6), scaled from 500 x 500 x 60 to 1000 x 1000 x 70
     scale = TILE_PX * FRAMES / (PEER_PX * PEER_FRAMES)
@@ -245,7 +257,7 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
             f"not the workflow's defaults projected above); writing the outputs, the merge, the report and the jobs' "
             f"start-up are left out on both sides:\n"
         )
-        lines.append("| stage | ours per tile | eo-learn per tile | ours, 262 tiles | eo-learn, 262 tiles |")
+        lines.append(f"| stage | ours per tile | eo-learn per tile | ours, {TILES} tiles | eo-learn, {TILES} tiles |")
         lines.append("|---|---|---|---|---|")
         for stage, o, p in pairs:
             lines.append(f"| {stage} | {_s(o)} | {_s(p)} | {_s(o * TILES)} | {_s(p * TILES)} |")
@@ -317,6 +329,7 @@ def write_results(
     path, rows, bounded, facts, commands, log, machine, total_s, load_start, load_end, table_md, bounded_md
 ) -> str:
     m = machine
+    projected, summary = projection(bounded, facts) if bounded else ("", {})
     out = ["# Benchmarks against eo-learn 1.5.7", ""]
     how = "Assembled by `bench.py --reuse`" if m.get("reused") else "Written by `make bench`"
     out.append(
@@ -364,6 +377,10 @@ def write_results(
     out.append("## Results")
     out.append("")
     out.append(table_md)
+    out.append("")
+    out.append("## A country on a laptop: the goals of issue 19")
+    out.append("")
+    out.extend(goals(rows, bounded, summary))
     out.append("")
     out.append("Notes per row:")
     out.append("")
@@ -418,8 +435,7 @@ def write_results(
             out.append("")
         out.append("## Country projection: Slovenia 2017")
         out.append("")
-        text, summary = projection(bounded, facts)
-        out.append(text)
+        out.append(projected)
     out.append("## Commands")
     out.append("")
     out.append("`make bench` (= `make -C benchmarks`) builds `benchmarks/.venv` and runs `python bench.py`, which ran:")
@@ -438,7 +454,7 @@ def write_results(
     if os.path.abspath(path) == os.path.abspath(RESULTS):  # a copy elsewhere (--out) leaves the README alone
         from tools.readme import write_blocks
 
-        write_blocks(README, readme_blocks(rows, facts, summary if bounded else {}))
+        write_blocks(README, readme_blocks(rows, facts, summary, goals(rows, bounded, summary)))
     return text
 
 
@@ -446,7 +462,7 @@ README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 
 
-def readme_blocks(rows, facts: dict, summary: dict) -> dict[str, str]:
+def readme_blocks(rows, facts: dict, summary: dict, goal_lines: list[str]) -> dict[str, str]:
     """The README's figures from this run: the demo's time (row D) and the benchmark's headline table."""
     today = dt.date.today().isoformat()
     blocks = {}
@@ -476,5 +492,69 @@ def readme_blocks(rows, facts: dict, summary: dict) -> dict[str, str]:
                 else ""
             )
         )
+    lines += ["", *goal_lines]
     blocks["bench"] = "\n".join(lines) + "\n"
     return blocks
+
+
+# Issue 19's "today" column: benchmarks/RESULTS.md of 2026-11-30, before tiles stood alone (its own figures).
+BEFORE = {
+    "country": "14.3 h",
+    "disk": "728 GB",
+    "stacks": "337 GB (13 bands at 10 m)",
+    "job_peak": "context 3.4 GB",
+    "train": "28.5 GB",
+    "predict": "1.08x slower",
+    "clouds": "1.1x",
+    "chain": "2.2x",
+    "demo": "3-5.5 min",
+}
+
+
+def _speed(row) -> str:
+    return "-" if row is None or not row.ratio else f"{1 / row.ratio:.2f}x faster"
+
+
+def goals(rows, bounded, summary: dict) -> list[str]:
+    """Issue 19's table: each goal beside the figure the issue started from and this run's, measured here."""
+    from landcover.resources import load_table, train_columns
+
+    by_row = {r.row: r for r in rows}
+    peaks = {b["job"].split(" ")[0]: b["peak_mb"] for b in bounded or () if "error" not in b and "peak_mb" in b}
+    peaks.pop("train", None)
+    worst = max(peaks.items(), key=lambda item: item[1]) if peaks else None
+    train = {rule: mem for rule, _, _, mem, _, _ in resources(load_table(RESOURCE_TABLE), train_columns(COUNTRY))}
+    demo = by_row.get("D")
+
+    def met(ok) -> str:
+        return "not measured" if ok is None else ok if isinstance(ok, str) else "yes" if ok else "**no**"
+
+    def faster(row, goal: float):
+        return None if row is None or not row.ratio else 1 / row.ratio >= goal
+
+    serial = summary.get("ours_serial_s")
+    items = [
+        ("Slovenia 2017, default methods, downloads excluded, margins included (one 2-core machine, serial)",
+         "country", _s(serial) if serial else "-", "<= 3 h", None if serial is None else serial <= 3 * 3600),
+        ("disk of everything after the stacks: kept / at most during the run", "disk",
+         f"{_gb(summary.get('disk'))} / {_gb(summary.get('disk_peak'))}" if summary else "-", "<= 100 GB",
+         None if not summary else f"kept {met(summary['disk'] <= 100e9)}, peak {met(summary['disk_peak'] <= 100e9)}"),
+        ("stacks as the sources write them", "stacks", _gb(summary.get("stacks")) if summary else "-",
+         "measured and shown", None if not summary else True),
+        ("per-tile job peak (10 km tile)", "job_peak", f"{worst[0]} {worst[1] / 1024:.2f} GB" if worst else "-",
+         "every job <= 2 GiB", None if worst is None else worst[1] <= 2048),
+        ("training request for Slovenia (rule train's mem_mb)", "train",
+         f"{train['train'] / 1000:.1f} GB" if "train" in train else "-", "<= 12 GB",
+         None if "train" not in train else train["train"] <= 12000),
+        ("predict against plain LightGBM on the same model, compile counted once per country (row 5b)", "predict",
+         _speed(by_row.get("5b")), ">= 3x faster", faster(by_row.get("5b"), 3)),
+        ("cloud masks against s2cloudless alone (row 3)", "clouds", _speed(by_row.get("3")), ">= 3x faster",
+         faster(by_row.get("3"), 3)),
+        ("per-tile chain against eo-learn (row 4)", "chain", _speed(by_row.get("4")), ">= 5x faster",
+         faster(by_row.get("4"), 5)),
+        ("`make demo` after install, 2 cores (row D)", "demo", _s(demo.ours_s) if demo else "-", "<= 3 min",
+         None if demo is None or demo.ours_s is None else demo.ours_s <= 180),
+    ]  # fmt: skip
+    lines = ["| figure | issue 19's starting figure | this run | goal | met |", "|---|---|---|---|---|"]
+    lines += [f"| {what} | {BEFORE[key]} | {now} | {goal} | {met(ok)} |" for what, key, now, goal, ok in items]
+    return lines

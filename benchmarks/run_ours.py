@@ -565,7 +565,7 @@ def prepare_country() -> Case:
 
 
 def merge_country() -> Case:
-    """What scripts/merge.py does for Slovenia: the 262 tile maps as one COG, and its preview PNG."""
+    """What scripts/merge.py does for Slovenia: the country's tile maps as one COG, and its preview PNG."""
     from landcover.maps import merge_tiles, preview_png
 
     paths = country_maps()

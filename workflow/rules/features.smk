@@ -3,7 +3,7 @@ rule features:
         stack=result("stacks/{tile}.nc"),
         clouds=result("clouds/{tile}.nc"),
     output:
-        features=result("features/{tile}.nc"),
+        features=intermediate(result("features/{tile}.nc")),
         frames=result("frames/{tile}.json"),
     log:
         tile_log("features"),
