@@ -769,10 +769,8 @@ def _procedure(bench: Bench) -> str:
     )
 
 
-QA_SEEDS = (
-    2017,
-    2018,
-)  # the demo's seed (the tests' tiny run) and a second: a ranking fitted to one seed shows on the other
+# the demo's seed (the tests' tiny run) and a second: a ranking fitted to one seed shows on the other
+QA_SEEDS = (2017, 2018)
 QA_TEST_TILE = "x0458_y5098"
 QA_TOP = 10  # issue 20's goal: precision >= QA_GOAL among the QA_TOP top-ranked flagged polygons
 QA_GOAL = 0.8
