@@ -25,6 +25,8 @@ def test_blocks_written_by_the_benchmark_and_the_accuracy_bench_hold_their_figur
     assert re.search(r"workflow \(\d+ jobs\) and its report took [\d.]+ min", block("demo"))
     assert "Slovenia 2017 as `config/slovenia.yaml` runs it" in block("bench")
     assert re.search(r"\| \*\*mean\*\* \| \| \*\*0\.\d+\*\*", block("accuracy"))
+    assert re.search(r"seed 2017: precision [\d.]+, recall [\d.]+, top 10 [\d.]+", block("reference-qa"))
+    assert re.search(r"Real patch: \d+ of \d+ runs .* airport", block("reference-qa"))
 
 
 def test_replace_block_names_a_missing_block():

@@ -17,7 +17,9 @@ Scores (scikit-learn) are on every labelled test pixel first (the headline: a ma
 boundaries included), then on the eroded interior (secondary). A pixel the map leaves as no data counts as wrong.
 The report (Markdown, default docs/accuracy.md) also holds the selection, the whole ablation (losers included) and
 the prediction-time check, and the README's block between `<!-- accuracy:start -->` and `<!-- accuracy:end -->` is
-rewritten from it. Everything is seeded: the same command gives the same table (timings aside).
+rewritten from it. Its last section, reference QA (issue 20 part 5: the reference check measured on the synthetic
+register's known errors and counted on the real patch, with pictures; README block `reference-qa`), is rewritten alone by
+`--only reference-qa`. Everything is seeded: the same command gives the same table (timings aside).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +37,7 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
+import shapely
 import xarray as xr
 import yaml
 
@@ -44,12 +49,15 @@ from landcover.features import TEMPORAL_STATS, tile_features
 from landcover.grid import crop_to_tile, tile_window, with_margin
 from landcover.ingest.eopatch import read_eopatch, read_eopatch_reference
 from landcover.interpolate import date_grid
+from landcover.maps import class_rgb, legend_handles, write_class_geotiff, write_confidence_geotiff
 from landcover.model import predict_tile, train_model
-from landcover.reference import erode
+from landcover.raster_io import save_png
+from landcover.reference import erode, write_labels
+from landcover.report import reference_check
 from landcover.report.metrics import scores
 from landcover.resources import model_columns
 from landcover.sampling import sample_pixels
-from tools.readme import write_blocks
+from tools.readme import replace_block, write_blocks
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +119,7 @@ def _schema_defaults() -> dict:
     properties = yaml.safe_load(SCHEMA.read_text())["properties"]
     return {
         section: {key: node.get("default") for key, node in properties[section]["properties"].items()}
-        for section in ("features", "dates", "model")
+        for section in ("features", "dates", "model", "report")
     }
 
 
@@ -301,9 +309,12 @@ class Bench:
                 self._runs[key] = self._fit(train, train_ds, train.eroded, settings, max(ROUNDS))
             booster, metadata = self._runs[key]
             booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds_of(settings)))
-        predicted, _ = predict_tile(booster, metadata, test_ds, threads=self.threads, sigmas=settings.context_sigmas)
+        predicted, confidence = predict_tile(
+            booster, metadata, test_ds, threads=self.threads, sigmas=settings.context_sigmas
+        )
         return {
             "predicted": predicted,
+            "confidence": confidence,
             "all": scores(test.labels, predicted),
             "interior": scores(test.eroded, predicted),
             "feature_seconds": test.seconds,
@@ -758,8 +769,220 @@ def _procedure(bench: Bench) -> str:
     )
 
 
-def report(bench: Bench, workflow: Settings, ablation: bool = True, timing: bool = True) -> tuple[str, str]:
-    """(docs page, README block) in Markdown."""
+# the demo's seed (the tests' tiny run) and a second: a ranking fitted to one seed shows on the other
+QA_SEEDS = (2017, 2018)
+QA_TEST_TILE = "x0458_y5098"
+QA_TOP = 10  # issue 20's goal: precision >= QA_GOAL among the QA_TOP top-ranked flagged polygons
+QA_GOAL = 0.8
+QA_PICTURES = REPO / "docs" / "reference_qa"
+QA_SPLITS = SPLITS[:2]  # left and right: each half mapped by the model trained on the other
+LAND_USE = (
+    "A flagged polygon is one the map contradicts with confidence: a register error, a map error, or a land-use class "
+    "that is not the land cover (the seed's airport is grass filed as artificial surface)."
+)
+
+
+def check_settings() -> dict:
+    """The reference check's thresholds as the schema's defaults set them (`report` section)."""
+    report = _schema_defaults()["report"]
+    return {
+        "high_confidence": report["high_confidence"],
+        "flag_share": report["flag_share"],
+        "min_pixels": report["flag_min_pixels"],
+    }
+
+
+def synthetic_config(seed: int) -> dict:
+    """The tests' tiny run (tests/conftest.py `tiny_config`, 2 x 2 tiles of 1 km) with the synthetic `seed`."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    validate(config, str(SCHEMA))
+    config["area"]["tile_size_m"] = 1000
+    config["synthetic"].update(seed=seed, origin=[457000, 5097000], tiles_x=2, tiles_y=2)
+    config["split"]["test_tiles"] = [QA_TEST_TILE]
+    config["sampling"]["max_samples"] = 2000
+    return config
+
+
+def synthetic_run(seed: int, workdir: Path) -> Path:
+    """The workflow on the tiny synthetic area up to its reference check and truth scores (a finished run is kept:
+    Snakemake reruns nothing); its results folder."""
+    text = yaml.safe_dump(synthetic_config(seed), sort_keys=False)
+    config = workdir / "config" / "config.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    if not config.exists() or config.read_text() != text:
+        config.write_text(text)
+    bin_dir = Path(sys.executable).parent
+    command = [str(bin_dir / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    command += ["--profile", str(REPO / "profiles" / "default"), "--cores", "2"]
+    command += ["results/report/reference_check.gpkg", "results/report/truth_scores.json"]
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    subprocess.run(command, check=True, env=env)
+    return workdir / "results"
+
+
+def synthetic_rows(results: dict[int, Path]) -> list[str]:
+    """Per seed: `reference_check.measured` of the run's check, and its map's truth OA on the test tile."""
+    lines = [
+        (
+            "| synthetic seed | polygons | misfiled | flagged | flagged and misfiled | precision | recall | "
+            f"precision of the top {QA_TOP} flagged | map's truth OA on the test tile |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for seed, folder in results.items():
+        found = reference_check.measured(folder / "report" / "reference_check.gpkg", top=QA_TOP)
+        truth = yaml.safe_load((folder / "report" / "truth_scores.json").read_text())
+        lines.append(
+            f"| {seed} | {found['polygons']} | {found['misfiled']} | {found['flagged']} | "
+            f"{found['flagged_and_misfiled']} | {_share(found['precision'])} | {_share(found['recall'])} | "
+            f"**{_share(found['precision_top'])}** ({found['top']} flagged) | "
+            f"{_f(truth['tiles'][QA_TEST_TILE]['overall_accuracy'])} |"
+        )
+    return lines
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def real_reference_check(bench: Bench, settings: Settings, folder: Path):
+    """The real patch checked as the workflow checks an EOPatch (the LULC raster's runs of one class are the
+    polygons), each half mapped by the model trained on the other, so no polygon is judged by a model that learned
+    it: (ranked table, summer NDVI, map, their transform), the arrays over the whole patch."""
+    tiles, ndvi, mapped, transforms = [], [], [], []
+    for spec in QA_SPLITS:
+        run = bench.run(spec, settings)
+        test = bench.halves(spec[1], settings)[spec[3]]
+        features = crop_to_tile(test.features)
+        grid = stack.grid_of(features)
+        paths = {name: folder / f"{test.tile}_{name}.tif" for name in ("map", "confidence", "reference")}
+        write_class_geotiff(paths["map"], run["predicted"], grid, EOLEARN_CLASSES)
+        write_confidence_geotiff(paths["confidence"], run["confidence"], grid)
+        write_labels(paths["reference"], grid, test.labels, test.eroded)
+        tiles.append({"tile": test.tile, **paths})
+        transforms.append(grid.transform)
+        summer = features["features"].sel(feature="NDVI", date=slice("2017-06-01", "2017-08-31"))
+        ndvi.append(summer.mean("date").values)
+        mapped.append(run["predicted"])
+    order = np.argsort([t.c for t in transforms])  # the halves side by side, west first
+    table = reference_check.check_tiles(tiles, EOLEARN_CLASSES, "", **check_settings())
+    return table, np.hstack([ndvi[i] for i in order]), np.hstack([mapped[i] for i in order]), transforms[order[0]]
+
+
+def polygon_picture(row, ndvi: np.ndarray, mapped: np.ndarray, transform, path: Path, margin: int = 8) -> None:
+    """A flagged polygon outlined on the summer NDVI and on the map around it, titled with both classes."""
+    from matplotlib.figure import Figure
+    from rasterio.windows import from_bounds
+
+    window = from_bounds(*row.geometry.bounds, transform=transform).round_offsets().round_lengths()
+    top, left = max(int(window.row_off) - margin, 0), max(int(window.col_off) - margin, 0)
+    bottom = min(int(window.row_off + window.height) + margin, ndvi.shape[0])
+    right = min(int(window.col_off + window.width) + margin, ndvi.shape[1])
+    x0, y0 = transform @ (left, top)
+    x1, y1 = transform @ (right, bottom)
+    fig = Figure(figsize=(6.4, 3.4), layout="constrained")
+    pictures = (
+        (ndvi[top:bottom, left:right], "summer NDVI"),
+        (class_rgb(mapped[top:bottom, left:right], EOLEARN_CLASSES), "map"),
+    )
+    for index, (picture, title) in enumerate(pictures):
+        ax = fig.add_subplot(1, 2, index + 1)
+        ax.imshow(picture, extent=(x0, x1, y1, y0), interpolation="nearest", cmap="YlGn", vmin=0, vmax=1)
+        for part in shapely.get_parts(row.geometry):
+            for ring in (part.exterior, *part.interiors):
+                ax.plot(*ring.xy, color="red" if index == 0 else "black", linewidth=1.5)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    present = np.unique(mapped[top:bottom, left:right])
+    fig.legend(handles=legend_handles(EOLEARN_CLASSES, present), loc="outside lower center", ncol=4, fontsize=7)
+    fig.suptitle(
+        f"#{row['rank']}: register {row['class_name']}, map {row['map_class_name']} ({row['map_confidence']:.0f} %); "
+        f"{100 * row['other_share']:.0f} % of {row['pixels']} px",
+        fontsize=9,
+    )
+    save_png(fig, path, 80)
+
+
+def real_rows(table, ndvi: np.ndarray, mapped: np.ndarray, transform, pictures: Path) -> list[str]:
+    """The real patch's flagged count, its top five flagged and their pictures (written under `pictures`)."""
+    flagged = table[table["flagged"]]
+    settings = check_settings()
+    lines = [
+        (
+            f"Real patch: **{len(flagged)} of {len(table)}** runs of one class of the LULC raster flagged (at least "
+            f"{100 * settings['flag_share']:.0f} % of their mapped pixels, and {settings['min_pixels']} or more, "
+            f"mapped as another class with a confidence of {settings['high_confidence']} % or more; each half mapped "
+            "by the workflow's defaults trained on the other half). The register's own polygons are checked in "
+            "[reference_check.md](reference_check.md). The top five flagged (outlined on the summer NDVI and the map):"
+        ),
+        "",
+        "| rank | register class | mapped pixels | confidently other | the map prefers | its confidence |",
+        "|---|---|---|---|---|---|",
+    ]
+    top = flagged.head(5)
+    for row in top.itertuples():
+        lines.append(
+            f"| {row.rank} | {row.class_name} | {row.pixels} | {100 * row.other_share:.0f} % | {row.map_class_name} | "
+            f"{row.map_confidence:.0f} % |"
+        )
+    lines.append("")
+    pictures.mkdir(parents=True, exist_ok=True)
+    for old in pictures.glob("rank*.png"):
+        old.unlink()
+    for _, row in top.iterrows():
+        path = pictures / f"rank{row['rank']}.png"
+        polygon_picture(row, ndvi, mapped, transform, path)
+        alt = f"rank {row['rank']}: {row['class_name']} mapped {row['map_class_name']}"
+        lines += [f"![{alt}]({pictures.name}/{path.name})", ""]
+    return lines
+
+
+def reference_qa(bench: Bench, settings: Settings, workdir: Path, pictures: Path = QA_PICTURES) -> tuple[str, str]:
+    """(docs section, README block) of issue 20's reference QA: the check measured on the synthetic area, whose
+    register knows which polygons it misfiled, and counted on the real patch, with pictures."""
+    results = {seed: synthetic_run(seed, workdir / f"synthetic-{seed}") for seed in QA_SEEDS}
+    measured = {
+        seed: reference_check.measured(folder / "report" / "reference_check.gpkg", top=QA_TOP)
+        for seed, folder in results.items()
+    }
+    met = all(m["precision_top"] is not None and m["precision_top"] >= QA_GOAL for m in measured.values())
+    goal = (
+        f"Goal (precision >= {QA_GOAL} among the top {QA_TOP} flagged, on every seed): {'met' if met else 'not met'}."
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        table, ndvi, mapped, transform = real_reference_check(bench, settings, Path(folder))
+    real = real_rows(table, ndvi, mapped, transform, pictures)
+    intro = (
+        "The reference check (`landcover.report.reference_check`, the `reference_check` rule) ranks each reference "
+        "polygon by the lower 95 % Wilson bound of the share of its mapped pixels that the map assigns to another "
+        "class with high confidence. On the synthetic area the register knows which polygons it misfiled: the tests' "
+        f"tiny run (2 x 2 tiles of 1 km, test tile {QA_TEST_TILE}) per seed, the check of all four tiles measured "
+        "against them (`reference_check.measured`). The map of the three training tiles learned their misfiled labels "
+        "and rarely contradicts them; on the test tile the map's own confident errors compete with the register's, "
+        "so the check is only as good as the map. " + LAND_USE + " This section alone: `python -m tools.accuracy "
+        "--only reference-qa` (with `--workdir DIR`, the synthetic runs are kept and reused)."
+    )
+    section = ["## Reference QA", "", intro, "", *synthetic_rows(results), "", goal, "", *real]
+    seeds = "; ".join(
+        f"seed {seed}: precision {_share(m['precision'])}, recall {_share(m['recall'])}, top {QA_TOP} "
+        f"{_share(m['precision_top'])}"
+        for seed, m in measured.items()
+    )
+    block = (
+        f"Reference QA ([docs/accuracy.md](docs/accuracy.md#reference-qa)): the polygons the map contradicts, "
+        f"measured on the synthetic register's known errors ({seeds}). {goal} Real patch: {int(table['flagged'].sum())} of "
+        f"{len(table)} runs of one class of the LULC raster flagged. " + LAND_USE
+    )
+    return "\n".join(section) + "\n", block + "\n"
+
+
+def report(
+    bench: Bench, workflow: Settings, workdir: Path, ablation: bool = True, timing: bool = True
+) -> tuple[str, str, str]:
+    """(docs page, README accuracy block, README reference QA block) in Markdown; the synthetic runs in `workdir`."""
     per_split = [select(bench, [spec], grid_settings(bench.grid)) for spec in SPLITS]
     pooled = select(bench, SPLITS, grid_settings(bench.grid))
     results = [(spec[0], bench.run(spec, workflow), bench.baseline(spec)) for spec in SPLITS]
@@ -868,6 +1091,8 @@ def report(bench: Bench, workflow: Settings, ablation: bool = True, timing: bool
             "",
             *_other_ablation(bench, others, workflow),
         ]
+    qa_section, qa_block = reference_qa(bench, workflow, workdir)
+    page += ["", "<!-- reference-qa:start -->", qa_section + "<!-- reference-qa:end -->"]
     block = [
         (
             f"Real data (`{COMMAND}`, full tables, the selection procedure and the whole ablation in "
@@ -879,7 +1104,7 @@ def report(bench: Bench, workflow: Settings, ablation: bool = True, timing: bool
         "",
         *headline,
     ]
-    return "\n".join(page) + "\n", "\n".join(block) + "\n"
+    return "\n".join(page) + "\n", "\n".join(block) + "\n", qa_block
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -894,17 +1119,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicates", type=int, default=2000, help="bootstrap replicates of each interval")
     parser.add_argument("--jobs", type=int, default=1, help="processes for the cross-validations and test fits")
     parser.add_argument("--grid", choices=sorted(GRIDS), default="small", help="the selection's grid (full: slower)")
+    parser.add_argument(
+        "--only", choices=["reference-qa"], help="rewrite only that section of the page and its README block (fast)"
+    )
+    parser.add_argument("--workdir", type=Path, help="where the synthetic runs go and are kept (default: temporary)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for noisy in ("landcover.features", "landcover.model", "landcover.context", "landcover.ingest.eopatch"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     bench = Bench(args.threads, args.folds, args.block_px, args.replicates, args.grid)
-    if args.jobs > 1:
-        bench.precompute(args.jobs)
-    page, block = report(bench, WORKFLOW, ablation=not args.no_ablation, timing=not args.no_timing)
+    with tempfile.TemporaryDirectory() as scratch:
+        workdir = args.workdir or Path(scratch)
+        if args.only == "reference-qa":
+            section, qa_block = reference_qa(bench, WORKFLOW, workdir)
+            page = Path(args.output).read_text()
+            Path(args.output).write_text(replace_block(page, "reference-qa", section, args.output))
+            if args.readme:
+                write_blocks(args.readme, {"reference-qa": qa_block})
+            print(section)
+            return 0
+        if args.jobs > 1:
+            bench.precompute(args.jobs)
+        page, block, qa_block = report(
+            bench, WORKFLOW, workdir, ablation=not args.no_ablation, timing=not args.no_timing
+        )
     Path(args.output).write_text(page)
     if args.readme:
-        write_blocks(args.readme, {"accuracy": block})
+        write_blocks(args.readme, {"accuracy": block, "reference-qa": qa_block})
     print(page)
     return 0
 
