@@ -29,6 +29,7 @@ import yaml
 
 from landcover import resources
 from landcover.classes import classes_from_config
+from landcover.context import halo_pixels
 from landcover.model import train_model
 from landcover.reference import erode
 from landcover.sampling import sample_pixels
@@ -143,6 +144,8 @@ def table(selection: Selection) -> list[str]:
 def report(bench: SyntheticBench, selection: Selection, seconds: float) -> str:
     """docs/selection.md in Markdown."""
     side = round(bench.config["area"]["tile_size_m"] / bench.config["area"]["resolution_m"])
+    halo = halo_pixels(bench.config["features"]["context_sigmas"])
+    near_edge = 1 - ((side - 2 * halo) / side) ** 2
     agrees = selection.chosen == WORKFLOW
     lines = [
         "# Selection of the default methods",
@@ -161,6 +164,12 @@ def report(bench: SyntheticBench, selection: Selection, seconds: float) -> str:
             "at country scale, then fewest trees, then the higher CV OA) whose 95 % interval of CV OA minus the "
             f"best's reaches zero (paired bootstrap of {bench.block_px} x {bench.block_px} px blocks, "
             f"{bench.replicates} replicates, each seed's blocks drawn on their own and the differences averaged)."
+        ),
+        "",
+        (
+            f"Caveat of small areas: the spatial context reaches {halo} px and has no halo here, so on "
+            f"{near_edge:.0%} of each area's pixels (those within {halo} px of its edge) it sees less than inside a "
+            "workflow tile; the context's rows are judged at a disadvantage."
         ),
         "",
         (
