@@ -30,8 +30,9 @@ import yaml
 from landcover import resources, stack
 from landcover.classes import NO_DATA, classes_from_config
 from landcover.clouds import cloud_masks
+from landcover.config import margin_px
 from landcover.features import tile_features
-from landcover.grid import tile_grid
+from landcover.grid import crop_to_tile, tile_grid, tile_window, with_margin
 from landcover.maps import write_class_geotiff
 from landcover.model import TrainingSet, predict_tile, train_model
 from landcover.reference import erode, rasterize_reference
@@ -92,20 +93,25 @@ def area_tiles(config: dict) -> list[str]:
 
 @dataclass
 class Tile:
-    """What the chain keeps of a tile: its features, the truth, and the sampled pixels."""
+    """What the chain keeps of a tile: its features, the truth, the rasterised reference and the sampled pixels."""
 
     grid: object
     features: xr.Dataset
     truth: np.ndarray
+    labels: np.ndarray
     samples: pd.DataFrame
 
 
 def prepare_tile(tile_id: str, config: dict, threads: int, sampling: dict, folder: Path) -> Tile:
-    """One tile through the rules before training: synthesize, cloud_mask, features (stored and read back as the
-    features rule writes them, in `folder`), reference, sample with the sample rule's `sampling` settings."""
+    """One tile through the rules before training: synthesize (the tile and its margin, `margin_px`), cloud_mask,
+    features (stored and read back as the features rule writes them, in `folder`), reference, sample with the sample
+    rule's `sampling` settings."""
     area, syn = config["area"], config["synthetic"]
-    grid = tile_grid(tile_id, area["tile_size_m"], area["resolution_m"], area["crs"] or SYNTHETIC_CRS)
-    raw, truth = synthesize_tile(grid, int(syn["seed"]), year=int(syn["year"]), acquisitions=int(syn["acquisitions"]))
+    crs, margin = area["crs"] or SYNTHETIC_CRS, margin_px(config)
+    grid = tile_grid(tile_id, area["tile_size_m"], area["resolution_m"], crs)
+    drawn = tile_grid(tile_id, area["tile_size_m"], area["resolution_m"], crs, margin)
+    raw, truth = synthesize_tile(drawn, int(syn["seed"]), year=int(syn["year"]), acquisitions=int(syn["acquisitions"]))
+    raw, truth = with_margin(raw, margin), crop_to_tile(with_margin(truth, margin))
     clouds = cloud_masks(raw, threads=threads, **config["clouds"])
     features = tile_features(
         raw,
@@ -115,7 +121,9 @@ def prepare_tile(tile_id: str, config: dict, threads: int, sampling: dict, folde
         dates=config["dates"],
         valid_coverage_threshold=config["valid_coverage_threshold"],
         workers=threads,
+        coverage_window=tile_window(raw),
     )
+    features = with_margin(features, margin)
     stored = folder / f"{tile_id}.nc"
     stack.write(features, stored)
     with stack.open(stored) as read_back:
@@ -125,8 +133,8 @@ def prepare_tile(tile_id: str, config: dict, threads: int, sampling: dict, folde
     class_ids = [c["id"] for c in config["classes"]]
     labels = rasterize_reference(polygons, grid, reference["class_attribute"], class_ids)
     eroded = erode(labels, reference["erosion_radius"])
-    samples = sample_pixels(eroded, features, tile_id, **sampling)
-    return Tile(grid, features, truth["land_cover"].values, samples)
+    samples = sample_pixels(eroded, features, tile_id, **sampling, sigmas=config["features"]["context_sigmas"])
+    return Tile(grid, features, truth["land_cover"].values, labels, samples)
 
 
 def _score(maps: dict[str, np.ndarray], tiles: dict[str, Tile], config: dict, folder: Path) -> dict:
