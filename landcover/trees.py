@@ -93,7 +93,7 @@ class CompiledModel:
         return self._model.predict(table, n_jobs=num_threads).reshape(len(table), -1)
 
 
-def _mismatch(model_path, compiled_path) -> str | None:
+def load_reason(model_path, compiled_path) -> str | None:
     """Why the compiled file cannot be loaded here, or None."""
     side = sidecar_path(compiled_path)
     try:
@@ -117,7 +117,7 @@ def load(model_path, compiled_path) -> CompiledModel:
     """The compiled model of `model_path`: the file `compiled_path` where its sidecar says it fits this model, this
     CPU and these versions; otherwise (with a WARNING saying why) the model compiled again in memory."""
     model = lleaves.Model(model_file=str(model_path))
-    reason = _mismatch(model_path, compiled_path)
+    reason = load_reason(model_path, compiled_path)
     if reason is None:
         model.compile(cache=str(compiled_path))
         return CompiledModel(model)
