@@ -103,7 +103,11 @@ def load_reason(model_path, compiled_path) -> str | None:
         return f"its sidecar {side} cannot be read ({err})"
     here = host_cpu()
     if cpu != here:
-        return f"it was compiled for CPU {cpu.get('name')!r} ({cpu.get('triple')}), this is {here['name']!r} ({here['triple']})"
+        extra = sorted(set(str(cpu.get("features", "")).split(",")) - set(here["features"].split(",")))
+        return (
+            f"it was compiled for CPU {cpu.get('name')!r} ({cpu.get('triple')}), this is {here['name']!r} "
+            f"({here['triple']}); features there and not here: {', '.join(extra[:8]) or 'none'}"
+        )
     if {k: record.get(k) for k in _versions()} != _versions():
         return f"it was compiled by {[record.get(k) for k in _versions()]}, this is {list(_versions().values())}"
     if record.get("model_sha256") != _sha256(model_path):
