@@ -14,7 +14,11 @@ import pytest
 
 from landcover import trees
 
-CPU_ELSEWHERE = {"name": "sapphirerapids", "features": "+avx512f,+avx512bw", "triple": "x86_64-unknown-linux-gnu"}
+# where another node of the cluster would have compiled for: another architecture, or one CPU's own features
+ELSEWHERE = {
+    "aarch64": {"triple": "aarch64-unknown-linux-gnu", "cpu": "generic", "features": ""},
+    "avx512": {"triple": "x86_64-unknown-linux-gnu", "cpu": "sapphirerapids", "features": "+avx512f,+avx512bw"},
+}
 
 
 def table(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,28 +64,31 @@ def test_compiled_predictions_are_lightgbms(compiled):
     np.testing.assert_allclose(proba, expected, rtol=0, atol=1e-9)
 
 
-def test_the_sidecar_names_model_object_versions_and_cpu(compiled):
+def test_the_sidecar_names_model_object_versions_and_cpus(compiled):
     model, obj, _ = compiled
     record = json.loads(trees.sidecar_path(obj).read_text())
     assert record["model_sha256"] == trees._sha256(model) and record["object_sha256"] == trees._sha256(obj)
-    assert record["cpu"] == trees.host_cpu() and record["cpu"]["name"]
+    assert record["target"] == trees.target() and record["target"]["features"] == ""  # the baseline: any node
+    assert record["compiled_on"] == trees.host_cpu() and record["compiled_on"]["name"]
     assert record["lleaves"] and record["llvmlite"].startswith("0.4")
     assert sorted(p.name for p in obj.parent.iterdir()) == ["model.txt", "model_compiled.json", "model_compiled.o"]
 
 
-def test_a_file_compiled_for_another_cpu_is_compiled_again_with_a_warning(compiled, tmp_path, caplog):
+@pytest.mark.parametrize("elsewhere", sorted(ELSEWHERE))
+def test_a_file_compiled_for_another_target_is_compiled_again_with_a_warning(compiled, tmp_path, caplog, elsewhere):
     model, obj, booster = copy(compiled, tmp_path)
     side = trees.sidecar_path(obj)
-    side.write_text(json.dumps({**json.loads(side.read_text()), "cpu": CPU_ELSEWHERE}))
+    record = json.loads(side.read_text())
+    side.write_text(json.dumps({**record, "target": ELSEWHERE[elsewhere], "compiled_on": {"name": "neoverse-v2"}}))
     obj.write_bytes(b"\x7fELF not code for this CPU")  # loading it would crash: it must not be loaded
     with caplog.at_level(logging.WARNING, logger="landcover.trees"):
         model_here = trees.load(model, obj)
     warning = next(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
-    assert str(obj) in warning and "sapphirerapids" in warning and repr(trees.host_cpu()["name"]) in warning
-    assert "+avx512f" in warning or "+avx512f" in trees.host_cpu()["features"]
+    assert str(obj) in warning and "'neoverse-v2'" in warning and repr(trees.host_cpu()["name"]) in warning
+    assert ELSEWHERE[elsewhere]["cpu"] in warning
     x, _ = table(500, seed=8)
     np.testing.assert_allclose(model_here.predict(x), booster.predict(x), rtol=0, atol=1e-9)
-    assert obj.read_bytes() == b"\x7fELF not code for this CPU"  # the shared file is left to the nodes it fits
+    assert obj.read_bytes() == b"\x7fELF not code for this CPU"  # the shared file is left alone
 
 
 def test_a_file_compiled_from_another_model_is_compiled_again(compiled, tmp_path, caplog):
