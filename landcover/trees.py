@@ -135,6 +135,7 @@ def load(model_path, compiled_path) -> CompiledModel:
     reason = load_reason(model_path, compiled_path)
     if reason is None:
         _compile(model, cache=str(compiled_path))
+        log.info("predicting with %s, the model compiled by lleaves", compiled_path)
         return CompiledModel(model)
     log.warning("%s not used: %s; compiling the model again for this CPU", compiled_path, reason)
     start = time.perf_counter()
