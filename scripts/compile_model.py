@@ -1,4 +1,4 @@
-"""Snakemake script: the model compiled to native code for this machine's CPU, shared by the predict jobs."""
+"""Snakemake script: the model compiled to native code (landcover.trees), shared by the predict jobs."""
 
 from landcover.logs import log_to
 from landcover.trees import compile_model
