@@ -12,6 +12,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightgbm as lgb
 import numpy as np
@@ -25,6 +26,9 @@ from landcover.context import CONTEXT_ROWS, context_blocks, context_names
 from landcover.features import temporal_features, temporal_names
 from landcover.grid import tile_window
 from landcover.sampling import ID_COLUMNS, feature_columns
+
+if TYPE_CHECKING:
+    from landcover.trees import CompiledModel
 
 log = logging.getLogger(__name__)
 
@@ -393,10 +397,15 @@ def _inputs(grid: np.ndarray, metadata: dict) -> np.ndarray:
 
 
 def predict_tile(
-    booster: lgb.Booster, metadata: dict, features_ds: xr.Dataset, block_rows: int = 32, threads: int = 1, sigmas=()
+    booster: lgb.Booster | CompiledModel,
+    metadata: dict,
+    features_ds: xr.Dataset,
+    block_rows: int = 32,
+    threads: int = 1,
+    sigmas=(),
 ) -> tuple[np.ndarray, np.ndarray]:
     """(labels, confidence) uint8 (y, x) on the tile (its margin cut off): class ids and round(100 * max
-    probability), 0 where no observation.
+    probability), 0 where no observation. `booster` is LightGBM's or the same trees compiled (landcover.trees).
 
     The spatial context of `sigmas` (landcover.context) is computed a block of rows at a time and predicted
     `block_rows` rows at a time, so neither the tile's context nor its float table is ever whole in memory."""

@@ -7,12 +7,15 @@ from landcover.grid import crop_to_tile
 from landcover.logs import log_to
 from landcover.maps import write_class_geotiff, write_confidence_geotiff
 from landcover.model import load_model, predict_tile
+from landcover.trees import load as load_compiled
 
 sm = snakemake
 log = log_to(sm.log[0])
 tile = sm.wildcards.tile
 
 booster, metadata = load_model(sm.input.model, sm.input.metadata)
+if sm.input.compiled:  # predict.compile: the same trees as native code
+    booster = load_compiled(sm.input.model, sm.input.compiled[0])
 with stack.open(sm.input.features, required=("features", "valid_count")) as features:
     grid = stack.grid_of(crop_to_tile(features))
     if grid.tile_id != tile:

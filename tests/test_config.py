@@ -102,6 +102,7 @@ def test_a_five_line_config_for_a_new_area_runs_from_another_directory(tmp_path)
         (lambda c: c["features"].update(indices=["EVI"]), "EVI"),
         (lambda c: c["classes"][0].update(colour="yellow"), "yellow"),
         (lambda c: c["sampling"].update(fraction=0), "0"),
+        (lambda c: c["predict"].update(compile="yes"), "yes"),
     ],
 )
 def test_schema_rejects_bad_values(config, edit, named):

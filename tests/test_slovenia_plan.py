@@ -26,7 +26,7 @@ def test_slovenia_plans_every_tile(real_data, tmp_path):
     assert 250 <= counts["download_sentinelhub"] <= 275
     for rule in ("cloud_mask", "features", "reference", "sample", "predict"):
         assert counts[rule] == counts["download_sentinelhub"], rule
-    assert counts["train"] == counts["merge"] == counts["report"] == 1
+    assert counts["train"] == counts["compile_model"] == counts["merge"] == counts["report"] == 1  # one compile, shared
 
 
 PER_TILE = ("cloud_mask", "features", "predict", "sample", "train")

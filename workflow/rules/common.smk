@@ -3,6 +3,7 @@ import os
 from landcover import resources
 from landcover.config import area_crs, area_grid, check, margin_px as area_margin_px
 from landcover.split import split_tiles
+from landcover.trees import worth_compiling
 
 # `landcover` is imported from this checkout: Snakemake puts the Snakefile's folder on the path of its own
 # process, and scripts/landcover (a link to the package) is on every script's path, also in `--sdm conda`
@@ -65,6 +66,14 @@ def tile_pixels():
 def margin_px():
     """The border each tile reads from its source around the tile (landcover.config.margin_px)."""
     return area_margin_px(config)
+
+
+# the model compiled to native code that predict uses, if the predict.compile setting says so for this run's pixels
+COMPILED_MODEL = (
+    [result("model/model_compiled.o")]
+    if worth_compiling(config["predict"]["compile"], len(TILES) * tile_pixels())
+    else []
+)
 
 
 def stack_pixels():

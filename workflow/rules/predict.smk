@@ -1,8 +1,29 @@
+rule compile_model:
+    input:
+        model=result("model/model.txt"),
+    output:
+        compiled=result("model/model_compiled.o"),
+        sidecar=result("model/model_compiled.json"),
+    log:
+        "logs/compile_model/compile_model.log",
+    benchmark:
+        result("benchmarks/compile_model/compile_model.tsv")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../../scripts/compile_model.py"
+
+
 rule predict:
     input:
         model=result("model/model.txt"),
         metadata=result("model/model.json"),
         features=result("features/{tile}.nc"),
+        compiled=COMPILED_MODEL,
     output:
         map=result("maps/{tile}.tif"),
         confidence=result("maps/{tile}_confidence.tif"),
