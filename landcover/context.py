@@ -28,7 +28,7 @@ from landcover.stack import ROW_CHUNK, load
 
 TRUNCATE = 3.0  # the Gaussian kernel's radius in sigmas (scipy's default is 4; 3 keeps 99.7 % of the weight)
 # rows of context computed at a time: two on-disk row chunks, so the halo rows read around them add at most one
-# chunk's decompression per block; about 320 MB of context at 1,000 px wide and 621 columns
+# chunk's decompression per block; about 320 MB of context at 1,000 px wide and 621 columns (sigmas [1, 3])
 CONTEXT_ROWS = 2 * ROW_CHUNK
 
 

@@ -145,7 +145,7 @@ def load(model_path, compiled_path) -> CompiledModel:
 
 
 # Compiling costs as long as LightGBM takes for this many pixels more than the compiled model: measured on a model
-# of the default methods (621 columns, 8 classes, 100 rounds: 800 trees) on 2 busy cores, 111 s to compile for the
+# with spatial context [1, 3] (621 columns, 8 classes, 100 rounds: 800 trees) on 2 busy cores, 111 s to compile for the
 # baseline x86-64 (51 s for the host's own CPU), 40 us a pixel for LightGBM and 13.5 us compiled (one thread each).
 # Both grow with the trees, so the ratio holds for other model sizes roughly.
 COMPILE_PAYS_PX = 4_000_000

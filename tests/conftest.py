@@ -65,8 +65,10 @@ def example_config(name: str) -> dict:
 
 
 def tiny_config(**overrides) -> dict:
-    """The default config shrunk to a 2 x 2 grid of 1 km tiles; `overrides` are merged section-wise."""
+    """The default config shrunk to a 2 x 2 grid of 1 km tiles, with spatial context on (so the runs exercise each
+    tile's margin, which the default methods, context off, do not read); `overrides` are merged section-wise."""
     config = default_config()
+    config["features"]["context_sigmas"] = [1, 3]
     config["area"]["tile_size_m"] = 1000
     config["synthetic"].update(origin=[457000, 5097000], tiles_x=2, tiles_y=2)
     config["split"]["test_tiles"] = [TINY_TEST_TILE]

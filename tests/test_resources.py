@@ -63,10 +63,10 @@ def test_the_table_make_bench_writes_has_every_job():
 def test_model_columns_count_dates_features_and_context_scales():
     from conftest import default_config
 
-    config = default_config()  # 2017 every 16 days: 23 dates; 6 bands and 3 indices; sigmas 1 and 3
-    assert resources.model_columns(config) == 23 * 9 * 3
-    config["features"]["context_sigmas"] = []
+    config = default_config()  # 2017 every 16 days: 23 dates; 6 bands and 3 indices; no context
     assert resources.model_columns(config) == 23 * 9
+    config["features"]["context_sigmas"] = [1, 3]
+    assert resources.model_columns(config) == 23 * 9 * 3
 
 
 def test_train_columns_add_the_temporal_statistics_of_every_per_date_feature():
@@ -75,7 +75,7 @@ def test_train_columns_add_the_temporal_statistics_of_every_per_date_feature():
     from landcover.features import temporal_names
 
     config = default_config()
-    config["features"]["temporal_stats"] = True
+    config["features"].update(temporal_stats=True, context_sigmas=[1, 3])
     features = [f"f{i}" for i in range(27)]  # 9 features at 3 scales
     assert resources.train_columns(config) == 23 * 27 + len(temporal_names(features, range(23)))
     config["features"]["temporal_stats"] = False
@@ -95,7 +95,7 @@ def test_samples_per_tile_lowers_max_samples_to_the_budget_only():
     from conftest import default_config
 
     config = default_config()
-    config["features"]["temporal_stats"] = True  # 1 350 columns: the budget binds at 200 tiles
+    config["features"].update(temporal_stats=True, context_sigmas=[1, 3])  # 1 350 columns: binds at 200 tiles
     train = {"base_mb": 250, "bytes_per_value": 6.5}
     config["sampling"].update(max_samples=5000, train_memory_mb=12000)
     assert resources.samples_per_tile(config, train, 10, 1e6) == 5000  # the cap: the budget holds far more

@@ -52,17 +52,17 @@ def test_jobs_ask_for_the_memory_measured_for_their_tile_size_and_samples(real_d
     # the Sentinel Hub cost, before any request
     assert re.search(r"Sentinel Hub plan: 2\d\d tiles, .* requests, [\d,]+ PU", dry_run.stdout + dry_run.stderr)
     table = resources.load_table(REPO / "workflow" / "resources.yaml")
-    # 10 km tiles and their margin (sigma 3 reaches 9 px, rounded up to two 80 m cloud blocks), as the jobs hold them
-    grown = (1000 + 2 * 16) ** 2
+    # 10 km tiles without a margin: the default methods have no spatial context (docs/selection.md)
+    assert config["features"]["context_sigmas"] == []
     expected = {
-        job: resources.memory_request(resources.tile_peak_mb(table["tile_jobs"][job], grown, columns=23 * 9 * 3), 1000)
+        job: resources.memory_request(resources.tile_peak_mb(table["tile_jobs"][job], 1000**2, columns=23 * 9), 1000)
         for job in ("cloud_mask", "features", "predict", "sample")
     }
     assert {job: country[job] for job in expected} == expected
     # train: about 180 training tiles (70 % of the ~260), each tile's samples lowered to fit the 12 GB budget, of
-    # 23 dates x 9 features, each also smoothed at two scales, then their temporal statistics when they are on
+    # 23 dates x 9 features, then their temporal statistics when they are on
     assert config["sampling"]["train_memory_mb"] == 12000
-    columns = 23 * 9 * 3 + (9 * 3 * (5 + 22) if config["features"]["temporal_stats"] else 0)
+    columns = 23 * 9 + (9 * (5 + 22) if config["features"]["temporal_stats"] else 0)
     assert resources.train_columns(config) == columns
     assert country["train"] <= 12000
     expected = set()
@@ -71,7 +71,7 @@ def test_jobs_ask_for_the_memory_measured_for_their_tile_size_and_samples(real_d
         expected.add(resources.memory_request(resources.train_peak_mb(table["train"], samples, columns), 2000))
     assert country["train"] in expected
     per_tile = resources.samples_per_tile(config, table["train"], 180, 1e6)
-    # the budget or the cap, whichever is lower (at 621 columns the 40 000 cap binds before 12 GB does)
+    # the budget or the cap, whichever is lower
     assert 1000 <= per_tile <= config["sampling"]["max_samples"]
 
     write_config(tmp_path / "default", yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
