@@ -38,7 +38,7 @@ ENV = dict(os.environ)
 if OMP_WAIT_POLICY:
     ENV["OMP_WAIT_POLICY"] = OMP_WAIT_POLICY
 COMMANDS: list[str] = []
-COMPILED = False  # row 5b (the model compiled by lleaves: compiling takes a minute or more); --compiled runs it
+COMPILED = True  # row 5b (the model compiled by lleaves: compiling takes a minute or more); --no-compiled skips it
 # lleaves needs llvmlite < 0.45, eo-learn's numba 0.68 (in benchmarks/.venv) llvmlite 0.50: the compiled cases run in
 # the repository's own .venv, which `make install` (make demo, make test) builds
 COUNTRY_TILES = 260  # Slovenia's 10 km tiles: row 5b's compile is paid once for them all
@@ -499,7 +499,9 @@ def row_bounded(quick: bool) -> None:
     FACTS["prepare_bounded"] = prep
     for name, case, threads in JOBS:
         try:
-            rec = measure("run_ours.py", case, repeats=1 if quick else 3, warmup=0)
+            # predict compiles its model as the country config says (lleaves: ../.venv, see MAIN_PYTHON)
+            python = MAIN_PYTHON if case == "job_predict" else sys.executable
+            rec = measure("run_ours.py", case, repeats=1 if quick else 3, warmup=0, python=python)
         except Exception as err:  # noqa: BLE001
             BOUNDED.append({"job": name, "error": str(err).splitlines()[0], "threads": threads})
             print(f"  !! {name}: {err}", flush=True)
@@ -507,7 +509,8 @@ def row_bounded(quick: bool) -> None:
         BOUNDED.append({"job": name, "wall_s": rec["median_s"], "peak_mb": rec["peak_rss_mb"], "threads": threads,
                         "base_mb": rec["rss_after_inputs_mb"], "runs": rec["runs"],
                         "bytes": rec["saved"].get("bytes", {}), "loadavg": rec["loadavg"][0],
-                        "samples": rec["saved"].get("samples"), "columns": rec["saved"].get("columns")})  # fmt: skip
+                        "samples": rec["saved"].get("samples"), "columns": rec["saved"].get("columns"),
+                        "compile_s": rec["saved"].get("compile_s")})  # fmt: skip
 
 
 # ---------------------------------------------------------------- country: merge, report, a job's fixed cost
@@ -716,7 +719,7 @@ def main() -> None:
     ]
     parser.add_argument("--rows", default=",".join(all_rows))
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--compiled", action="store_true", help="also row 5b, the compiled predictor (minutes)")
+    parser.add_argument("--no-compiled", action="store_true", help="skip row 5b, the compiled predictor (minutes)")
     parser.add_argument(
         "--note", default="", help="a sentence for RESULTS.md's header (e.g. how the machine was shared)"
     )
@@ -728,7 +731,7 @@ def main() -> None:
                              "rows run side by side in two processes each keep their own, --reuse reads all")  # fmt: skip
     args = parser.parse_args()
     global COMPILED
-    COMPILED = args.compiled
+    COMPILED = not args.no_compiled
     os.makedirs(WORK, exist_ok=True)
     started = time.perf_counter()
     load_start = os.getloadavg()

@@ -489,17 +489,30 @@ def job_train(threads="2") -> Case:
 
 
 def job_predict(threads="2") -> Case:
-    """What scripts/predict.py does: load the tile's model (job_train), landcover.model.predict_tile on the
-    features (tile and margin), the spatial context computed block by block, write GeoTIFFs of the tile."""
+    """What scripts/predict.py does: load the tile's model (job_train), compiled where config/slovenia.yaml's
+    predict.compile says so (landcover.trees; run from ../.venv), landcover.model.predict_tile on the features (tile
+    and margin), the spatial context computed block by block, write GeoTIFFs of the tile."""
     from landcover import stack
     from landcover.grid import crop_to_tile
     from landcover.maps import write_class_geotiff, write_confidence_geotiff
     from landcover.model import load_model, predict_tile
+    from landcover.trees import worth_compiling
+    from tools.country import country_tiles
 
     country = inputs.country_settings()
+    compile_s = None
+    if worth_compiling(country["predict"]["compile"], country_tiles() * BOUNDED_SIZE**2):
+        # the compile_model rule, once per country: outside the job's time, reported beside it
+        from landcover import trees
+
+        compile_s = trees.compile_model(bounded_path("model.txt"), bounded_path("model_compiled.o"))["compile_s"]
 
     def run():
         booster, metadata = load_model(bounded_path("model.txt"), bounded_path("model.json"))
+        if compile_s is not None:
+            from landcover import trees
+
+            booster = trees.load(bounded_path("model.txt"), bounded_path("model_compiled.o"))
         with stack.open(bounded_path("features.nc"), required=("features", "valid_count")) as features:
             grid = stack.grid_of(crop_to_tile(features))
             labels, confidence = predict_tile(booster, metadata, features, block_rows=country["predict"]["block_rows"],
@@ -508,7 +521,7 @@ def job_predict(threads="2") -> Case:
         write_confidence_geotiff(bounded_path("confidence.tif"), confidence, grid)
         return True
 
-    return Case(run, lambda result, out: {"bytes": _sizes("map.tif", "confidence.tif")})
+    return Case(run, lambda result, out: {"bytes": _sizes("map.tif", "confidence.tif"), "compile_s": compile_s})
 
 
 def job_reference() -> Case:
