@@ -118,9 +118,9 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         "maps": sum(by_job["predict"]["bytes"].values()) if by_job["predict"]["bytes"] else None,
     }
     train = by_job["train"]
-    per_tile = max_samples()
-    n_train = TRAIN_TILES * per_tile
-    n_test = (TILES - TRAIN_TILES) * per_tile
+    samples_each = max_samples()
+    n_train = TRAIN_TILES * samples_each
+    n_test = (TILES - TRAIN_TILES) * samples_each
     t_train = train["wall_s"] * n_train / train["samples"]
     country = facts.get("country", {})
     t_merge = country.get("merge_s", float("nan"))
@@ -145,7 +145,7 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         f"on the tile grown by its margin of {MARGIN_PX} px (the spatial context's reach rounded up to whole cloud "
         f"blocks, read from the source: {GROWN_PX / TILE_PX - 1:.1%} more pixels up to the features; the context "
         f"itself is computed in sample and predict, not stored). Training is on {TRAIN_TILES} training tiles "
-        f"({1 - TEST_FRACTION:.0%} of {TILES}) x {per_tile:,} samples (`sampling.max_samples` lowered to fit "
+        f"({1 - TEST_FRACTION:.0%} of {TILES}) x {samples_each:,} samples (`sampling.max_samples` lowered to fit "
         f"`sampling.train_memory_mb` {COUNTRY['sampling']['train_memory_mb']:,} MB) = "
         f"{n_train / 1e6:.2f} M samples of {train.get('columns') or 0:,} columns, **extrapolated** linearly in the "
         f"samples from the bounded run's training on one tile's {train['samples']:,}; the merge is measured on "
@@ -218,14 +218,16 @@ def projection(bounded: list[dict], facts: dict) -> tuple[str, dict]:
         stages = math.ceil(TILES / n) * (sum(per_tile.values()) + tile_jobs_s / TILES)
         lines.append(f"| {n} | {_s(stages)} | {_s(once)} | {_s(stages + once)} |")
     lines.append("")
-    peak_disk = total_disk + (0 if KEEP_INTERMEDIATES else (disk["features"] or 0) * TILES)
-    lines.append(f"Disk after the stacks: {_gb(total_disk)} kept once the run is done, at most {_gb(peak_disk)} during "
+    after_stacks = total_disk - (disk["stacks"] or 0) * TILES
+    peak_disk = after_stacks + (0 if KEEP_INTERMEDIATES else (disk["features"] or 0) * TILES)
+    lines.append(f"Disk after the stacks: {_gb(after_stacks)} kept once the run is done, at most {_gb(peak_disk)} during "
                  f"it (every tile's features waiting for the model); the stacks as the sources write them: "
                  f"{_gb((disk['stacks'] or 0) * TILES)}.\n")  # fmt: skip
     summary = {
         "ours_serial_s": total_serial,
         "ours_packed_s": total_packed,
         "disk": total_disk,
+        "disk_after_stacks": after_stacks,
         "disk_peak": peak_disk,
         "stacks": (disk["stacks"] or 0) * TILES,
     }
@@ -540,8 +542,9 @@ def goals(rows, bounded, summary: dict) -> list[str]:
         ("Slovenia 2017, default methods, downloads excluded, margins included (one 2-core machine, serial)",
          "country", _s(serial) if serial else "-", "<= 3 h", None if serial is None else serial <= 3 * 3600),
         ("disk of everything after the stacks: kept / at most during the run", "disk",
-         f"{_gb(summary.get('disk'))} / {_gb(summary.get('disk_peak'))}" if summary else "-", "<= 100 GB",
-         None if not summary else f"kept {met(summary['disk'] <= 100e9)}, peak {met(summary['disk_peak'] <= 100e9)}"),
+         f"{_gb(summary.get('disk_after_stacks'))} / {_gb(summary.get('disk_peak'))}" if summary else "-", "<= 100 GB",
+         None if not summary
+         else f"kept {met(summary['disk_after_stacks'] <= 100e9)}, peak {met(summary['disk_peak'] <= 100e9)}"),
         ("stacks as the sources write them", "stacks", _gb(summary.get("stacks")) if summary else "-",
          "measured and shown", None if not summary else True),
         ("per-tile job peak (10 km tile)", "job_peak", f"{worst[0]} {worst[1] / 1024:.2f} GB" if worst else "-",
