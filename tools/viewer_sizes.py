@@ -126,7 +126,8 @@ def main(argv=None) -> None:
     if args.readme:
         from tools.readme import write_blocks
 
-        command = f"$ .venv/bin/python -m tools.viewer_sizes {args.html}   # after make demo"
+        where = "make demo" if Path(args.html) == Path("results/map.html") else "the demo config's run"
+        command = f"$ .venv/bin/python -m tools.viewer_sizes {args.html}   # after {where}"
         intro = (
             f"{args.tiles}-tile country (10 km tiles at 10 m, as Slovenia; its tile bytes scaled from this run's):\n\n"
         )
