@@ -493,10 +493,10 @@ def job_predict(threads="2") -> Case:
     predict.compile says so (landcover.trees; run from ../.venv), landcover.model.predict_tile on the features (tile
     and margin), the spatial context computed block by block, write GeoTIFFs of the tile."""
     from landcover import stack
+    from landcover.config import worth_compiling
     from landcover.grid import crop_to_tile
     from landcover.maps import write_class_geotiff, write_confidence_geotiff
     from landcover.model import load_model, predict_tile
-    from landcover.trees import worth_compiling
     from tools.country import country_tiles
 
     country = inputs.country_settings()

@@ -142,17 +142,3 @@ def load(model_path, compiled_path) -> CompiledModel:
     _compile(model)
     log.info("compiled %s in memory in %.1f s", model_path, time.perf_counter() - start)
     return CompiledModel(model)
-
-
-# Compiling costs as long as LightGBM takes for this many pixels more than the compiled model: measured on a model
-# with spatial context [1, 3] (621 columns, 8 classes, 100 rounds: 800 trees) on 2 busy cores, 111 s to compile for the
-# baseline x86-64 (51 s for the host's own CPU), 40 us a pixel for LightGBM and 13.5 us compiled (one thread each).
-# Both grow with the trees, so the ratio holds for other model sizes roughly.
-COMPILE_PAYS_PX = 4_000_000
-
-
-def worth_compiling(setting: str, pixels: float) -> bool:
-    """Whether a run that predicts `pixels` pixels should compile its model (`predict.compile`)."""
-    if setting == "auto":
-        return pixels > COMPILE_PAYS_PX
-    return setting == "always"

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from landcover import trees
+from landcover.config import COMPILE_PAYS_PX, worth_compiling
 
 # where another node of the cluster would have compiled for: another architecture, or one CPU's own features
 ELSEWHERE = {
@@ -126,11 +127,11 @@ def test_a_damaged_compiled_file_is_never_loaded(compiled, tmp_path, damage):
     [
         ("auto", 9 * 250 * 250, False),  # make demo: 9 tiles of 2.5 km
         ("auto", 260 * 1000 * 1000, True),  # Slovenia: 260 tiles of 10 km
-        ("auto", trees.COMPILE_PAYS_PX, False),
-        ("auto", trees.COMPILE_PAYS_PX + 1, True),
+        ("auto", COMPILE_PAYS_PX, False),
+        ("auto", COMPILE_PAYS_PX + 1, True),
         ("always", 1, True),
         ("never", 1e12, False),
     ],
 )
 def test_compile_auto_compiles_where_the_saving_exceeds_the_compile(setting, pixels, expected):
-    assert trees.worth_compiling(setting, pixels) is expected
+    assert worth_compiling(setting, pixels) is expected

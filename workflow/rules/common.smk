@@ -1,9 +1,14 @@
 import os
 
 from landcover import resources
-from landcover.config import area_crs, area_grid, check, margin_px as area_margin_px
+from landcover.config import (
+    area_crs,
+    area_grid,
+    check,
+    margin_px as area_margin_px,
+    worth_compiling,
+)
 from landcover.split import split_tiles
-from landcover.trees import worth_compiling
 
 # `landcover` is imported from this checkout: Snakemake puts the Snakefile's folder on the path of its own
 # process, and scripts/landcover (a link to the package) is on every script's path, also in `--sdm conda`
