@@ -139,7 +139,8 @@ def test_a_tiny_run_measures_its_flagged_polygons_against_the_registers_errors(c
 @pytest.mark.xfail(
     strict=True,
     reason="issue 20's goal is not met: among the top 10 flagged polygons of the tiny run, fewer than 8 are misfiled "
-    "(make accuracy, default methods: 0.6 on seed 2017, 0.5 on 2018; 0.4 and 0.3 with the earlier defaults). The map, "
+    "(0.4 here with the earlier defaults; make accuracy's run of this area with the default methods, which leave "
+    "spatial context off where this run turns it on: 0.6 on seed 2017, 0.5 on 2018). The map, "
     "not the ranking: the test tile's first kept acquisition (22 January) is snowy and held flat back to 1 January, "
     "which the model reads as water (its truth OA 0.72; 0.49 with the earlier defaults), and the training tiles' map "
     "learned their misfiled labels. `python -m tools.accuracy --only reference-qa` measures both seeds",

@@ -790,7 +790,7 @@ def _procedure(bench: Bench) -> str:
     )
 
 
-# the demo's seed (the tests' tiny run) and a second: a ranking fitted to one seed shows on the other
+# the demo's seed (the tests' tiny area) and a second: a ranking fitted to one seed shows on the other
 QA_SEEDS = (2017, 2018)
 QA_TEST_TILE = "x0458_y5098"
 QA_TOP = 10  # issue 20's goal: precision >= QA_GOAL among the QA_TOP top-ranked flagged polygons
@@ -814,11 +814,11 @@ def check_settings() -> dict:
 
 
 def synthetic_config(seed: int) -> dict:
-    """The tests' tiny run (tests/conftest.py `tiny_config`, 2 x 2 tiles of 1 km) with the synthetic `seed`."""
-    from snakemake.utils import validate
+    """The tests' tiny area (tests/conftest.py `tiny_config`, 2 x 2 tiles of 1 km) with the default methods (the
+    tests turn spatial context on there) and the synthetic `seed`."""
+    from tools.calibration import default_config
 
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    validate(config, str(SCHEMA))
+    config = default_config()
     config["area"]["tile_size_m"] = 1000
     config["synthetic"].update(seed=seed, origin=[457000, 5097000], tiles_x=2, tiles_y=2)
     config["split"]["test_tiles"] = [QA_TEST_TILE]
@@ -980,7 +980,7 @@ def reference_qa(bench: Bench, settings: Settings, workdir: Path, pictures: Path
         "The reference check (`landcover.report.reference_check`, the `reference_check` rule) ranks each reference "
         "polygon by the lower 95 % Wilson bound of the share of its mapped pixels that the map assigns to another "
         "class with high confidence. On the synthetic area the register knows which polygons it misfiled: the tests' "
-        f"tiny run (2 x 2 tiles of 1 km, test tile {QA_TEST_TILE}) per seed, the check of all four tiles measured "
+        f"tiny area (2 x 2 tiles of 1 km, test tile {QA_TEST_TILE}) with the default methods, per seed, the check of all four tiles measured "
         "against them (`reference_check.measured`). The map of the three training tiles learned their misfiled labels "
         "and rarely contradicts them; on the test tile the map's own confident errors compete with the register's, "
         "so the check is only as good as the map. " + LAND_USE + " This section alone: `python -m tools.accuracy "

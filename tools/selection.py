@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from landcover import resources
+from landcover.atomic import atomic_path
 from landcover.classes import classes_from_config
 from landcover.context import halo_pixels
 from landcover.model import train_model
@@ -196,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = SyntheticBench(threads=args.threads, grid=args.grid)
     selection = select(bench, bench.specs(), grid_settings(bench.grid))
     page = report(bench, selection, time.perf_counter() - start)
-    Path(args.output).write_text(page)
+    with atomic_path(args.output) as tmp:
+        tmp.write_text(page)
     print(page)
     return 0
 
